@@ -1,0 +1,58 @@
+"""What every spark-submit job shares: common options, config, session, run record and exit status."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import SparkSession
+
+from lakewatch.config import LakewatchConfig, load_config
+from lakewatch.errors import ConfigError, LakewatchError, SourceError, ValidationFailed
+from lakewatch.progress import Progress
+from lakewatch.runs import RunRecord, track_run
+from lakewatch.spark import get_spark
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_VALIDATION = 0, 1, 2, 3
+
+JobBody = Callable[[SparkSession, LakewatchConfig, RunRecord, Progress], int]
+
+
+def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every job takes (--env, --set, --table-root)."""
+    parser = argparse.ArgumentParser(prog=f"./spark-submit.sh {prog}", description=description)
+    parser.add_argument("--env", default=None, help="config environment: conf/<env>.yaml over conf/base.yaml "
+                                                     "(default: $LAKEWATCH_ENV or local)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set synthetic.series=100 (repeatable)")
+    parser.add_argument("--table-root", default=None, help="lakehouse root (default: delta_tables/ in the project)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LakewatchConfig:
+    """Load the layered config for parsed job arguments; a bad config is a usage error naming it."""
+    overrides = list(args.overrides)
+    if args.table_root:
+        overrides.append(f"table_root={args.table_root}")
+    try:
+        return load_config(args.env, overrides)
+    except ConfigError as exc:
+        parser.error(str(exc))
+        raise  # unreachable: parser.error exits
+
+
+def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBody) -> int:
+    """Build the session, run `body` inside a recorded run, report errors plainly; return the exit status."""
+    spark = get_spark(f"lakewatch-{job}", config)
+    progress = Progress(job, spark.sparkContext)
+    try:
+        with track_run(spark, config, job, argv) as record:
+            status = body(spark, config, record, progress)
+        return status
+    except ValidationFailed as exc:
+        print(f"[lakewatch] validation failed: {exc}", file=sys.stderr)
+        return EXIT_VALIDATION
+    except (SourceError, ConfigError, LakewatchError) as exc:
+        print(f"[lakewatch] error: {exc}", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,56 @@
+"""The source interface: read raw readings (all text, as found) plus what could not be read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pyspark.sql import DataFrame, SparkSession
+
+# Columns every source yields; ingest adds ingest_id and ingested_at to make bronze rows.
+RAW_COLUMNS = (
+    "series_id", "channel", "ts_raw", "value_raw", "raw_record",
+    "source_name", "source", "source_version", "record_order",
+)
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    """A file of a source that could not be read at all, and why."""
+
+    path: str
+    version: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ParseSpec:
+    """How refine turns this source's raw text into typed readings."""
+
+    timestamp_format: str | None = None
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class RawRead:
+    """What a source read: raw rows (RAW_COLUMNS), rejected files, and labelled windows if it has any.
+
+    `labels` has columns series_id, window_start, window_end, kind (see tables.GOLD_LABELS).
+    """
+
+    rows: DataFrame
+    rejected: tuple[RejectedFile, ...] = ()
+    labels: DataFrame | None = None
+    files_read: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Source(Protocol):
+    """Anything that can read raw readings with Spark."""
+
+    name: str
+    parse: ParseSpec
+
+    def read(self, spark: SparkSession) -> RawRead:
+        """Read the source's raw rows; raise SourceError if the whole source is unreadable."""
+        ...

@@ -1,0 +1,69 @@
+"""The one way lakewatch builds a SparkSession: Delta on, a persistent metastore under the table root."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from lakewatch.config import LakewatchConfig
+from lakewatch.errors import ConfigError
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def jars_file() -> Path:
+    """The list of jars spark-submit.sh resolved from conf/packages.txt (in the virtual environment)."""
+    return Path(os.environ.get("LAKEWATCH_JARS_FILE") or Path(sys.prefix) / "lakewatch-jars.txt")
+
+
+def session_jars() -> str:
+    """Comma-separated local jar paths (Delta and connectors) for sessions not started by spark-submit."""
+    path = jars_file()
+    if not path.exists():
+        raise ConfigError(f"jar list {path} does not exist: run ./spark-submit.sh setup to resolve conf/packages.txt")
+    return path.read_text().strip()
+
+
+def metastore_dir(config: LakewatchConfig) -> str:
+    """Where the embedded Derby metastore lives: under a local table root, else in ./metastore_db."""
+    root = config.table_root
+    if root.startswith("file:"):
+        root = root[len("file:"):]
+    if "://" in root:
+        return str(Path.cwd() / "metastore_db")
+    return str(Path(root) / "_metastore")
+
+
+def session_conf(config: LakewatchConfig) -> dict[str, str]:
+    """Every Spark setting lakewatch needs, from the config (never the master)."""
+    conf = {
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": config.path("_warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore_dir(config)};create=true",
+        "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
+        "spark.jars": session_jars(),
+        # Delta's own retention checks stay on; only schema changes on write are explicit.
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    }
+    conf.update(dict(config.spark.conf))
+    return conf
+
+
+def get_spark(app_name: str, config: LakewatchConfig, extra_conf: Mapping[str, str] | None = None) -> SparkSession:
+    """Build (or join) the SparkSession for `app_name` with Delta and the lakewatch catalog.
+
+    The master comes from spark-submit or from `extra_conf` (the test fixture); never from here.
+    """
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in {**session_conf(config), **(extra_conf or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.enableHiveSupport().getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

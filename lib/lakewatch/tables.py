@@ -1,0 +1,176 @@
+"""Schemas of the lakehouse tables and the few functions that create, read and write them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+from pyspark.sql import types as T
+
+from lakewatch.config import LakewatchConfig
+
+READING_KEYS = ("series_id", "channel", "timestamp")
+
+BRONZE_READINGS = T.StructType([
+    T.StructField("series_id", T.StringType()),
+    T.StructField("channel", T.StringType()),
+    T.StructField("ts_raw", T.StringType()),
+    T.StructField("value_raw", T.StringType()),
+    T.StructField("raw_record", T.StringType()),
+    T.StructField("source_name", T.StringType(), False),
+    T.StructField("source", T.StringType(), False),
+    T.StructField("source_version", T.StringType(), False),
+    T.StructField("record_order", T.LongType(), False),
+    T.StructField("ingest_id", T.StringType(), False),
+    T.StructField("ingested_at", T.TimestampType(), False),
+])
+
+SILVER_READINGS = T.StructType([
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("channel", T.StringType(), False),
+    T.StructField("timestamp", T.TimestampType(), False),
+    T.StructField("value", T.DoubleType(), False),
+    T.StructField("source", T.StringType()),
+    T.StructField("ingest_id", T.StringType()),
+])
+
+SILVER_QUARANTINE = T.StructType([
+    T.StructField("series_id", T.StringType()),
+    T.StructField("channel", T.StringType()),
+    T.StructField("ts_raw", T.StringType()),
+    T.StructField("value_raw", T.StringType()),
+    T.StructField("raw_record", T.StringType()),
+    T.StructField("reason", T.StringType(), False),
+    T.StructField("stage", T.StringType(), False),
+    T.StructField("source", T.StringType()),
+    T.StructField("source_version", T.StringType()),
+    T.StructField("record_order", T.LongType()),
+    T.StructField("ingest_id", T.StringType()),
+    T.StructField("quarantined_at", T.TimestampType(), False),
+])
+
+GOLD_LABELS = T.StructType([
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("window_start", T.TimestampType(), False),
+    T.StructField("window_end", T.TimestampType(), False),
+    T.StructField("kind", T.StringType(), False),
+    T.StructField("source_name", T.StringType(), False),
+])
+
+OPS_PIPELINE_RUNS = T.StructType([
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("job", T.StringType(), False),
+    T.StructField("args", T.StringType()),
+    T.StructField("started_at", T.TimestampType(), False),
+    T.StructField("ended_at", T.TimestampType()),
+    T.StructField("rows_in", T.LongType()),
+    T.StructField("rows_out", T.LongType()),
+    T.StructField("status", T.StringType(), False),
+    T.StructField("error", T.StringType()),
+    T.StructField("details", T.StringType()),
+    T.StructField("git_commit", T.StringType()),
+    T.StructField("config_hash", T.StringType()),
+])
+
+OPS_VALIDATION_RUNS = T.StructType([
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("suite", T.StringType(), False),
+    T.StructField("table_name", T.StringType(), False),
+    T.StructField("success", T.BooleanType(), False),
+    T.StructField("expectations_evaluated", T.IntegerType(), False),
+    T.StructField("expectations_failed", T.IntegerType(), False),
+    T.StructField("failures", T.StringType()),
+    T.StructField("data_docs", T.StringType()),
+    T.StructField("validated_at", T.TimestampType(), False),
+])
+
+# gold.features has columns that depend on the configured windows; see lakewatch.features.
+TABLE_SCHEMAS: dict[str, T.StructType] = {
+    "bronze_readings": BRONZE_READINGS,
+    "silver_readings": SILVER_READINGS,
+    "silver_quarantine": SILVER_QUARANTINE,
+    "gold_labels": GOLD_LABELS,
+    "ops_pipeline_runs": OPS_PIPELINE_RUNS,
+    "ops_validation_runs": OPS_VALIDATION_RUNS,
+}
+
+
+def table_location(config: LakewatchConfig, table_name: str) -> str:
+    """The storage path of a catalog table: <table_root>/<schema>/<table>."""
+    return config.path(*table_name.split("."))
+
+
+def ensure_table(spark: SparkSession, config: LakewatchConfig, table_name: str, schema: T.StructType,
+                 partition_by: Sequence[str] = ()) -> None:
+    """Create the schema and the external Delta table `table_name` at its location if either is absent."""
+    ensure_database(spark, config, table_name)
+    builder = DeltaTable.createIfNotExists(spark).tableName(table_name).addColumns(schema)
+    builder = builder.location(table_location(config, table_name))
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    builder.execute()
+
+
+def ensure_database(spark: SparkSession, config: LakewatchConfig, table_name: str) -> None:
+    """Create the schema (database) of `table_name` under the table root if it does not exist."""
+    database = table_name.split(".")[0]
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{config.path(database)}'")
+
+
+def ensure_tables(spark: SparkSession, config: LakewatchConfig) -> None:
+    """Create every fixed-schema lakewatch table that does not exist yet."""
+    names = config.tables.all()
+    for key, schema in TABLE_SCHEMAS.items():
+        ensure_table(spark, config, names[key], schema)
+
+
+def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
+    """Select and cast `df`'s columns to `schema`, in its order (missing columns are an error)."""
+    missing = [f.name for f in schema.fields if f.name not in df.columns]
+    if missing:
+        raise ValueError(f"DataFrame lacks columns {missing} needed for the table schema (has {df.columns})")
+    return df.select(*[df[f.name].cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def append(df: DataFrame, table_name: str) -> int:
+    """Append `df` to the Delta table `table_name`; return the number of rows written."""
+    return _counted_write(df, table_name, lambda w: w.mode("append"))
+
+
+def replace_where(df: DataFrame, table_name: str, predicate: str) -> int:
+    """Atomically replace the rows of `table_name` matching `predicate` with `df` (idempotent re-runs).
+
+    Returns the number of rows written.
+    """
+    return _counted_write(df, table_name, lambda w: w.mode("overwrite").option("replaceWhere", predicate))
+
+
+def overwrite(df: DataFrame, table_name: str, location: str) -> int:
+    """Replace the whole content (and schema) of `table_name` (an external table at `location`) with `df`.
+
+    Returns the rows written.
+    """
+    return _counted_write(df, table_name, lambda w: w.mode("overwrite").option("overwriteSchema", "true")
+                          .option("path", location))
+
+
+def _counted_write(df: DataFrame, table_name: str, mode: Callable[[DataFrameWriter], DataFrameWriter]) -> int:
+    spark = df.sparkSession
+    exists = spark.catalog.tableExists(table_name)
+    before = current_version(DeltaTable.forName(spark, table_name)) if exists else -1
+    mode(df.write.format("delta")).saveAsTable(table_name)
+    if exists and current_version(DeltaTable.forName(spark, table_name)) == before:
+        return 0
+    return int(last_operation_metrics(spark, table_name).get("numOutputRows", 0))
+
+
+def current_version(table: DeltaTable) -> int:
+    """The latest commit version of a Delta table."""
+    return int(table.history(1).select("version").first()[0])
+
+
+def last_operation_metrics(spark: SparkSession, table_name: str) -> dict[str, str]:
+    """operationMetrics of the latest commit of `table_name` (e.g. rows a MERGE inserted)."""
+    row = DeltaTable.forName(spark, table_name).history(1).select("operationMetrics").first()
+    return dict(row["operationMetrics"] or {}) if row else {}
