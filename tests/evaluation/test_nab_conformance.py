@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from lakewatch.evaluation import (
     load_profiles,
     load_thresholds,

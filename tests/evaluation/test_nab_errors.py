@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from lakewatch.errors import LakewatchError
 from lakewatch.evaluation import (
     CostProfile,

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+
 from lakewatch.evaluation import (
     CostProfile,
     probation_length,
