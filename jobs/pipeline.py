@@ -16,7 +16,9 @@ def parse_args(argv: list[str] | None = None):
                         help="'synthetic' (built-in data, the default) or a source named in conf/ (e.g. nab)")
     parser.add_argument("--path", default=None, help="read the source from this path instead of its configured one")
     args = parser.parse_args(argv)
-    return args, cli.config_from_args(args, parser)
+    config = cli.config_from_args(args, parser)
+    cli.check_source_name(args.source, config, parser)
+    return args, config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from lakewatch.config import LakewatchConfig, load_config
 from lakewatch.errors import ConfigError, LakewatchError, SourceError, ValidationFailed
 from lakewatch.progress import Progress
 from lakewatch.runs import RunRecord, track_run
+from lakewatch.sources.synthetic import SOURCE_NAME as SYNTHETIC
 from lakewatch.spark import get_spark
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_VALIDATION = 0, 1, 2, 3
@@ -40,6 +41,12 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     except ConfigError as exc:
         parser.error(str(exc))
         raise  # unreachable: parser.error exits
+
+
+def check_source_name(name: str, config: LakewatchConfig, parser: argparse.ArgumentParser) -> None:
+    """Exit with a usage error unless `name` is 'synthetic' or a source defined in conf/."""
+    if name != SYNTHETIC and name not in config.sources:
+        parser.error(f"unknown source '{name}': expected 'synthetic' or one of {sorted(config.sources)}")
 
 
 def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBody) -> int:

@@ -48,6 +48,8 @@ def session_conf(config: LakewatchConfig) -> dict[str, str]:
         "spark.sql.warehouse.dir": config.path("_warehouse"),
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore_dir(config)};create=true",
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
+        # Keeps derby.log beside the metastore (honoured when this process launches the JVM itself).
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore_dir(config)}",
         "spark.jars": session_jars(),
         # Delta's own retention checks stay on; only schema changes on write are explicit.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",

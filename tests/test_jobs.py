@@ -1,0 +1,65 @@
+"""The spark-submit jobs end to end, each in its own process: the catalog outlives a session, bad
+arguments are refused up front, and the same job runs unchanged on a Spark standalone cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.jobs_harness import run_job, standalone_cluster
+
+TINY = ["--set", "synthetic.series=2", "--set", "synthetic.points=200", "--set", "quality.min_rows_per_series=10"]
+
+
+def _ok(process) -> str:
+    assert process.returncode == 0, f"exit {process.returncode}\n{process.stdout[-3000:]}\n{process.stderr[-5000:]}"
+    return process.stdout
+
+
+def _said(process) -> str:
+    # spark-submit merges the Python driver's stderr into its own stdout; look at both.
+    return process.stdout + process.stderr
+
+
+@pytest.mark.slow
+def test_pipeline_job_tables_are_queryable_by_name_from_a_new_session(tmp_path: Path) -> None:
+    root = str(tmp_path / "lake")
+    out = _ok(run_job(["pipeline", "--table-root", root, *TINY]))
+    assert "silver rows added    400" in out and f"{root}/gold/features" in out
+    counted = _ok(run_job(["sql", "SELECT count(*) AS n FROM silver.readings", "--table-root", root]))
+    assert "|400|" in counted.replace(" ", "")
+    runs = _ok(run_job(["sql", "SELECT job, status, rows_out FROM ops.pipeline_runs WHERE job = 'pipeline'",
+                        "--table-root", root]))
+    assert "|pipeline|succeeded|400|" in runs.replace(" ", "")
+
+
+@pytest.mark.slow
+def test_bad_arguments_are_refused_before_spark_starts(tmp_path: Path) -> None:
+    bad_source = run_job(["pipeline", "--source", "nope", "--table-root", str(tmp_path)])
+    assert bad_source.returncode == 2
+    assert "unknown source 'nope': expected 'synthetic' or one of ['nab', 'skab']" in _said(bad_source)
+    bad_value = run_job(["pipeline", "--set", "synthetic.points=-5", "--table-root", str(tmp_path)])
+    assert bad_value.returncode == 2 and "synthetic.points must be a positive integer, found -5" in _said(bad_value)
+    unknown = run_job(["nosuchjob"])
+    assert unknown.returncode == 2 and "unknown job 'nosuchjob'" in _said(unknown)
+
+
+@pytest.mark.slow
+def test_missing_source_path_fails_with_one_clear_line(tmp_path: Path) -> None:
+    process = run_job(["ingest", "--source", "nab", "--path", str(tmp_path / "no-such-nab"),
+                       "--table-root", str(tmp_path / "lake")])
+    assert process.returncode == 1
+    assert f"error: source 'nab': path {tmp_path / 'no-such-nab'}/data does not exist" in _said(process)
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_pipeline_runs_unchanged_on_a_standalone_cluster(tmp_path: Path) -> None:
+    with standalone_cluster(tmp_path / "cluster") as master:
+        root = str(tmp_path / "lake")
+        out = _ok(run_job(["pipeline", "--master", master, "--executor-memory", "1g", "--table-root", root, *TINY]))
+    assert "silver rows added    400" in out and "balanced             yes" in out
+    assert "validation           passed" in out
+    executors = list((tmp_path / "cluster" / "worker").glob("app-*/*/stderr"))
+    assert executors, "no executor ran on the standalone worker"
