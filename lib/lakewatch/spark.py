@@ -49,7 +49,7 @@ def session_conf(config: LakewatchConfig) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore_dir(config)};create=true",
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
         # Keeps derby.log beside the metastore (honoured when this process launches the JVM itself).
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore_dir(config)}",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={Path(metastore_dir(config)).parent}",
         "spark.jars": session_jars(),
         # Delta's own retention checks stay on; only schema changes on write are explicit.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
@@ -63,6 +63,9 @@ def get_spark(app_name: str, config: LakewatchConfig, extra_conf: Mapping[str, s
 
     The master comes from spark-submit or from `extra_conf` (the test fixture); never from here.
     """
+    # Workers must run this environment's interpreter, or pandas UDFs cannot import lakewatch; PySpark
+    # reads it from the environment when it creates the context (spark-submit.sh sets it already).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     for key, value in {**session_conf(config), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
