@@ -37,6 +37,8 @@ class TableNames:
     silver_quarantine: str
     gold_features: str
     gold_labels: str
+    gold_nab_results: str
+    gold_nab_scores: str
     ops_pipeline_runs: str
     ops_validation_runs: str
 
@@ -124,6 +126,7 @@ class LakewatchConfig:
     synthetic: SyntheticSettings
     quality: QualitySettings
     features: FeatureSettings
+    results_dir: str = "nab_results"
     sources: Mapping[str, FileSourceSpec] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -289,6 +292,7 @@ def _build(env: str, data: dict[str, Any], root: Path) -> LakewatchConfig:
         synthetic=synthetic,
         quality=_dataclass_from(QualitySettings, quality, "quality"),
         features=feature_settings,
+        results_dir=str((data.get("evaluation") or {}).get("results_dir") or "nab_results"),
         sources={name: _build_source(name, spec, root) for name, spec in (data.get("sources") or {}).items()},
         raw=data,
     )

@@ -85,12 +85,39 @@ OPS_VALIDATION_RUNS = T.StructType([
     T.StructField("validated_at", T.TimestampType(), False),
 ])
 
+GOLD_NAB_RESULTS = T.StructType([
+    T.StructField("detector", T.StringType(), False),
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("timestamp", T.TimestampType(), False),
+    T.StructField("value", T.DoubleType()),
+    T.StructField("anomaly_score", T.DoubleType(), False),
+    T.StructField("label", T.IntegerType(), False),
+    T.StructField("flag", T.BooleanType(), False),
+])
+
+GOLD_NAB_SCORES = T.StructType([
+    T.StructField("detector", T.StringType(), False),
+    T.StructField("profile", T.StringType(), False),
+    T.StructField("category", T.StringType(), False),
+    T.StructField("threshold", T.DoubleType(), False),
+    T.StructField("score", T.DoubleType()),
+    T.StructField("raw_score", T.DoubleType(), False),
+    T.StructField("tp", T.LongType(), False),
+    T.StructField("fp", T.LongType(), False),
+    T.StructField("fn", T.LongType(), False),
+    T.StructField("tn", T.LongType(), False),
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("evaluated_at", T.TimestampType(), False),
+])
+
 # gold.features has columns that depend on the configured windows; see lakewatch.features.
 TABLE_SCHEMAS: dict[str, T.StructType] = {
     "bronze_readings": BRONZE_READINGS,
     "silver_readings": SILVER_READINGS,
     "silver_quarantine": SILVER_QUARANTINE,
     "gold_labels": GOLD_LABELS,
+    "gold_nab_results": GOLD_NAB_RESULTS,
+    "gold_nab_scores": GOLD_NAB_SCORES,
     "ops_pipeline_runs": OPS_PIPELINE_RUNS,
     "ops_validation_runs": OPS_VALIDATION_RUNS,
 }
