@@ -36,6 +36,7 @@ list_jobs() {
   echo "other commands:"
   printf '  %-14s %s\n' test "run the test suite (pytest options may follow)"
   printf '  %-14s %s\n' setup "create the virtual environment and resolve the jars, nothing else"
+  printf '  %-14s %s\n' spark-sql "Spark's SQL shell on the lakewatch catalog (\$LAKEWATCH_TABLE_ROOT picks the lakehouse)"
 }
 
 requirements_stamp() {
@@ -151,6 +152,11 @@ main() {
   case $cmd in
     setup) log "environment ready: $VENV" ;;
     test) cd "$ROOT" && exec "$VENV/bin/python" -m pytest "$@" ;;
+    spark-sql)
+      local conf_args
+      mapfile -t conf_args < <("$VENV/bin/python" -m lakewatch.spark)
+      exec "$SPARK_HOME/bin/spark-sql" --master "${LAKEWATCH_MASTER:-local[*]}" --jars "$(cat "$JARS_FILE")" \
+        "${conf_args[@]}" "$@" ;;
     *) run_job "$cmd" "$@" ;;
   esac
 }

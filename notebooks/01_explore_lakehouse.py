@@ -16,8 +16,7 @@ from pyspark.sql import functions as F
 from lakewatch.config import load_config
 from lakewatch.spark import get_spark
 
-overrides = [f"table_root={os.environ['LAKEWATCH_TABLE_ROOT']}"] if os.environ.get("LAKEWATCH_TABLE_ROOT") else []
-config = load_config(os.environ.get("LAKEWATCH_ENV"), overrides)
+config = load_config(os.environ.get("LAKEWATCH_ENV"))  # honours $LAKEWATCH_TABLE_ROOT
 # On Databricks `spark` exists already; elsewhere build the lakewatch session.
 spark = SparkSession.getActiveSession() or get_spark("lakewatch-notebook", config)
 names = config.tables

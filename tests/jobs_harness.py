@@ -25,10 +25,10 @@ def job_env() -> dict[str, str]:
     return env
 
 
-def run_job(args: Sequence[str], timeout: int = 420) -> subprocess.CompletedProcess[str]:
-    """./spark-submit.sh with `args`; returns the finished process (stdout and stderr as text)."""
+def run_job(args: Sequence[str], timeout: int = 420, **env: str) -> subprocess.CompletedProcess[str]:
+    """./spark-submit.sh with `args` (and extra environment); returns the finished process, output as text."""
     return subprocess.run([str(REPO / "spark-submit.sh"), *args], capture_output=True, text=True, timeout=timeout,
-                          env=job_env(), cwd=REPO)
+                          env={**job_env(), **env}, cwd=REPO)
 
 
 def free_port() -> int:

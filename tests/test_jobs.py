@@ -32,6 +32,8 @@ def test_pipeline_job_tables_are_queryable_by_name_from_a_new_session(tmp_path: 
     runs = _ok(run_job(["sql", "SELECT job, status, rows_out FROM ops.pipeline_runs WHERE job = 'pipeline'",
                         "--table-root", root]))
     assert "|pipeline|succeeded|400|" in runs.replace(" ", "")
+    shell = _ok(run_job(["spark-sql", "-e", "SELECT count(*) FROM gold.features"], LAKEWATCH_TABLE_ROOT=root))
+    assert "400" in shell.split()
 
 
 @pytest.mark.slow

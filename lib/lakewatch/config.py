@@ -150,7 +150,8 @@ class LakewatchConfig:
 
 def load_config(env: str | None = None, overrides: Iterable[str] = (),
                 conf_dir: str | Path | None = None) -> LakewatchConfig:
-    """Load conf/base.yaml, then conf/<env>.yaml if present, then `key.sub=value` overrides."""
+    """Load conf/base.yaml, then conf/<env>.yaml if present, then $LAKEWATCH_TABLE_ROOT, then `key.sub=value`
+    overrides."""
     conf_path = Path(conf_dir) if conf_dir else project_root() / "conf"
     env = env or os.environ.get("LAKEWATCH_ENV", DEFAULT_ENV)
     merged = _read_yaml(conf_path / "base.yaml", required=True)
@@ -158,6 +159,8 @@ def load_config(env: str | None = None, overrides: Iterable[str] = (),
     if env != DEFAULT_ENV and not env_file.exists():
         raise ConfigError(f"environment '{env}': no {env_file} (known: {_known_envs(conf_path)})")
     merged = _deep_merge(merged, _read_yaml(env_file, required=False))
+    if os.environ.get("LAKEWATCH_TABLE_ROOT"):
+        merged["table_root"] = os.environ["LAKEWATCH_TABLE_ROOT"]
     for item in overrides:
         merged = _deep_merge(merged, _parse_override(item))
     return _build(env, merged, conf_path.parent)

@@ -72,3 +72,17 @@ def get_spark(app_name: str, config: LakewatchConfig, extra_conf: Mapping[str, s
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def _print_conf_args() -> None:
+    """Print `--conf key=value` pairs, one token per line, for launching spark-sql like a lakewatch session."""
+    from lakewatch.config import load_config
+
+    for key, value in session_conf(load_config()).items():
+        if key != "spark.jars":
+            print("--conf")
+            print(f"{key}={value}")
+
+
+if __name__ == "__main__":
+    _print_conf_args()

@@ -1,0 +1,88 @@
+"""Benchmark: the full NAB evaluation on Spark against the same detector in a plain in-process loop.
+
+    .venv/bin/python bench/nab_eval_bench.py                      # default detector, ../shared/nab
+    .venv/bin/python bench/nab_eval_bench.py --detector windowed_gaussian
+
+Times, in one run: (1) the whole Spark evaluation (ingest and refine of the corpus, grouped scoring on
+local[*], threshold optimisation over three profiles, writing tables and NAB's layout) on a fresh
+lakehouse, (2) a second run on the same lakehouse, where ingest finds nothing new, (3) a plain Python
+loop over the same CSV files with the same detector and scorer. Results: bench/out/nab-<detector>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from lakewatch.config import load_config, project_root
+from lakewatch.detectors import get_detector
+from lakewatch.evaluation import load_profiles, load_windows, score_all_profiles
+from lakewatch.evaluation.nab_run import evaluate_nab
+from lakewatch.progress import Progress
+from lakewatch.scoring import detector_settings
+from lakewatch.spark import get_spark
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def in_process(nab: Path, detector: str, params: dict) -> tuple[float, float, dict[str, float]]:
+    """(seconds scoring, seconds in total, normalised scores) for a single-process loop over the corpus."""
+    began = time.perf_counter()
+    frames, scoring = {}, 0.0
+    for path in sorted((nab / "data").glob("*/*.csv")):
+        frame = pd.read_csv(path, parse_dates=["timestamp"])
+        t0 = time.perf_counter()
+        nanos = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype("int64")
+        frame["anomaly_score"] = get_detector(detector, params).score_series(frame["value"].to_numpy(float), nanos)
+        scoring += time.perf_counter() - t0
+        frames[f"{path.parent.name}/{path.name}"] = frame
+    windows = load_windows(nab / "labels" / "combined_windows.json")
+    results = score_all_profiles(frames, windows, load_profiles(nab / "config" / "profiles.json"))
+    return scoring, time.perf_counter() - began, {k: round(v.normalized, 2) for k, v in results.items()}
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=str(project_root().parent / "shared" / "nab"))
+    parser.add_argument("--detector", default=None)
+    args = parser.parse_args()
+    nab = Path(args.corpus)
+    detector, params = detector_settings(args.detector)
+    root = Path(tempfile.mkdtemp(prefix="lakewatch-nab-bench-"))
+    config = load_config("local", [f"table_root={root}"])
+    spark = get_spark("lakewatch-nab-bench", config, {"spark.master": "local[*]", "spark.ui.enabled": "false"})
+    progress = Progress("bench", spark.sparkContext, stream=io.StringIO())
+    timings = {}
+    for run in ("first", "second"):
+        began = time.perf_counter()
+        outcome = evaluate_nab(spark, config, nab, detector, params, f"bench-{run}", progress, root / "results")
+        timings[run] = (time.perf_counter() - began, dict(outcome.seconds))
+    spark.stop()
+    loop_scoring, loop_total, loop_scores = in_process(nab, detector, params)
+    spark_scoring = timings["second"][1]["score"]
+    result = {
+        "detector": detector, "points": outcome.points,
+        "spark_scores": {k: round(v, 2) for k, v in outcome.normalized().items()},
+        "loop_scores": loop_scores,
+        "spark_evaluation_first_run_s": round(timings["first"][0], 1),
+        "spark_evaluation_second_run_s": round(timings["second"][0], 1),
+        "spark_stage_seconds_second_run": {k: round(v, 1) for k, v in timings["second"][1].items()},
+        "loop_scoring_s": round(loop_scoring, 1), "loop_total_s": round(loop_total, 1),
+        "spark_grouped_scoring_vs_loop_scoring": round(spark_scoring / loop_scoring, 2),
+        "loop_points_per_s": round(outcome.points / loop_scoring),
+        "spark_points_per_s": round(outcome.points / spark_scoring),
+    }
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"nab-{detector}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
