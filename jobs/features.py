@@ -10,9 +10,7 @@ from lakewatch.pipeline import run_features
 
 def parse_args(argv: list[str] | None = None):
     """Parse and validate the features job's arguments."""
-    parser = cli.job_parser("features", __doc__)
-    args = parser.parse_args(argv)
-    return args, cli.config_from_args(args, parser)
+    return cli.parse_job_args(cli.job_parser("features", __doc__), argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,13 +12,8 @@ from lakewatch.sources import build_source
 def parse_args(argv: list[str] | None = None):
     """Parse and validate the pipeline job's arguments."""
     parser = cli.job_parser("pipeline", __doc__)
-    parser.add_argument("--source", default="synthetic",
-                        help="'synthetic' (built-in data, the default) or a source named in conf/ (e.g. nab)")
-    parser.add_argument("--path", default=None, help="read the source from this path instead of its configured one")
-    args = parser.parse_args(argv)
-    config = cli.config_from_args(args, parser)
-    cli.check_source_name(args.source, config, parser)
-    return args, config
+    cli.add_source_arguments(parser)
+    return cli.parse_job_args(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,7 @@ def parse_args(argv: list[str] | None = None):
     """Parse and validate the refine job's arguments."""
     parser = cli.job_parser("refine", __doc__)
     parser.add_argument("--ingest-id", default=None, help="the ingest to refine (default: the latest one in bronze)")
-    args = parser.parse_args(argv)
-    return args, cli.config_from_args(args, parser)
+    return cli.parse_job_args(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,10 +43,22 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         raise  # unreachable: parser.error exits
 
 
-def check_source_name(name: str, config: LakewatchConfig, parser: argparse.ArgumentParser) -> None:
-    """Exit with a usage error unless `name` is 'synthetic' or a source defined in conf/."""
-    if name != SYNTHETIC and name not in config.sources:
-        parser.error(f"unknown source '{name}': expected 'synthetic' or one of {sorted(config.sources)}")
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --source and --path, checked by parse_job_args."""
+    parser.add_argument("--source", default=SYNTHETIC,
+                        help="'synthetic' (built-in data, the default) or a source named in conf/ (e.g. nab)")
+    parser.add_argument("--path", default=None, help="read the source from this path instead of its configured one")
+
+
+def parse_job_args(parser: argparse.ArgumentParser,
+                   argv: Sequence[str] | None) -> tuple[argparse.Namespace, LakewatchConfig]:
+    """Parse `argv`, load the config they select, and check --source if the parser has it."""
+    args = parser.parse_args(argv)
+    config = config_from_args(args, parser)
+    source = getattr(args, "source", None)
+    if source is not None and source != SYNTHETIC and source not in config.sources:
+        parser.error(f"unknown source '{source}': expected 'synthetic' or one of {sorted(config.sources)}")
+    return args, config
 
 
 def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBody) -> int:
