@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from pyspark.sql import DataFrame
 
-from lakewatch.config import project_root
 from lakewatch.errors import ConfigError
 
 SCORED_SCHEMA = "series_id string, channel string, timestamp timestamp, value double, anomaly_score double"
 
 
-def detector_settings(name: str | None = None, path: str | Path | None = None) -> tuple[str, dict[str, Any]]:
-    """The detector to use and its parameters from conf/detectors.yaml (`name` None: its default)."""
-    path = Path(path) if path else project_root() / "conf" / "detectors.yaml"
-    if not path.exists():
-        raise ConfigError(f"detector config {path} does not exist")
-    conf = yaml.safe_load(path.read_text()) or {}
-    chosen = name or conf.get("default")
-    if not chosen:
-        raise ConfigError(f"detector config {path} names no default detector and none was given")
-    params = (conf.get("detectors") or {}).get(chosen, {}) or {}
-    return str(chosen), dict(params)
+def detector_settings(name: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The detector to use (`name`, or the default of conf/detectors.yaml) and its parameter overrides (none).
+
+    Raises ConfigError naming the known detectors when `name` is not one of them.
+    """
+    from lakewatch.detectors import available_detectors, default_detector_name
+
+    chosen = name or default_detector_name()
+    known = available_detectors()
+    if chosen not in known:
+        raise ConfigError(f"unknown detector '{chosen}': conf/detectors.yaml defines {known}")
+    return chosen, {}
 
 
 def score_group(detector_name: str, params: Mapping[str, Any]) -> Callable[[pd.DataFrame], pd.DataFrame]:
@@ -39,7 +37,7 @@ def score_group(detector_name: str, params: Mapping[str, Any]) -> Callable[[pd.D
         from lakewatch.detectors import get_detector
 
         group = group.sort_values("timestamp", kind="stable").reset_index(drop=True)
-        detector = get_detector(detector_name, params)
+        detector = get_detector(detector_name, params or None)
         nanos = group["timestamp"].to_numpy(dtype="datetime64[ns]").astype("int64")
         group["anomaly_score"] = detector.score_series(group["value"].to_numpy(dtype="float64"), nanos)
         return group[["series_id", "channel", "timestamp", "value", "anomaly_score"]]

@@ -1,0 +1,71 @@
+"""Streaming anomaly detectors (pure numpy, numba-accelerated when available), one interface for batch and
+streaming jobs: ``update(state, values, timestamps) -> (scores, new_state)`` with serialisable bounded state.
+
+Build detectors by name from ``conf/detectors.yaml`` with :func:`get_detector`; :func:`available_detectors`
+lists the names; :func:`evaluate_on_nab` scores one on the Numenta Anomaly Benchmark.
+"""
+
+from __future__ import annotations
+
+from lakewatch.detectors._jit import HAVE_NUMBA, NUMBA_VERSION
+from lakewatch.detectors.base import STATE_FORMAT_VERSION, Detector, DetectorParams, DetectorState
+from lakewatch.detectors.ensemble import EnsembleDetector, EnsembleParams
+from lakewatch.detectors.errors import (
+    DetectorConfigError,
+    DetectorError,
+    DetectorInputError,
+    DetectorParamsError,
+    StateError,
+    StateVersionError,
+    UnknownDetectorError,
+)
+from lakewatch.detectors.holt_winters import HoltWintersDetector, HoltWintersParams
+from lakewatch.detectors.knn import KnnDetector, KnnParams
+from lakewatch.detectors.likelihood import LikelihoodDetector, LikelihoodParams
+from lakewatch.detectors.multivariate import MahalanobisDetector, MahalanobisParams
+from lakewatch.detectors.nab_eval import benchmark_on_nab, evaluate_on_nab, load_nab_corpus, run_on_nab, score_nab_run
+from lakewatch.detectors.record import RecordDetector, RecordParams
+from lakewatch.detectors.registry import available_detectors, default_detector_name, get_detector, load_config
+from lakewatch.detectors.robust_zscore import RobustZParams, RobustZScoreDetector
+from lakewatch.detectors.windowed_gaussian import WindowedGaussianDetector, WindowedGaussianParams
+
+__all__ = [
+    "HAVE_NUMBA",
+    "NUMBA_VERSION",
+    "STATE_FORMAT_VERSION",
+    "Detector",
+    "DetectorConfigError",
+    "DetectorError",
+    "DetectorInputError",
+    "DetectorParams",
+    "DetectorParamsError",
+    "DetectorState",
+    "EnsembleDetector",
+    "EnsembleParams",
+    "HoltWintersDetector",
+    "HoltWintersParams",
+    "KnnDetector",
+    "KnnParams",
+    "LikelihoodDetector",
+    "LikelihoodParams",
+    "MahalanobisDetector",
+    "MahalanobisParams",
+    "RecordDetector",
+    "RecordParams",
+    "RobustZParams",
+    "RobustZScoreDetector",
+    "StateError",
+    "StateVersionError",
+    "UnknownDetectorError",
+    "WindowedGaussianDetector",
+    "WindowedGaussianParams",
+    "available_detectors",
+    "benchmark_on_nab",
+    "default_detector_name",
+    "evaluate_on_nab",
+    "get_detector",
+    "load_config",
+    "load_nab_corpus",
+    "run_on_nab",
+    "score_nab_run",
+]

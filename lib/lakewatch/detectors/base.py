@@ -1,0 +1,397 @@
+"""The detector interface shared by batch jobs and the streaming job.
+
+A :class:`Detector` holds frozen parameters. For each series it creates a fresh :class:`DetectorState`
+(:meth:`Detector.new_state`) and scores the series batch by batch with
+``update(state, values, timestamps) -> (scores, new_state)``:
+
+* ``values``: float64, shape ``(n,)`` (univariate) or ``(n, channels)`` (multivariate);
+* ``timestamps``: int64 epoch nanoseconds (``datetime64[ns]`` is accepted), shape ``(n,)``. Rows are
+  processed in the order given (that order is what "causal" refers to); timestamps are checked for shape and
+  type and the last one is kept in the state, but they are not required to increase, because real feeds
+  repeat and step back (NAB's machine_temperature file steps back 55 minutes);
+* ``scores``: float64 in ``[0, 1]``, shape ``(n,)``; the score of a row uses only that row and earlier ones.
+
+Every detector processes points strictly one after another through its kernel, so feeding a series in one
+batch or in any split (down to single points, with the state round-tripped through bytes in between) gives
+the same scores. A row with any non-finite value scores 0 and is not fed to the model: the model arrays are
+left unchanged, only the ordering bookkeeping (last timestamp, counters) advances.
+
+State is a tree of numpy arrays of bounded size (no unbounded history); :meth:`Detector.state_to_bytes`
+serialises it with a format version that :meth:`Detector.state_from_bytes` checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import struct
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lakewatch.detectors.errors import DetectorInputError, DetectorParamsError, StateError, StateVersionError
+
+STATE_FORMAT_VERSION = 1
+_MAGIC = b"LWDS"
+_HEADER = struct.Struct("<4sHI")  # magic, format version, header length
+_META = "__meta__"  # [last timestamp, rows seen, non-finite rows skipped]
+_NO_TIMESTAMP = np.iinfo(np.int64).min
+
+ArrayTree = dict[str, Any]  # nested dict whose leaves are numpy arrays
+
+
+@dataclass(frozen=True)
+class DetectorState:
+    """The state of one detector for one series; treat it as immutable (``update`` returns a new one).
+
+    ``detector`` is the detector's name, ``fingerprint`` a hash of its kind and parameters (a state is only
+    accepted by a detector with the same fingerprint), ``arrays`` the tree of numpy arrays.
+    """
+
+    detector: str
+    fingerprint: str
+    arrays: ArrayTree
+
+    @property
+    def nbytes(self) -> int:
+        """Total bytes of the state's arrays (its in-memory footprint, bounded by the parameters)."""
+        return sum(leaf.nbytes for _, leaf in _flatten(self.arrays))
+
+    @property
+    def last_timestamp(self) -> int | None:
+        """The last timestamp (epoch ns) the state has seen, or None for a fresh state."""
+        last = int(self.arrays[_META][0])
+        return None if last == _NO_TIMESTAMP else last
+
+    @property
+    def rows_seen(self) -> int:
+        """Rows passed to ``update`` so far, non-finite ones included."""
+        return int(self.arrays[_META][1])
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """Base class of detector parameter sets: frozen dataclasses validated on construction."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`DetectorParamsError` when a value is out of range; subclasses extend it."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict (tuples stay tuples)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def check_range(owner: str, name: str, value: float, low: float | None = None, high: float | None = None) -> None:
+    """Raise :class:`DetectorParamsError` unless ``low <= value <= high`` (bounds optional)."""
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        raise DetectorParamsError(f"{owner}: parameter {name}={value!r} is out of range; expected a value in {bounds}")
+
+
+def _coerce_field(owner: str, field: dataclasses.Field, value: Any) -> Any:
+    """Convert a YAML/JSON value to the field's declared type (int, float, bool, str or tuple of ints)."""
+    kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+    try:
+        if kind == "bool":
+            if not isinstance(value, bool | np.bool_):
+                raise TypeError
+            return bool(value)
+        if kind == "int":
+            if isinstance(value, bool) or float(value) != int(value):
+                raise TypeError
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if kind == "str":
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if kind.startswith("tuple"):
+            if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+                raise TypeError
+            items = tuple(value)
+            if "int" in kind and any(isinstance(v, bool) or float(v) != int(v) for v in items):
+                raise TypeError
+            return tuple(int(v) for v in items) if "int" in kind else tuple(str(v) for v in items)
+    except (TypeError, ValueError, OverflowError):
+        raise DetectorParamsError(
+            f"{owner}: parameter {field.name}={value!r} has the wrong type; expected {kind}"
+        ) from None
+    return value
+
+
+def make_params(params_type: type[DetectorParams], params: Mapping[str, Any] | DetectorParams | None, owner: str):
+    """Build a ``params_type`` instance from a mapping, rejecting unknown names and converting types.
+
+    ``owner`` names the detector in error messages. A ready ``params_type`` instance is returned unchanged;
+    missing names take the dataclass defaults.
+    """
+    if params is None:
+        return params_type()
+    if isinstance(params, params_type):
+        return params
+    if not isinstance(params, Mapping):
+        raise DetectorParamsError(f"{owner}: params must be a mapping, got {type(params).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(params_type)}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise DetectorParamsError(f"{owner}: unknown parameter(s) {unknown}; known parameters are {sorted(fields)}")
+    values = {name: _coerce_field(owner, fields[name], value) for name, value in params.items()}
+    return params_type(**values)
+
+
+def _flatten(tree: ArrayTree, prefix: str = "") -> list[tuple[str, np.ndarray]]:
+    out: list[tuple[str, np.ndarray]] = []
+    for key in sorted(tree):
+        value = tree[key]
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.extend(_flatten(value, path + "/"))
+        else:
+            out.append((path, value))
+    return out
+
+
+def _copy_tree(tree: ArrayTree) -> ArrayTree:
+    return {k: _copy_tree(v) if isinstance(v, dict) else v.copy() for k, v in tree.items()}
+
+
+def _set_path(tree: ArrayTree, path: str, value: np.ndarray) -> None:
+    *parents, leaf = path.split("/")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+class Detector(ABC):
+    """A streaming anomaly detector with frozen parameters and explicit, serialisable per-series state."""
+
+    kind: ClassVar[str] = "detector"
+    params_type: ClassVar[type[DetectorParams]] = DetectorParams
+    multivariate: ClassVar[bool] = False
+
+    def __init__(self, params: Mapping[str, Any] | DetectorParams | None = None, *, name: str | None = None) -> None:
+        self._name = name or self.kind
+        self._params = make_params(self.params_type, params, self._name)
+        self._fingerprint: str | None = None
+
+    # ----------------------------------------------------------------------------------------- properties
+    @property
+    def name(self) -> str:
+        """The detector's name (its registry name when built through the registry)."""
+        return self._name
+
+    @property
+    def params(self) -> DetectorParams:
+        """The frozen parameter set."""
+        return self._params
+
+    @property
+    def channels(self) -> int:
+        """Number of value channels the detector expects (1 for univariate detectors)."""
+        return 1
+
+    @property
+    def raw_channels(self) -> int:
+        """Number of raw channels :meth:`_raw` returns (1 unless a detector reports several)."""
+        return 1
+
+    def children(self) -> dict[str, Detector]:
+        """Wrapped detectors, by the key their state lives under (empty for plain detectors)."""
+        return {}
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the kind, parameters and children: states only move between equal fingerprints."""
+        if self._fingerprint is None:
+            payload = {
+                "kind": self.kind,
+                "params": self._params.as_dict(),
+                "children": {key: child.fingerprint for key, child in self.children().items()},
+            }
+            digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, params={self._params!r})"
+
+    # ----------------------------------------------------------------------------------------- public API
+    def new_state(self) -> DetectorState:
+        """A fresh state for a new series (nothing seen yet)."""
+        arrays = self._init_arrays()
+        arrays[_META] = np.array([_NO_TIMESTAMP, 0, 0], dtype=np.int64)
+        return DetectorState(self._name, self.fingerprint, arrays)
+
+    def update(self, state: DetectorState, values: Any, timestamps: Any) -> tuple[np.ndarray, DetectorState]:
+        """Score the next batch of a series.
+
+        ``values``: shape ``(n,)`` or ``(n, channels)``; ``timestamps``: int64 epoch ns (or datetime64),
+        shape ``(n,)``, rows in arrival order. Returns ``(scores, new_state)``: float64
+        scores in ``[0, 1]`` of shape ``(n,)`` and the state after the batch; ``state`` is not modified.
+        """
+        self._check_state(state)
+        x = self._check_values(values)
+        ts = self._check_timestamps(timestamps, len(x))
+        arrays = _copy_tree(state.arrays)
+        scores = np.zeros(len(x), dtype=np.float64)
+        finite = np.isfinite(x) if x.ndim == 1 else np.isfinite(x).all(axis=1)
+        n_finite = int(finite.sum())
+        if n_finite:
+            rows = x[finite] if n_finite < len(x) else x
+            stamps = ts[finite] if n_finite < len(x) else ts
+            scores[finite] = self._score(arrays, np.ascontiguousarray(rows), np.ascontiguousarray(stamps))
+        np.clip(scores, 0.0, 1.0, out=scores)
+        meta = arrays[_META]
+        if len(ts):
+            meta[0] = ts[-1]
+        meta[1] += len(x)
+        meta[2] += len(x) - n_finite
+        return scores, DetectorState(self._name, self.fingerprint, arrays)
+
+    def score_series(self, values: Any, timestamps: Any) -> np.ndarray:
+        """Score a whole series from a fresh state (convenience for batch jobs and evaluation)."""
+        scores, _ = self.update(self.new_state(), values, timestamps)
+        return scores
+
+    def state_to_bytes(self, state: DetectorState) -> bytes:
+        """Serialise ``state`` (format version :data:`STATE_FORMAT_VERSION`)."""
+        self._check_state(state)
+        leaves = _flatten(state.arrays)
+        header = {
+            "detector": state.detector,
+            "kind": self.kind,
+            "fingerprint": state.fingerprint,
+            "arrays": [[path, leaf.dtype.str, list(leaf.shape)] for path, leaf in leaves],
+        }
+        head = json.dumps(header, separators=(",", ":")).encode()
+        body = b"".join(np.ascontiguousarray(leaf).tobytes() for _, leaf in leaves)
+        return _HEADER.pack(_MAGIC, STATE_FORMAT_VERSION, len(head)) + head + body
+
+    def state_from_bytes(self, data: bytes) -> DetectorState:
+        """Rebuild a state serialised by :meth:`state_to_bytes` of a detector with the same fingerprint.
+
+        Raises :class:`StateVersionError` when the bytes carry another format version and
+        :class:`StateError` when they are malformed or belong to a different detector or parameter set.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise StateError(f"{self._name}: state bytes must be bytes, got {type(data).__name__}")
+        data = bytes(data)
+        if len(data) < _HEADER.size:
+            raise StateError(
+                f"{self._name}: state bytes are {len(data)} bytes long; expected a {_HEADER.size}-byte header"
+            )
+        magic, version, head_len = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise StateError(f"{self._name}: state bytes start with {magic!r}; expected the magic {_MAGIC!r}")
+        if version != STATE_FORMAT_VERSION:
+            raise StateVersionError(
+                f"{self._name}: state bytes have format version {version}; "
+                f"this library reads version {STATE_FORMAT_VERSION}"
+            )
+        try:
+            header = json.loads(data[_HEADER.size : _HEADER.size + head_len])
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(f"{self._name}: state header is not valid JSON ({exc})") from exc
+        if header.get("kind") != self.kind or header.get("fingerprint") != self.fingerprint:
+            raise StateError(
+                f"{self._name}: state belongs to detector {header.get('detector')!r} (kind {header.get('kind')!r}, "
+                f"fingerprint {header.get('fingerprint')!r}); expected kind {self.kind!r}, "
+                f"fingerprint {self.fingerprint!r}"
+            )
+        expected = {path: (leaf.dtype.str, list(leaf.shape)) for path, leaf in _flatten(self.new_state().arrays)}
+        offset = _HEADER.size + head_len
+        arrays: ArrayTree = {}
+        for path, dtype, shape in header.get("arrays", []):
+            if expected.get(path) != (dtype, shape):
+                raise StateError(
+                    f"{self._name}: state array {path!r} has dtype {dtype} shape {shape}; "
+                    f"expected {expected.get(path, 'no such array')}"
+                )
+            size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            if offset + size > len(data):
+                raise StateError(f"{self._name}: state bytes end inside array {path!r}; the data is truncated")
+            _set_path(
+                arrays,
+                path,
+                np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape).copy(),
+            )
+            offset += size
+        missing = sorted(set(expected) - {path for path, _ in _flatten(arrays)})
+        if missing or offset != len(data):
+            raise StateError(
+                f"{self._name}: state bytes lack array(s) {missing} or carry {len(data) - offset} unexpected byte(s)"
+            )
+        return DetectorState(str(header.get("detector", self._name)), self.fingerprint, arrays)
+
+    # ------------------------------------------------------------------------------ hooks for subclasses
+    @abstractmethod
+    def _init_arrays(self) -> ArrayTree:
+        """The model arrays of a fresh state."""
+
+    @abstractmethod
+    def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Score finite rows ``x`` (``(m,)`` or ``(m, channels)``) in order, updating ``arrays`` in place."""
+
+    def _raw(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Raw anomaly channels in ``[0, 1]``, shape ``(m, k)``, for post-processors such as the likelihood.
+
+        The default is the detector's score as a single channel; detectors with several natural channels
+        (e.g. one per time scale) override it.
+        """
+        return self._score(arrays, x, ts)[:, None]
+
+    # ------------------------------------------------------------------------------------------ checks
+    def _check_state(self, state: DetectorState) -> None:
+        if not isinstance(state, DetectorState):
+            raise StateError(f"{self._name}: state must be a DetectorState, got {type(state).__name__}")
+        if state.fingerprint != self.fingerprint:
+            raise StateError(
+                f"{self._name}: state was made by detector {state.detector!r} with fingerprint "
+                f"{state.fingerprint!r}; expected fingerprint {self.fingerprint!r} (same kind and parameters)"
+            )
+
+    def _check_values(self, values: Any) -> np.ndarray:
+        try:
+            x = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DetectorInputError(f"{self._name}: values cannot be converted to float64 ({exc})") from exc
+        channels = self.channels
+        if x.ndim == 2 and x.shape[1] == 1 and channels == 1:
+            x = x[:, 0]
+        if channels == 1 and not self.multivariate:
+            if x.ndim != 1:
+                raise DetectorInputError(
+                    f"{self._name}: values have shape {x.shape}; this univariate detector expects (n,) or (n, 1)"
+                )
+            return x
+        if x.ndim == 1 and channels == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != channels:
+            raise DetectorInputError(
+                f"{self._name}: values have shape {x.shape}; this detector expects (n, {channels})"
+            )
+        return x
+
+    def _check_timestamps(self, timestamps: Any, n: int) -> np.ndarray:
+        ts = np.asarray(timestamps)
+        if ts.dtype.kind == "M":
+            ts = ts.astype("datetime64[ns]").view(np.int64)
+        if ts.dtype.kind not in "iu":
+            raise DetectorInputError(
+                f"{self._name}: timestamps have dtype {ts.dtype}; expected int64 epoch nanoseconds or datetime64"
+            )
+        ts = ts.astype(np.int64, copy=False)
+        if ts.shape != (n,):
+            raise DetectorInputError(f"{self._name}: timestamps have shape {ts.shape}; expected ({n},) like the values")
+        return ts

@@ -1,0 +1,108 @@
+"""Ensemble of detectors with post-detection suppression.
+
+Every member scores the same rows; the ensemble score is the ``max`` (or ``mean``) of the member scores.
+Then, optionally, repeated alarms are suppressed: after a row scoring at least ``suppress_threshold``, the
+next ``suppress_rows`` rows are multiplied by ``suppress_factor`` (0 silences them). An ensemble with a
+single member is the way to add suppression to any detector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lakewatch.detectors._jit import jit
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
+from lakewatch.detectors.errors import DetectorParamsError
+
+_COMBINE = ("max", "mean")
+
+
+@jit
+def _suppress_kernel(scores: np.ndarray, left: np.ndarray, threshold: float, rows: int, factor: float) -> None:
+    """Dampen, in place, the ``rows`` rows following each score ``>= threshold``; ``left`` carries the count."""
+    remaining = left[0]
+    for t in range(scores.shape[0]):
+        if remaining > 0:
+            scores[t] *= factor
+            remaining -= 1
+        elif scores[t] >= threshold:
+            remaining = rows
+    left[0] = remaining
+
+
+@dataclass(frozen=True)
+class EnsembleParams(DetectorParams):
+    """Parameters of :class:`EnsembleDetector` (see the module docstring)."""
+
+    combine: str = "max"
+    suppress_threshold: float = 0.5
+    suppress_rows: int = 100
+    suppress_factor: float = 0.0
+
+    def validate(self) -> None:
+        """Check the combination rule and the suppression settings (``suppress_rows=0`` disables it)."""
+        if self.combine not in _COMBINE:
+            raise DetectorParamsError(
+                f"ensemble: parameter combine={self.combine!r} is not supported; expected one of {list(_COMBINE)}"
+            )
+        check_range("ensemble", "suppress_threshold", self.suppress_threshold, 0.0, 1.0)
+        check_range("ensemble", "suppress_rows", self.suppress_rows, 0, 100_000_000)
+        check_range("ensemble", "suppress_factor", self.suppress_factor, 0.0, 1.0)
+
+
+class EnsembleDetector(Detector):
+    """Combines member detectors' scores (max or mean) and suppresses repeated alarms."""
+
+    kind = "ensemble"
+    params_type = EnsembleParams
+    params: EnsembleParams
+
+    def __init__(self, members: Sequence[Detector], params: Any = None, *, name: str | None = None) -> None:
+        members = list(members)
+        if not members or not all(isinstance(m, Detector) for m in members):
+            raise DetectorParamsError(
+                f"ensemble: members must be a non-empty list of Detector, got {[type(m).__name__ for m in members]}"
+            )
+        channels = {m.channels for m in members}
+        if len(channels) > 1:
+            raise DetectorParamsError(
+                f"ensemble: members expect different channel counts {sorted(channels)}; expected one count"
+            )
+        self.members = members
+        super().__init__(params, name=name)
+
+    @property
+    def channels(self) -> int:
+        """Value channels of the members (all members agree)."""
+        return self.members[0].channels
+
+    @property
+    def multivariate(self) -> bool:  # type: ignore[override]
+        """Whether the members take several channels."""
+        return any(m.multivariate for m in self.members)
+
+    def children(self) -> dict[str, Detector]:
+        """Members under keys ``m0``, ``m1``, ..."""
+        return {f"m{i}": member for i, member in enumerate(self.members)}
+
+    def _init_arrays(self) -> ArrayTree:
+        arrays: ArrayTree = {key: child._init_arrays() for key, child in self.children().items()}
+        arrays["suppress_left"] = np.zeros(1, dtype=np.int64)
+        return arrays
+
+    def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        p = self.params
+        member_scores = np.stack(
+            [np.clip(child._score(arrays[key], x, ts), 0.0, 1.0) for key, child in self.children().items()]
+        )
+        combined = member_scores.max(axis=0) if p.combine == "max" else member_scores.mean(axis=0)
+        combined = np.ascontiguousarray(combined)
+        if p.suppress_rows > 0:
+            _suppress_kernel(
+                combined, arrays["suppress_left"], p.suppress_threshold, p.suppress_rows, p.suppress_factor
+            )
+        return combined
