@@ -1,0 +1,80 @@
+"""The NAB evaluation on Spark agrees with an in-process run of the same detector and the same scorer,
+and writes its tables and NAB's results layout."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from lakewatch.detectors import get_detector
+from lakewatch.evaluation import load_profiles, load_windows, read_results_dir, score_all_profiles
+from lakewatch.evaluation.nab_run import evaluate_nab, format_scoreboard, scoreboard
+from lakewatch.progress import Progress
+from tests.conftest import make_config, nab_dir
+
+CATEGORY = "artificialWithAnomaly"
+DETECTOR = "windowed_gaussian"
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A NAB checkout holding one category of the shared corpus (copied to a temporary folder only)."""
+    nab = nab_dir()
+    root = tmp_path_factory.mktemp("nab-subset")
+    shutil.copytree(nab / "data" / CATEGORY, root / "data" / CATEGORY)
+    shutil.copytree(nab / "config", root / "config")
+    (root / "labels").mkdir()
+    windows = json.loads((nab / "labels" / "combined_windows.json").read_text())
+    subset = {k: v for k, v in windows.items() if k.startswith(CATEGORY + "/")}
+    (root / "labels" / "combined_windows.json").write_text(json.dumps(subset))
+    return root
+
+
+def _in_process(corpus: Path) -> dict[str, float]:
+    frames = {}
+    for path in sorted((corpus / "data" / CATEGORY).glob("*.csv")):
+        frame = pd.read_csv(path, parse_dates=["timestamp"])
+        nanos = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype("int64")
+        frame["anomaly_score"] = get_detector(DETECTOR).score_series(frame["value"].to_numpy(float), nanos)
+        frames[f"{CATEGORY}/{path.name}"] = frame
+    windows = load_windows(corpus / "labels" / "combined_windows.json")
+    results = score_all_profiles(frames, windows, load_profiles(corpus / "config" / "profiles.json"))
+    return {name: r.normalized for name, r in results.items()}
+
+
+def test_spark_evaluation_matches_in_process_scoring(spark, small_corpus: Path, tmp_path: Path) -> None:
+    config = make_config(tmp_path / "lake")
+    out = tmp_path / "results"
+    outcome = evaluate_nab(spark, config, small_corpus, DETECTOR, {}, "run-nab", Progress("t", stream=io.StringIO()),
+                           out)
+    assert outcome.points == 6 * 4032
+    expected = _in_process(small_corpus)
+    for profile, score in outcome.normalized().items():
+        assert score == pytest.approx(expected[profile], abs=1e-9)
+
+    written = read_results_dir(out, DETECTOR)
+    assert sorted(written) == sorted(f"{CATEGORY}/{p.name}" for p in (small_corpus / "data" / CATEGORY).glob("*.csv"))
+    assert written[f"{CATEGORY}/art_daily_jumpsup.csv"]["label"].sum() > 0
+
+    scores = spark.table(config.tables.gold_nab_scores)
+    overall = {r["profile"]: r["score"] for r in scores.where(F.col("category") == "ALL").collect()}
+    assert overall == pytest.approx(outcome.normalized())
+    assert scores.where(F.col("category") == CATEGORY).count() == 3
+    results = spark.table(config.tables.gold_nab_results)
+    assert results.count() == 6 * 4032
+    threshold = outcome.results["standard"].threshold
+    assert results.where(F.col("flag") != (F.col("anomaly_score") >= threshold)).count() == 0
+    assert results.where(F.col("label") == 1).count() == sum(int(f["label"].sum()) for f in written.values())
+
+
+def test_scoreboard_places_ours_among_the_published(small_corpus: Path) -> None:
+    rows = scoreboard(nab_dir(), {"x": {"standard": 72.0, "reward_low_FP_rate": 60.0, "reward_low_FN_rate": 75.0}})
+    names = [r[0] for r in rows]
+    assert names.index("ARTime") < names.index("lakewatch:x") < names.index("numenta")
+    assert "lakewatch:x" in format_scoreboard(rows)
