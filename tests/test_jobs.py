@@ -65,3 +65,18 @@ def test_pipeline_runs_unchanged_on_a_standalone_cluster(tmp_path: Path) -> None
     assert "validation           passed" in out
     executors = list((tmp_path / "cluster" / "worker").glob("app-*/*/stderr"))
     assert executors, "no executor ran on the standalone worker"
+
+
+@pytest.mark.slow
+def test_evaluate_nab_scores_a_published_results_directory() -> None:
+    from tests.conftest import nab_dir
+
+    nab = nab_dir()
+    out = _ok(run_job(["evaluate_nab", "--score-only", "--results-dir", str(nab / "results"), "--detector", "numenta",
+                       "--corpus", str(nab)]))
+    scores = {line.split()[1]: float(line.split()[2]) for line in out.splitlines() if line.startswith("numenta ")}
+    # Threshold optimisation over every distinct score: at least the published 70.10 / 63.12 / 74.32.
+    assert scores["standard"] == pytest.approx(70.10, abs=0.01)
+    assert scores["reward_low_FP_rate"] >= 63.12 and scores["reward_low_FN_rate"] == pytest.approx(74.32, abs=0.01)
+    refused = run_job(["evaluate_nab", "--score-only", "--detector", "numenta", "--corpus", str(nab)])
+    assert refused.returncode == 2 and "--score-only needs --results-dir DIR" in _said(refused)
