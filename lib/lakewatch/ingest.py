@@ -8,7 +8,7 @@ quarantine with their reason; labelled windows go to gold.labels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession
@@ -32,7 +32,6 @@ class IngestReport:
     files_read: int
     rejected: tuple[RejectedFile, ...] = ()
     label_windows: int = 0
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def new_rows_only(raw: DataFrame, bronze: DataFrame) -> DataFrame:
@@ -56,13 +55,13 @@ def ingest(spark: SparkSession, config: LakewatchConfig, source: Source) -> Inge
     bronze = spark.table(names.bronze_readings)
     rows = new_rows_only(raw.rows, bronze).transform(with_ingest_stamp(ingest_id))
     added = tables.append(tables.conform(rows, tables.BRONZE_READINGS), names.bronze_readings)
-    _quarantine_rejected(spark, config, source.name, ingest_id, raw.rejected)
+    _quarantine_rejected(spark, config, ingest_id, raw.rejected)
     windows = _write_labels(spark, config, source.name, raw.labels) if raw.labels is not None else 0
     return IngestReport(ingest_id=ingest_id, source_name=source.name, bronze_rows=added, files_read=raw.files_read,
-                        rejected=raw.rejected, label_windows=windows, notes=raw.notes)
+                        rejected=raw.rejected, label_windows=windows)
 
 
-def _quarantine_rejected(spark: SparkSession, config: LakewatchConfig, source_name: str, ingest_id: str,
+def _quarantine_rejected(spark: SparkSession, config: LakewatchConfig, ingest_id: str,
                          rejected: tuple[RejectedFile, ...]) -> None:
     if not rejected:
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
@@ -42,7 +42,6 @@ class RawRead:
     rejected: tuple[RejectedFile, ...] = ()
     labels: DataFrame | None = None
     files_read: int = 0
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 class Source(Protocol):

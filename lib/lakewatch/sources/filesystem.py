@@ -43,8 +43,8 @@ def list_files(spark: SparkSession, root: str, source_name: str) -> tuple[str, l
         raise SourceError(f"source '{source_name}': path {root} does not exist")
     qualified = fs.makeQualified(hpath).toString().rstrip("/")
     files: list[FileInfo] = []
-    if fs.getFileStatus(hpath).isFile():
-        status = fs.getFileStatus(hpath)
+    status = fs.getFileStatus(hpath)
+    if status.isFile():
         return qualified.rsplit("/", 1)[0], [FileInfo(qualified, status.getLen(), status.getModificationTime())]
     iterator = fs.listFiles(hpath, True)
     while iterator.hasNext():
