@@ -9,11 +9,13 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from lakewatch.errors import ConfigError
+
+T = TypeVar("T")
 
 DEFAULT_ENV = "local"
 SERIES_ID_MODES = ("path", "file_name", "column")
@@ -39,6 +41,8 @@ class TableNames:
     gold_labels: str
     gold_nab_results: str
     gold_nab_scores: str
+    gold_anomaly_scores: str
+    gold_anomalies: str
     ops_pipeline_runs: str
     ops_validation_runs: str
 
@@ -139,6 +143,16 @@ class LakewatchConfig:
     def path(self, *parts: str) -> str:
         """A location under the table root."""
         return "/".join([self.table_root.rstrip("/"), *parts])
+
+    def settings(self, section: str, cls: type[T]) -> T:
+        """Section `section` of the resolved configuration as the frozen dataclass `cls`; the feature modules
+        (training, tuning, streaming) define their own settings class and read it through here."""
+        data = self.raw.get(section)
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"config section '{section}' must be a mapping, found {type(data).__name__}")
+        return _dataclass_from(cls, data, section)
 
     def source(self, name: str) -> FileSourceSpec:
         """The file source called `name`, or a ConfigError listing the known ones."""
