@@ -1,0 +1,90 @@
+"""Train a deep detector (window autoencoder) on gold.features with TorchDistributor; log it to MLflow."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from lakewatch import cli
+from lakewatch.config import project_root
+from lakewatch.deep.models import MODEL_KINDS
+from lakewatch.errors import ConfigError
+from lakewatch.training import TrainingSettings, train_model
+from lakewatch.training.mlflow_run import log_training_run, nab_scores, tracking_available
+
+DEFAULT_NAB = project_root().parent / "shared" / "nab"
+
+
+def parse_args(argv: list[str] | None = None):
+    """Parse and validate the train job's arguments; the training settings end up in ``args.settings``."""
+    parser = cli.job_parser("train", __doc__)
+    parser.add_argument("--model", choices=MODEL_KINDS, default=None, help="model kind (default: training.model)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: training.epochs)")
+    parser.add_argument("--num-processes", type=int, default=None,
+                        help="DDP processes TorchDistributor starts (default: training.num_processes)")
+    parser.add_argument("--window", type=int, default=None, help="window length in rows (default: training.window)")
+    parser.add_argument("--table", default=None, help="feature table to train on (default: gold.features)")
+    parser.add_argument("--out", default=None, help="folder for the model artifacts (default: "
+                                                     "<table root>/_models/<run id>)")
+    parser.add_argument("--evaluate-nab", action="store_true",
+                        help="score the trained (univariate) detector on the NAB corpus in-process")
+    parser.add_argument("--corpus", default=str(DEFAULT_NAB), help=f"a NAB checkout (default {DEFAULT_NAB})")
+    parser.add_argument("--no-mlflow", action="store_true", help="do not log the run to MLflow")
+    args, config = cli.parse_job_args(parser, argv)
+    for name in ("epochs", "num_processes", "window"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} {value}: expected a positive integer")
+    try:
+        args.settings = config.settings("training", TrainingSettings).with_overrides(
+            model=args.model, epochs=args.epochs, num_processes=args.num_processes, window=args.window,
+            table=args.table)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if args.evaluate_nab:
+        if args.settings.multivariate:
+            parser.error("--evaluate-nab needs a univariate model (NAB is univariate); training.multivariate is on")
+        corpus = Path(args.corpus)
+        for needed in ("data", "labels/combined_windows.json", "config/profiles.json"):
+            if not (corpus / needed).exists():
+                parser.error(f"--corpus {corpus}: no {needed} there; expected a NAB checkout")
+    return args, config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: train, save the artifacts, optionally score NAB, log to MLflow and promote if better."""
+    argv = sys.argv[1:] if argv is None else argv
+    args, config = parse_args(argv)
+
+    def body(spark, config, record, progress) -> int:
+        result = train_model(spark, config, args.settings, progress, run_id=record.run_id)
+        out = Path(args.out) if args.out else Path(config.path("_models", record.run_id))
+        result.detector.save_artifacts(out)
+        scores: dict[str, float] = {}
+        if args.evaluate_nab:
+            with progress.stage("score NAB in-process"):
+                scores = nab_scores(args.corpus, result.detector)
+        details: dict[str, Any] = {"model": args.settings.model, "windows": result.windows,
+                                   "final_loss": result.metrics["loss"][-1], "artifacts": str(out), "nab": scores}
+        if not args.no_mlflow and tracking_available():
+            details.update(log_training_run(spark, config, result, scores, out))
+        elif not args.no_mlflow:
+            progress.say("lakewatch.tracking is not available: the run is not logged to MLflow")
+        record.rows_in = result.params["rows"]
+        record.details = details
+        print(f"lakewatch train: {args.settings.model} on {result.params['series']:,} series, "
+              f"{result.windows:,} windows, {args.settings.epochs} epoch(s), final loss {details['final_loss']:.6f}")
+        print(f"  dropped non-finite rows: {result.params['dropped_rows']:,}; artifacts: {out}")
+        for name, value in scores.items():
+            print(f"  NAB {name:<20} {value:7.2f}")
+        for key in ("model_uri", "version", "promoted"):
+            if key in details:
+                print(f"  {key}: {details[key]}")
+        return cli.EXIT_OK
+
+    return cli.run_job("train", argv, config, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
