@@ -1,0 +1,76 @@
+"""Section ``tuning:`` of the configuration: what to tune, over which space, how many trials at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lakewatch.config import LakewatchConfig, project_root
+from lakewatch.tuning.base import SearchSpace, TuningError, parse_space
+from lakewatch.tuning.objective import PROFILES
+
+SECTION = "tuning"
+OBJECTIVES = ("nab",)
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    """How ``jobs/tune.py`` searches: the registry detector to tune, the NAB corpus (relative paths are relative
+    to the project root), the number of trials and how many run at once (0: Spark's default parallelism), the
+    NAB profile to optimise, the search seed, and one search space per detector name (``deep``: the space of
+    ``--model-kind deep``, whose trials train ``deep_trial_epochs`` epochs each)."""
+
+    detector: str = "lakewatch_nab"
+    corpus: str = "../shared/nab"
+    max_evals: int = 24
+    parallelism: int = 0
+    profile: str = "standard"
+    objective: str = "nab"
+    seed: int = 42
+    register: bool = True
+    example_rows: int = 100
+    deep_trial_epochs: int = 2
+    spaces: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("max_evals", "example_rows", "deep_trial_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise TuningError(f"tuning.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.parallelism, int) or isinstance(self.parallelism, bool) or self.parallelism < 0:
+            raise TuningError(f"tuning.parallelism must be 0 (Spark's default) or a positive integer, "
+                              f"got {self.parallelism!r}")
+        if self.profile not in PROFILES:
+            raise TuningError(f"tuning.profile {self.profile!r} is not one of {list(PROFILES)}")
+        if self.objective not in OBJECTIVES:
+            raise TuningError(f"tuning.objective {self.objective!r} is not one of {list(OBJECTIVES)}")
+        if not isinstance(self.spaces, Mapping):
+            raise TuningError(f"tuning.spaces must map detector names to search spaces, got {self.spaces!r}")
+
+    @property
+    def corpus_path(self) -> Path:
+        """The corpus directory, resolved against the project root when relative."""
+        path = Path(self.corpus)
+        return (path if path.is_absolute() else project_root() / path).resolve()
+
+    def space(self) -> SearchSpace:
+        """The parsed search space of :attr:`detector`; raises :class:`TuningError` when there is none."""
+        return self.space_for(self.detector)
+
+    def space_for(self, name: str) -> SearchSpace:
+        """The parsed search space ``tuning.spaces.<name>`` (a detector name, or ``deep``)."""
+        if name not in self.spaces:
+            raise TuningError(f"no search space for {'detector ' if name != 'deep' else ''}{name!r} in "
+                              f"tuning.spaces; spaces are defined for {sorted(self.spaces)}")
+        return parse_space(self.spaces[name], f"tuning.spaces.{name}")
+
+    def with_overrides(self, **changes: Any) -> TuningSettings:
+        """A copy with the given fields replaced (None values are ignored), validated again."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def tuning_settings(config: LakewatchConfig) -> TuningSettings:
+    """The ``tuning:`` section of ``config`` as :class:`TuningSettings`."""
+    return config.settings(SECTION, TuningSettings)

@@ -1,0 +1,1 @@
+"""Tests of MLflow tracking and registry, detector persistence and tuning."""

@@ -1,0 +1,59 @@
+"""Fixtures for the tracking and tuning tests: a three-file NAB mini-corpus and readings to score."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import nab_dir
+
+MINI_FILES = (
+    "realTraffic/speed_7578.csv",
+    "realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv",
+    "realAdExchange/exchange-3_cpc_results.csv",
+)
+
+
+@pytest.fixture(scope="session")
+def mini_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A NAB checkout with three small files of the shared corpus and their label windows."""
+    source = nab_dir()
+    root = tmp_path_factory.mktemp("mini-nab")
+    windows = json.loads((source / "labels" / "combined_windows.json").read_text())
+    for key in MINI_FILES:
+        (root / "data" / key).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / "data" / key, root / "data" / key)
+    (root / "labels").mkdir()
+    (root / "labels" / "combined_windows.json").write_text(json.dumps({k: windows[k] for k in MINI_FILES}))
+    (root / "config").mkdir()
+    shutil.copy(source / "config" / "profiles.json", root / "config" / "profiles.json")
+    return root
+
+
+def make_readings(series: dict[str, int], seed: int = 3) -> pd.DataFrame:
+    """Readings (series_id, channel, timestamp, value) of a few noisy series with a spike each, rows shuffled."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for name, n in series.items():
+        values = np.sin(np.arange(n) / 20.0) + rng.normal(0, 0.1, n)
+        values[n * 2 // 3] += 6.0
+        frames.append(pd.DataFrame({
+            "series_id": name, "channel": "value",
+            "timestamp": pd.date_range("2026-01-01", periods=n, freq="5min"), "value": values,
+        }))
+    return pd.concat(frames).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def expected_scores(detector, readings: pd.DataFrame) -> pd.DataFrame:
+    """Readings sorted by series and time with the detector's in-process score_series output per series."""
+    out = []
+    for _, group in readings.groupby(["series_id", "channel"], sort=True):
+        group = group.sort_values("timestamp").reset_index(drop=True)
+        nanos = group["timestamp"].to_numpy(dtype="datetime64[ns]").view("int64")
+        out.append(group.assign(anomaly_score=detector.score_series(group["value"].to_numpy(), nanos)))
+    return pd.concat(out).reset_index(drop=True)
