@@ -1,0 +1,451 @@
+"""SHAP attributions for flagged points: which recent inputs made a detector's score high.
+
+Detectors are stateful: ``score_t = f(state_{t-1}, x_t)``. The score of a flagged point t is explained as a
+function of the detector's recent inputs ``z = (x_{t-L+1}, ..., x_t)`` (``L = settings.lags``; channels x lags
+for a multivariate entity) with the detector state just before that window, ``S_{t-L}``, held fixed::
+
+    g(z) = last score of detector.update(S_{t-L}, z, timestamps of the window)
+
+so ``g(actual z)`` is exactly the streamed score. SHAP (``shap.explainers.Exact`` for up to
+``exact_max_inputs`` inputs, ``shap.explainers.Permutation`` above) attributes ``g(z) - E[g(background)]`` to
+the inputs; the background is the most recent preceding windows whose last point was not flagged. Base value
+plus the attributions equals the score (checked to 1e-6). The inputs are only the lagged values: detectors
+read nothing else (timestamps are carried in the state but no registry detector scores with them), so rolling
+statistics or hour-of-day would not be inputs of ``g`` and are not offered.
+
+To have ``S_{t-L}`` for a point early in a micro-batch, the stream keeps per series an :class:`ExplainTrail`:
+one detector-state snapshot plus the rows fed since it (at most ``2 * snapshot_every`` + one batch, see
+:func:`explain_batch`). Replaying rows from the snapshot reproduces any state needed, because detectors are
+batch-split invariant. Explaining never raises into the stream: a failure gives no attribution, a logged
+warning and a count in :func:`warning_counts`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lakewatch.detectors.base import Detector, DetectorState
+
+log = logging.getLogger(__name__)
+
+TRAIL_FORMAT = 1
+_TRAIL_MAGIC = b"LWXT"
+_TRAIL_HEADER = struct.Struct("<4sHI")  # magic, format, header length
+ADDITIVITY_TOLERANCE = 1e-6
+SCORE_TOLERANCE = 1e-9
+_WARNINGS: Counter[str] = Counter()
+
+
+class ExplainError(ValueError):
+    """Inputs to an explanation do not fit together (shapes, detector, settings)."""
+
+
+# ------------------------------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class ExplainSettings:
+    """How flagged points are explained (config: ``streaming.explain``).
+
+    lags: window length L (inputs per channel); top_k: attributions the stream stores per point;
+    background: preceding windows used as SHAP background; snapshot_every: rows between trail snapshots;
+    enabled: off = no explanations. exact_max_inputs: the exact explainer up to this many inputs, the
+    permutation explainer (``permutation_evals`` model evaluations, seeded) above; max_points_per_batch:
+    flagged points explained per series and micro-batch (later ones are counted as "over_cap").
+    """
+
+    lags: int = 8
+    top_k: int = 5
+    background: int = 16
+    snapshot_every: int = 64
+    enabled: bool = True
+    exact_max_inputs: int = 10
+    permutation_evals: int = 1000
+    max_points_per_batch: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("lags", "top_k", "background", "snapshot_every", "exact_max_inputs", "max_points_per_batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ExplainError(f"explain settings: {name}={value!r}; expected a positive integer")
+        if isinstance(self.permutation_evals, bool) or not isinstance(self.permutation_evals, int):
+            raise ExplainError(f"explain settings: permutation_evals={self.permutation_evals!r}; expected an integer")
+        if not isinstance(self.enabled, bool):
+            raise ExplainError(f"explain settings: enabled={self.enabled!r}; expected true or false")
+
+    @property
+    def history(self) -> int:
+        """Rows the trail keeps after a snapshot moves: enough for one window and its background."""
+        return max(self.snapshot_every, self.lags + self.background)
+
+
+# ---------------------------------------------------------------------------------------------- attribution
+@dataclass(frozen=True)
+class Attribution:
+    """The SHAP explanation of one point's score.
+
+    index: row of the point in its batch; score: the explained score (the streamed one); base_value: the
+    expected score over the background; contributions: (input name, SHAP value) for every input, sorted by
+    absolute value, largest first, so that ``base_value + sum(values) == score`` within 1e-6.
+    """
+
+    index: int
+    score: float
+    base_value: float
+    contributions: tuple[tuple[str, float], ...]
+
+    def top(self, k: int) -> tuple[tuple[str, float], ...]:
+        """The ``k`` largest contributions by absolute value."""
+        return self.contributions[: max(int(k), 0)]
+
+    @property
+    def total(self) -> float:
+        """base_value plus all contributions (equals score)."""
+        return self.base_value + float(sum(v for _, v in self.contributions))
+
+
+def input_names(lags: int, channels: int = 1, channel_names: Sequence[str] | None = None) -> list[str]:
+    """Names of a window's inputs, oldest row first, channel by channel within a row:
+    "value[t-7]", ..., "value[t]" (univariate) or "<channel>[t-1]" (multivariate)."""
+    if channel_names is None:
+        channel_names = ["value"] if channels == 1 else [f"ch{j}" for j in range(channels)]
+    if len(channel_names) != channels:
+        raise ExplainError(f"channel_names has {len(channel_names)} names; the detector has {channels} channel(s)")
+    names = []
+    for age in range(lags - 1, -1, -1):
+        lag = "t" if age == 0 else f"t-{age}"
+        names.extend(f"{name}[{lag}]" for name in channel_names)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------- warnings
+def warning_counts() -> dict[str, int]:
+    """Explanations given up in this process, by reason (not_explained, score_mismatch, over_cap, ...)."""
+    return dict(_WARNINGS)
+
+
+def reset_warning_counts() -> None:
+    """Zero the counters of :func:`warning_counts`."""
+    _WARNINGS.clear()
+
+
+def _warn(reason: str, detail: str, count: int = 1) -> None:
+    _WARNINGS[reason] += count
+    total = _WARNINGS[reason]
+    if total == count or total % 100 < count:  # the first time, then about every 100th
+        log.warning("explain: %s (%d so far): %s", reason, total, detail)
+
+
+# ---------------------------------------------------------------------------------------- explain_points
+def _as_rows(values: np.ndarray, channels: int) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] != channels:
+        raise ExplainError(f"window values have shape {np.shape(values)}; expected (m,) or (m, {channels})")
+    return x
+
+
+def _window_model(detector: Detector, state: DetectorState, template: np.ndarray, features: np.ndarray,
+                  timestamps: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """g: rows of feature values -> last score after feeding the window into ``state`` (a copy each time)."""
+    multivariate = template.shape[1] > 1 or detector.multivariate
+
+    def g(batch: np.ndarray) -> np.ndarray:
+        batch = np.atleast_2d(np.asarray(batch, dtype=np.float64))
+        out = np.empty(len(batch))
+        window = template.copy()
+        flat = window.reshape(-1)
+        for i, row in enumerate(batch):
+            flat[features] = row
+            scores, _ = detector.update(state, window if multivariate else window[:, 0], timestamps)
+            out[i] = scores[-1]
+        return out
+
+    return g
+
+
+def _usable_background(background: np.ndarray, features: np.ndarray, limit: int) -> np.ndarray:
+    rows = background.reshape(len(background), -1)[:, features]
+    rows = rows[np.isfinite(rows).all(axis=1)]
+    return rows[:limit]
+
+
+def _flat_background(window: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """A constant window at each channel's mean of the finite window values (when no history exists)."""
+    means = np.array([np.nanmean(col) if np.isfinite(col).any() else 0.0 for col in window.T])
+    return np.broadcast_to(means, window.shape).reshape(-1)[features][None, :]
+
+
+def _shap_values(g: Callable[[np.ndarray], np.ndarray], x: np.ndarray, background: np.ndarray,
+                 names: list[str], settings: ExplainSettings) -> tuple[np.ndarray, float]:
+    import shap
+
+    masker = shap.maskers.Independent(background, max_samples=len(background))
+    m = len(x)
+    if m <= settings.exact_max_inputs:
+        explanation = shap.explainers.Exact(g, masker, feature_names=names)(x[None, :], silent=True)
+    else:
+        evals = max(settings.permutation_evals, 2 * m + 1)
+        explainer = shap.explainers.Permutation(g, masker, feature_names=names, seed=0)
+        explanation = explainer(x[None, :], max_evals=evals, silent=True)
+    values = np.asarray(explanation.values, dtype=np.float64).reshape(-1)
+    base = float(np.asarray(explanation.base_values, dtype=np.float64).reshape(-1)[0])
+    return values, base
+
+
+def explain_points(detector: Detector, state_before_window: DetectorState, window_values: np.ndarray,
+                   window_timestamps: np.ndarray, background_windows: np.ndarray | None,
+                   settings: ExplainSettings | None = None, *, index: int = 0,
+                   channel_names: Sequence[str] | None = None) -> Attribution:
+    """Explain the score of the last row of a window fed into ``state_before_window``.
+
+    ``window_values``: the window's rows, oldest first, shape (m,) or (m, channels), m <= settings.lags (a
+    shorter window where less history exists); ``window_timestamps``: int64 epoch ns, shape (m,);
+    ``background_windows``: shape (b, m) or (b, m, channels), other windows of the same length (rows with a
+    non-finite value at an input position are dropped; with none left, a flat window at the window's mean is
+    the background). Rows of the window with a non-finite value are not inputs (the detector skips them); they
+    stay as they are. Returns an :class:`Attribution` for row ``index``; raises on bad input or a SHAP failure
+    (the stream's :func:`explain_batch` catches and counts those).
+    """
+    settings = settings or ExplainSettings()
+    channels = detector.channels
+    window = _as_rows(window_values, channels)
+    m = len(window)
+    if not 1 <= m <= settings.lags:
+        raise ExplainError(f"window has {m} rows; expected 1 to lags={settings.lags}")
+    stamps = np.asarray(window_timestamps)
+    stamps = stamps.astype("datetime64[ns]").view(np.int64) if stamps.dtype.kind == "M" else stamps.astype(np.int64)
+    if stamps.shape != (m,):
+        raise ExplainError(f"window timestamps have shape {stamps.shape}; expected ({m},)")
+    row_finite = np.isfinite(window).all(axis=1)
+    features = np.flatnonzero(np.repeat(row_finite, channels))
+    all_names = input_names(m, channels, channel_names)
+    names = [all_names[i] for i in features]
+    g = _window_model(detector, state_before_window, window, features, stamps)
+    score = float(g(window.reshape(-1)[features][None, :])[0])
+    if len(features) == 0:
+        return Attribution(index, score, score, ())
+    x = window.reshape(-1)[features]
+    background = np.empty((0, len(features)))
+    if background_windows is not None and len(background_windows):
+        bg = np.asarray(background_windows, dtype=np.float64)
+        if bg.shape[1:] not in ((m,), (m, channels)) or (bg.ndim == 2 and channels != 1):
+            raise ExplainError(f"background windows have shape {bg.shape}; expected (b, {m}) or (b, {m}, {channels})")
+        background = _usable_background(bg, features, settings.background)
+    if len(background) == 0:
+        background = _flat_background(window, features)
+    values, base = _shap_values(g, x, background, names, settings)
+    if abs(base + values.sum() - score) > ADDITIVITY_TOLERANCE:
+        raise ExplainError(f"SHAP values do not add up: base {base} + sum {values.sum()} != score {score}")
+    order = np.argsort(-np.abs(values), kind="stable")
+    contributions = tuple((names[i], float(values[i])) for i in order)
+    return Attribution(int(index), score, base, contributions)
+
+
+# -------------------------------------------------------------------------------------------------- trail
+@dataclass(frozen=True)
+class ExplainTrail:
+    """What the stream keeps per series to explain later points exactly (bounded; see the module doc).
+
+    snapshot: the detector state (bytes) at the start of the trail, b"" for an empty trail; values,
+    timestamps, flagged: every row fed to the detector since the snapshot, in feeding order; start: rows the
+    detector had seen at the snapshot.
+    """
+
+    snapshot: bytes
+    values: np.ndarray
+    timestamps: np.ndarray
+    flagged: np.ndarray
+    start: int = 0
+    fingerprint: str = ""
+
+    @property
+    def empty(self) -> bool:
+        """True for a trail without a snapshot (nothing can be explained from it)."""
+        return not self.snapshot
+
+    @property
+    def rows(self) -> int:
+        """Rows fed since the snapshot."""
+        return len(self.timestamps)
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the serialised trail."""
+        return len(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        """Serialise the trail (format :data:`TRAIL_FORMAT`); an empty trail is b""."""
+        if self.empty:
+            return b""
+        values = np.ascontiguousarray(self.values, dtype=np.float64)
+        header = json.dumps({
+            "start": int(self.start), "fingerprint": self.fingerprint, "rows": self.rows,
+            "channels": 1 if values.ndim == 1 else int(values.shape[1]), "ndim": values.ndim,
+            "snapshot": len(self.snapshot),
+        }, separators=(",", ":")).encode()
+        return b"".join([
+            _TRAIL_HEADER.pack(_TRAIL_MAGIC, TRAIL_FORMAT, len(header)), header, self.snapshot,
+            values.tobytes(), np.ascontiguousarray(self.timestamps, dtype=np.int64).tobytes(),
+            np.ascontiguousarray(self.flagged, dtype=np.bool_).tobytes(),
+        ])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ExplainTrail:
+        """Rebuild a trail from :meth:`to_bytes`; b"" gives an empty trail. Raises ExplainError when malformed."""
+        data = bytes(data or b"")
+        if not data:
+            return _empty_trail()
+        if len(data) < _TRAIL_HEADER.size:
+            raise ExplainError(
+                f"trail bytes are {len(data)} long; expected at least a {_TRAIL_HEADER.size}-byte header")
+        magic, version, head_len = _TRAIL_HEADER.unpack_from(data)
+        if magic != _TRAIL_MAGIC or version != TRAIL_FORMAT:
+            raise ExplainError(f"trail bytes start with {magic!r} format {version}; expected {_TRAIL_MAGIC!r} "
+                               f"format {TRAIL_FORMAT}")
+        try:
+            head = json.loads(data[_TRAIL_HEADER.size:_TRAIL_HEADER.size + head_len])
+            pos = _TRAIL_HEADER.size + head_len
+            snapshot = data[pos:pos + head["snapshot"]]
+            pos += head["snapshot"]
+            n, c = int(head["rows"]), int(head["channels"])
+            values = np.frombuffer(data, np.float64, n * c, pos).copy()
+            pos += 8 * n * c
+            timestamps = np.frombuffer(data, np.int64, n, pos).copy()
+            pos += 8 * n
+            flagged = np.frombuffer(data, np.bool_, n, pos).copy()
+            pos += n
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ExplainError(f"trail bytes are malformed or truncated ({exc})") from exc
+        if pos != len(data) or len(snapshot) != head["snapshot"]:
+            raise ExplainError(f"trail bytes have {len(data) - pos} unexpected byte(s) at the end")
+        values = values.reshape(n, c) if head["ndim"] == 2 else values
+        return cls(snapshot, values, timestamps, flagged, int(head["start"]), str(head["fingerprint"]))
+
+
+def _empty_trail() -> ExplainTrail:
+    return ExplainTrail(b"", np.empty(0), np.empty(0, np.int64), np.empty(0, np.bool_))
+
+
+def new_trail(detector: Detector, state: DetectorState) -> ExplainTrail:
+    """A trail starting at ``state`` (the detector state before the series' next batch)."""
+    empty = np.empty((0, detector.channels)) if detector.multivariate else np.empty(0)
+    return ExplainTrail(detector.state_to_bytes(state), empty, np.empty(0, np.int64), np.empty(0, np.bool_),
+                        state.rows_seen, detector.fingerprint)
+
+
+def _append(trail: ExplainTrail, values: np.ndarray, timestamps: np.ndarray, flagged: np.ndarray) -> ExplainTrail:
+    vals = values if trail.values.ndim == values.ndim else values.reshape(len(values), *trail.values.shape[1:])
+    return ExplainTrail(trail.snapshot, np.concatenate([trail.values, vals]),
+                        np.concatenate([trail.timestamps, timestamps]), np.concatenate([trail.flagged, flagged]),
+                        trail.start, trail.fingerprint)
+
+
+def _rotate(detector: Detector, trail: ExplainTrail, settings: ExplainSettings) -> ExplainTrail:
+    """Move the snapshot forward when the rows since it reach history + snapshot_every, keeping ``history``."""
+    keep = settings.history
+    drop = trail.rows - keep
+    if drop < settings.snapshot_every:
+        return trail
+    state = detector.state_from_bytes(trail.snapshot)
+    _, state = detector.update(state, trail.values[:drop], trail.timestamps[:drop])
+    return ExplainTrail(detector.state_to_bytes(state), trail.values[drop:].copy(), trail.timestamps[drop:].copy(),
+                        trail.flagged[drop:].copy(), trail.start + drop, trail.fingerprint)
+
+
+# ---------------------------------------------------------------------------------------------- explain_batch
+def _background(values: np.ndarray, flagged: np.ndarray, end: int, length: int, count: int) -> np.ndarray:
+    """Up to ``count`` windows of ``length`` rows ending before ``end`` (most recent first) whose last row was
+    not flagged."""
+    windows = []
+    for last in range(end - 1, length - 2, -1):
+        if len(windows) == count:
+            break
+        if not flagged[last]:
+            windows.append(values[last - length + 1:last + 1])
+    return np.stack(windows) if windows else np.empty((0, length, *values.shape[1:]))
+
+
+def explain_batch(detector: Detector, trail: ExplainTrail, values, timestamps, scores, flagged_mask,
+                  settings: ExplainSettings | None = None, *, channel_names: Sequence[str] | None = None,
+                  ) -> tuple[list[Attribution], ExplainTrail]:
+    """Explain the flagged points of one series' micro-batch and advance the trail past the batch.
+
+    ``values`` (n,) or (n, channels), ``timestamps`` (int64 ns), ``scores`` and ``flagged_mask`` (n,): the
+    batch exactly as it was fed to ``detector.update`` and scored; ``trail``: the series' trail before the
+    batch (:func:`new_trail` for a new series). Returns one :class:`Attribution` per explained flagged point
+    (``index`` = its row in the batch) and the new trail. Never raises for a point: a point that cannot be
+    explained is left out and counted in :func:`warning_counts`; a trail that no longer matches the detector's
+    scores comes back empty (b"" as bytes), so the caller starts a new one.
+    """
+    settings = settings or ExplainSettings()
+    x = np.asarray(values, dtype=np.float64)
+    ts = np.asarray(timestamps)
+    ts = ts.astype("datetime64[ns]").view(np.int64) if ts.dtype.kind == "M" else ts.astype(np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    flags = np.asarray(flagged_mask, dtype=np.bool_)
+    if not (len(x) == len(ts) == len(scores) == len(flags)):
+        raise ExplainError(f"batch arrays differ in length: values {len(x)}, timestamps {len(ts)}, "
+                           f"scores {len(scores)}, flagged {len(flags)}")
+    if trail.empty or trail.fingerprint != detector.fingerprint:
+        if flags.any():
+            _warn("no_trail", f"{detector.name}: no trail for this series (or one of another detector); "
+                  f"{int(flags.sum())} flagged point(s) not explained", int(flags.sum()))
+        return [], _empty_trail()
+    offset = trail.rows
+    combined = _append(trail, x, ts, flags)
+    attributions: list[Attribution] = []
+    explain_rows = np.flatnonzero(flags) if settings.enabled else np.empty(0, int)
+    if len(explain_rows) > settings.max_points_per_batch:
+        _warn("over_cap", f"{detector.name}: {len(explain_rows)} flagged points in one batch, explaining the first "
+              f"{settings.max_points_per_batch}", len(explain_rows) - settings.max_points_per_batch)
+        explain_rows = explain_rows[: settings.max_points_per_batch]
+    if len(explain_rows):
+        try:
+            attributions, in_sync = _explain_rows(detector, combined, offset, explain_rows, scores, settings,
+                                                  channel_names)
+        except Exception as exc:  # the stream must never fail because of an explanation
+            _warn("trail_error", f"{detector.name}: {exc!r}", len(explain_rows))
+            return [], _empty_trail()
+        if not in_sync:
+            return [], _empty_trail()
+    try:
+        advanced = _rotate(detector, combined, settings)
+    except Exception as exc:  # same: a failed snapshot move only costs the trail
+        _warn("trail_error", f"{detector.name}: could not move the trail snapshot: {exc!r}")
+        return attributions, _empty_trail()
+    return attributions, advanced
+
+
+def _explain_rows(detector: Detector, trail: ExplainTrail, offset: int, rows: np.ndarray, scores: np.ndarray,
+                  settings: ExplainSettings, channel_names: Sequence[str] | None) -> tuple[list[Attribution], bool]:
+    """Replay the trail to each window start and explain each row; False when the replay disagrees."""
+    state = detector.state_from_bytes(trail.snapshot)
+    position = 0
+    out: list[Attribution] = []
+    for row in rows:
+        t = offset + int(row)
+        first = max(0, t - settings.lags + 1)
+        if first > position:
+            _, state = detector.update(state, trail.values[position:first], trail.timestamps[position:first])
+            position = first
+        window = trail.values[first:t + 1]
+        background = _background(trail.values, trail.flagged, t, t + 1 - first, settings.background)
+        try:
+            attribution = explain_points(detector, state, window, trail.timestamps[first:t + 1], background,
+                                         settings, index=int(row), channel_names=channel_names)
+        except Exception as exc:  # one bad point must not stop the others
+            _warn("not_explained", f"{detector.name}: row {int(row)}: {exc!r}")
+            continue
+        if abs(attribution.score - scores[row]) > SCORE_TOLERANCE:
+            _warn("score_mismatch", f"{detector.name}: replayed score {attribution.score} != streamed score "
+                  f"{scores[row]} at row {int(row)}; the trail is reset")
+            return [], False
+        out.append(attribution)
+    return out, True

@@ -1,0 +1,255 @@
+"""lakewatch.explain: SHAP attributions of flagged points that reproduce the streamed score exactly and add up,
+for every univariate registry detector and the multivariate one, with a bounded per-series trail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lakewatch import explain as ex
+from lakewatch.detectors import Detector, available_detectors, get_detector
+from lakewatch.detectors.base import DetectorParams
+from tests.detectors import make_series, timestamps, values_for
+
+N = 420
+SPIKE = 400
+UNIVARIATE = [n for n in available_detectors() if n != "default" and not get_detector(n).multivariate]
+# Small background and more lags than the channel count allows exactly: keeps the suite fast and covers the
+# permutation explainer for the multivariate detector (2 channels x 8 lags = 16 inputs).
+FAST = ex.ExplainSettings(background=4, snapshot_every=32)
+
+
+def _stream(detector: Detector, values: np.ndarray, stamps: np.ndarray, flagged: np.ndarray,
+            settings: ex.ExplainSettings, sizes: list[int]):
+    """Feed the series batch by batch like the stream does (trail through bytes between batches); returns
+    {global row: (attribution, streamed score)} and the last trail."""
+    state = detector.new_state()
+    trail = ex.new_trail(detector, state)
+    out = {}
+    start = 0
+    for size in sizes:
+        rows = slice(start, start + size)
+        scores, state = detector.update(state, values[rows], stamps[rows])
+        attributions, trail = ex.explain_batch(detector, ex.ExplainTrail.from_bytes(trail.to_bytes()),
+                                               values[rows], stamps[rows], scores, flagged[rows], settings)
+        for a in attributions:
+            out[start + a.index] = (a, scores[a.index])
+        start += size
+    return out, trail
+
+
+def _sizes(n: int, seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    sizes = []
+    while sum(sizes) < n:
+        sizes.append(int(min(n - sum(sizes), rng.integers(1, 6))))
+    return sizes
+
+
+@pytest.fixture(autouse=True)
+def _clean_counters():
+    ex.reset_warning_counts()
+    yield
+    ex.reset_warning_counts()
+
+
+@pytest.mark.parametrize("name", [*UNIVARIATE, "mahalanobis"])
+def test_attributions_reproduce_the_streamed_score_and_add_up(name: str) -> None:
+    detector = get_detector(name)
+    values = values_for(detector, N, seed=3, spike_at=SPIKE, shift=False)
+    stamps = timestamps(N)
+    scores = detector.score_series(values, stamps)
+    flagged = np.zeros(N, bool)
+    # The spike, the highest-scoring point before it, and one point early in the series.
+    flagged[[SPIKE, int(np.argmax(scores[100:SPIKE])) + 100, 70]] = True
+    explained, _ = _stream(detector, values, stamps, flagged, FAST, _sizes(N, seed=1))
+
+    assert sorted(explained) == sorted(np.flatnonzero(flagged)), ex.warning_counts()
+    for row, (attribution, streamed) in explained.items():
+        assert attribution.score == streamed, f"{name} row {row}: g(actual window) differs from the stream"
+        assert abs(attribution.total - streamed) <= 1e-6, f"{name} row {row}: base + SHAP values != score"
+        names = [n for n, _ in attribution.contributions]
+        expected = ex.input_names(8, detector.channels, None)
+        assert sorted(names) == sorted(expected)
+        magnitudes = [abs(v) for _, v in attribution.contributions]
+        assert magnitudes == sorted(magnitudes, reverse=True)
+    assert ex.warning_counts() == {}
+
+
+def test_default_detector_blames_the_spike_with_default_settings() -> None:
+    detector = get_detector("lakewatch_nab")
+    values = make_series(N, seed=5, spike_at=SPIKE, shift=False)
+    stamps = timestamps(N)
+    flagged = np.zeros(N, bool)
+    flagged[SPIKE] = True
+    explained, _ = _stream(detector, values, stamps, flagged, ex.ExplainSettings(), [1] * N)
+    attribution, streamed = explained[SPIKE]
+    assert attribution.score == streamed > 0.5
+    assert attribution.top(1)[0][0] == "value[t]"
+    assert attribution.top(1)[0][1] > 0.5 * (streamed - attribution.base_value)
+    assert len(attribution.top(3)) == 3 and len(attribution.contributions) == 8
+
+
+def test_trail_stays_bounded_and_round_trips() -> None:
+    detector = get_detector("lakewatch_nab")
+    settings = ex.ExplainSettings()
+    values = make_series(1000, seed=2)
+    stamps = timestamps(1000)
+    sizes = [1] * 400 + [3] * 200
+    _, trail = _stream(detector, values, stamps, np.zeros(1000, bool), settings, sizes)
+    assert trail.rows < settings.history + settings.snapshot_every + 3
+    assert trail.start + trail.rows == 1000
+    # The snapshot is the real detector state at trail.start: replaying the trail gives the live state.
+    state = detector.state_from_bytes(trail.snapshot)
+    _, replayed = detector.update(state, trail.values, trail.timestamps)
+    _, live = detector.update(detector.new_state(), values, stamps)
+    assert detector.state_to_bytes(replayed) == detector.state_to_bytes(live)
+    again = ex.ExplainTrail.from_bytes(trail.to_bytes())
+    assert again.to_bytes() == trail.to_bytes()
+    np.testing.assert_array_equal(again.values, trail.values)
+    np.testing.assert_array_equal(again.timestamps, trail.timestamps)
+    assert again.start == trail.start and again.fingerprint == detector.fingerprint
+
+
+def test_trail_bytes_errors_and_empty() -> None:
+    assert ex.ExplainTrail.from_bytes(b"").empty
+    assert ex.ExplainTrail.from_bytes(b"").to_bytes() == b""
+    with pytest.raises(ex.ExplainError, match="start with"):
+        ex.ExplainTrail.from_bytes(b"XXXX" + bytes(20))
+    good = ex.new_trail(get_detector("ewma"), get_detector("ewma").new_state()).to_bytes()
+    with pytest.raises(ex.ExplainError, match=r"malformed or truncated|unexpected"):
+        ex.ExplainTrail.from_bytes(good[:-3])
+
+
+def test_short_history_explains_what_exists() -> None:
+    detector = get_detector("ewma")
+    values = np.array([1.0, 1.1, 9.0])
+    stamps = timestamps(3)
+    scores, _ = detector.update(detector.new_state(), values, stamps)
+    trail = ex.new_trail(detector, detector.new_state())
+    attributions, trail = ex.explain_batch(detector, trail, values, stamps, scores, [False, False, True], FAST)
+    (a,) = attributions
+    assert a.index == 2 and a.score == scores[2]
+    assert sorted(n for n, _ in a.contributions) == ["value[t-1]", "value[t-2]", "value[t]"]
+    assert abs(a.total - a.score) <= 1e-6
+    assert trail.rows == 3
+
+
+def test_non_finite_rows_are_not_inputs() -> None:
+    detector = get_detector("robust_zscore")
+    values = make_series(200, seed=4, shift=False)
+    values[195] = np.nan
+    values[199] += 30.0
+    stamps = timestamps(200)
+    flagged = np.zeros(200, bool)
+    flagged[[195, 199]] = True
+    explained, _ = _stream(detector, values, stamps, flagged, FAST, [190, 10])
+    nan_point, streamed = explained[195]
+    assert streamed == 0.0 and nan_point.score == 0.0 and nan_point.base_value == 0.0
+    assert "value[t]" not in dict(nan_point.contributions)
+    spike, streamed = explained[199]
+    assert spike.score == streamed
+    assert "value[t-4]" not in dict(spike.contributions)  # row 195, the NaN
+    assert len(spike.contributions) == 7 and abs(spike.total - streamed) <= 1e-6
+
+
+def test_explain_points_is_usable_from_batch_code() -> None:
+    detector = get_detector("mahalanobis")
+    values = make_series(300, seed=6, channels=2, shift=False)
+    values[299] += [5.0, -5.0]
+    stamps = timestamps(300)
+    scores = detector.score_series(values, stamps)
+    _, before = detector.update(detector.new_state(), values[:296], stamps[:296])
+    background = np.stack([values[end - 4:end] for end in range(296, 286, -1)])
+    a = ex.explain_points(detector, before, values[296:], stamps[296:], background, ex.ExplainSettings(lags=4),
+                          index=7, channel_names=["pressure", "flow"])
+    assert a.index == 7 and a.score == scores[299]
+    assert sorted(n for n, _ in a.contributions) == sorted(
+        f"{c}[{lag}]" for c in ("pressure", "flow") for lag in ("t", "t-1", "t-2", "t-3"))
+    assert abs(a.total - a.score) <= 1e-6
+    with pytest.raises(ex.ExplainError, match="window has 5 rows"):
+        ex.explain_points(detector, before, values[295:], stamps[295:], None, ex.ExplainSettings(lags=4))
+
+
+class _FailsOnLength(Detector):
+    """A test detector (constant score 0.9) that raises when it is fed exactly ``fail_len`` rows at once."""
+
+    kind = "fails_on_length"
+    params_type = DetectorParams
+
+    def __init__(self, fail_len: int) -> None:
+        super().__init__(name="fails_on_length")
+        self.fail_len = fail_len
+
+    def _init_arrays(self):
+        return {"last": np.zeros(1)}
+
+    def _score(self, arrays, x, ts):
+        if len(x) == self.fail_len:
+            raise RuntimeError("boom")
+        arrays["last"][0] = x[-1]
+        return np.full(len(x), 0.9)
+
+
+def test_failures_never_raise_and_are_counted() -> None:
+    settings = ex.ExplainSettings(lags=3, background=4)
+    values, stamps = np.arange(20.0), timestamps(20)
+    flagged = np.zeros(20, bool)
+    flagged[[15, 16]] = True
+    # SHAP's evaluations (3-row windows) fail: both points are left out, the trail moves on.
+    detector = _FailsOnLength(3)
+    scores, _ = detector.update(detector.new_state(), values, stamps)
+    attributions, trail = ex.explain_batch(detector, ex.new_trail(detector, detector.new_state()), values, stamps,
+                                           scores, flagged, settings)
+    assert attributions == [] and ex.warning_counts() == {"not_explained": 2}
+    assert trail.rows == 20
+    # Replaying the trail fails (13 rows up to the first window): nothing explained, the trail is dropped.
+    ex.reset_warning_counts()
+    detector = _FailsOnLength(13)
+    attributions, trail = ex.explain_batch(detector, ex.new_trail(detector, detector.new_state()), values, stamps,
+                                           scores, flagged, settings)
+    assert attributions == [] and trail.empty and ex.warning_counts() == {"trail_error": 2}
+
+    # A trail that does not match the streamed scores is dropped (the caller starts a new one).
+    ex.reset_warning_counts()
+    ewma = get_detector("ewma")
+    series = make_series(120, seed=1)
+    s_all = ewma.score_series(series, timestamps(120))
+    wrong = ex.new_trail(ewma, ewma.new_state())  # but the batch is rows 100..119, not rows 0..19
+    flags = np.zeros(20, bool)
+    flags[10] = True
+    out, trail = ex.explain_batch(ewma, wrong, series[100:], timestamps(120)[100:], s_all[100:], flags, FAST)
+    assert s_all[110] != ewma.score_series(series[100:], timestamps(120)[100:])[10]
+    assert out == [] and trail.empty and ex.warning_counts() == {"score_mismatch": 1}
+
+    # A trail of another detector, or none: nothing explained, counted, an empty trail back.
+    ex.reset_warning_counts()
+    out, trail = ex.explain_batch(ewma, ex.ExplainTrail.from_bytes(b""), series[:5], timestamps(5), s_all[:5],
+                                  [True] * 5, FAST)
+    assert out == [] and trail.empty and ex.warning_counts() == {"no_trail": 5}
+
+
+def test_cap_on_points_per_batch() -> None:
+    detector = get_detector("ewma")
+    values, stamps = make_series(100, seed=1), timestamps(100)
+    scores = detector.score_series(values, stamps)
+    settings = ex.ExplainSettings(background=2, max_points_per_batch=3)
+    out, _ = ex.explain_batch(detector, ex.new_trail(detector, detector.new_state()), values, stamps, scores,
+                              np.ones(100, bool), settings)
+    assert [a.index for a in out] == [0, 1, 2]
+    assert ex.warning_counts() == {"over_cap": 97}
+
+
+def test_disabled_explains_nothing_but_keeps_the_trail() -> None:
+    detector = get_detector("ewma")
+    values, stamps = make_series(10, seed=1), timestamps(10)
+    scores = detector.score_series(values, stamps)
+    out, trail = ex.explain_batch(detector, ex.new_trail(detector, detector.new_state()), values, stamps, scores,
+                                  np.ones(10, bool), ex.ExplainSettings(enabled=False))
+    assert out == [] and trail.rows == 10
+
+
+@pytest.mark.parametrize("bad", [{"lags": 0}, {"background": -1}, {"enabled": "yes"}, {"top_k": 1.5}])
+def test_settings_are_validated(bad: dict) -> None:
+    with pytest.raises(ex.ExplainError, match=next(iter(bad))):
+        ex.ExplainSettings(**bad)
