@@ -1,0 +1,195 @@
+"""Benchmark: the score stream's sustained throughput and end-to-end latency, against an in-process loop.
+
+    .venv/bin/python bench/stream_bench.py --series 1000 --points 1000         # throughput, 1,000 series
+    .venv/bin/python bench/stream_bench.py --series 10000 --points 200
+    .venv/bin/python bench/stream_bench.py --series 1000 --latency-rate 10000 --latency-seconds 60
+
+Throughput: writes a silver-like Delta table (series x points, one commit per time slice), runs the stream
+(availableNow, RocksDB state, checkpointing, the default detector, explanations off unless --explain) once over
+the first `--warmup` fraction (states created, kernels compiled), then times a second catch-up run over the rest:
+sustained events/s = rows scored / wall time of that run. In the same process it scores the same events with
+detector.score_series per series (the in-process loop) and reports the overhead ratio.
+Latency (--latency-rate R): a writer thread appends small Delta commits at R events/s with timestamp = the
+append time, while the query runs with a processingTime trigger; latency = scored_at - timestamp (p50/p95)
+over the rows appended after a warm-up. Results go to bench/out/stream-<series>x<points>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lakewatch import tables
+from lakewatch.config import load_config
+from lakewatch.detectors import get_detector
+from lakewatch.progress import Progress
+from lakewatch.spark import get_spark
+from lakewatch.streaming.job import resolve_detector, run_score_stream
+from lakewatch.streaming.settings import StreamSettings
+
+OUT = Path(__file__).resolve().parent / "out"
+START = np.datetime64("2026-01-01T00:00:00", "ns")
+STEP_NS = 300 * 10**9
+
+
+def readings(series: int, first: int, count: int, seed: int = 11) -> pd.DataFrame:
+    """Points first..first+count-1 of `series` synthetic series (daily sine, noise, rare spikes), time-major."""
+    rng = np.random.default_rng(seed + first)
+    t = np.arange(first, first + count)
+    phase = np.arange(series)[:, None]
+    values = 10 + 3 * np.sin(2 * np.pi * t[None, :] / 288 + phase) + rng.normal(0, 0.3, (series, count))
+    values += (rng.random((series, count)) < 0.001) * 15
+    ids = np.array([f"s{i:05d}" for i in range(series)], dtype=object)
+    return pd.DataFrame({
+        "series_id": np.tile(ids, count), "channel": "value",
+        "timestamp": np.repeat(START + t * STEP_NS, series), "value": values.T.ravel(),
+        "source": "bench", "ingest_id": "bench"})
+
+
+def append(spark, config, frame: pd.DataFrame) -> None:
+    """One Delta commit of silver-shaped rows."""
+    tables.append(spark.createDataFrame(frame, tables.SILVER_READINGS), config.tables.silver_readings)
+
+
+def loop_rate(frame: pd.DataFrame, detector_name: str) -> float:
+    """Events/s of detector.score_series per series over `frame` in this process (one core)."""
+    det = get_detector(detector_name)
+    groups = [(g["value"].to_numpy(np.float64), g["timestamp"].to_numpy("datetime64[ns]").view(np.int64))
+              for _, g in frame.groupby("series_id", sort=False)]
+    det.score_series(groups[0][0][:300], groups[0][1][:300])  # compile outside the timing
+    began = time.perf_counter()
+    for values, stamps in groups:
+        det.score_series(values, stamps)
+    return len(frame) / (time.perf_counter() - began)
+
+
+def throughput(spark, config, args, settings: StreamSettings) -> dict:
+    """Warm-up run, then the timed catch-up run; returns its figures."""
+    warm = max(1, int(args.points * args.warmup))
+    progress = Progress("stream-bench")
+    slices = np.array_split(np.arange(warm, args.points), args.commits)
+    append(spark, config, readings(args.series, 0, warm))
+    first = run_score_stream(spark, config, settings, progress)
+    for part in slices:
+        append(spark, config, readings(args.series, int(part[0]), len(part)))
+    timed = run_score_stream(spark, config, settings, progress)
+    frame = readings(args.series, warm, args.points - warm)
+    rate = loop_rate(frame, settings.detector or "lakewatch_nab")
+    stream_rate = timed.scored / timed.seconds
+    best = max((b.rows_per_second for b in timed.batch_stats), default=0.0)
+    return {"warmup_rows": first.scored, "warmup_seconds": round(first.seconds, 1), "rows": timed.scored,
+            "batches": timed.batches, "seconds": round(timed.seconds, 1), "events_per_s": round(stream_rate),
+            "best_batch_events_per_s": round(best),
+            "batch_seconds": [round(b.seconds, 1) for b in timed.batch_stats],
+            "batch_scoring_seconds": [round(b.scoring_seconds, 1) for b in timed.batch_stats],
+            "loop_events_per_s_one_core": round(rate), "loop_over_stream": round(rate / stream_rate, 2)}
+
+
+def latency(spark, config, args, settings: StreamSettings) -> dict:
+    """Append at --latency-rate events/s while a processingTime query runs; p50/p95 of scored_at - timestamp."""
+    stop_writer, stop_query = threading.Event(), threading.Event()
+    per_commit = max(1, int(args.latency_rate * args.commit_interval))
+    points = max(1, per_commit // args.series)
+    appended = {"rows": 0, "commits": 0, "behind_s": 0.0}
+    warm_until = time.time() + args.latency_warmup
+
+    def writer() -> None:
+        next_at = time.monotonic()
+        while not stop_writer.is_set():
+            now = np.datetime64(time.time_ns(), "ns")
+            frame = readings(args.series, 0, points)
+            frame["timestamp"] = now + np.repeat(np.arange(points) * 1000, args.series)  # 1 us apart per series
+            append(spark, config, frame)
+            appended["rows"] += len(frame)
+            appended["commits"] += 1
+            next_at += args.commit_interval
+            appended["behind_s"] = max(appended["behind_s"], time.monotonic() - next_at)
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    live = StreamSettings(**{**settings.__dict__, "trigger": f"processingTime={args.trigger_s} seconds",
+                             "checkpoint": settings.checkpoint + "_latency", "query_name": "bench_latency"})
+    thread = threading.Thread(target=writer, daemon=True)
+    query = threading.Thread(target=lambda: run_score_stream(spark, config, live, Progress("latency"), stop_query))
+    query.start()
+    time.sleep(5)
+    began = time.time()
+    thread.start()
+    time.sleep(args.latency_warmup + args.latency_seconds)
+    stop_writer.set()
+    thread.join()
+    wrote_s = time.time() - began
+    time.sleep(args.trigger_s * 3 + 10)
+    stop_query.set()
+    query.join()
+    lat = spark.table(config.tables.gold_anomaly_scores).where(
+        f"timestamp >= timestamp_micros({int(warm_until * 1e6)})").selectExpr(
+        "(unix_micros(scored_at) - unix_micros(timestamp)) / 1e6 AS s").toPandas()["s"]
+    return {"target_events_per_s": args.latency_rate, "achieved_input_events_per_s": round(appended["rows"] / wrote_s),
+            "commits": appended["commits"], "writer_max_behind_s": round(appended["behind_s"], 2),
+            "trigger_s": args.trigger_s, "measured_rows": len(lat),
+            "p50_s": round(float(lat.quantile(0.5)), 2), "p95_s": round(float(lat.quantile(0.95)), 2),
+            "max_s": round(float(lat.max()), 2)}
+
+
+def main() -> None:
+    """Run the benchmark and write bench/out/stream-<series>x<points>.json."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--points", type=int, default=1000, help="points per series (throughput run)")
+    parser.add_argument("--warmup", type=float, default=0.2, help="fraction of points in the warm-up run")
+    parser.add_argument("--commits", type=int, default=4, help="Delta commits holding the timed points")
+    parser.add_argument("--detector", default="lakewatch_nab")
+    parser.add_argument("--explain", action="store_true", help="SHAP explanations on (off by default)")
+    parser.add_argument("--partitions", type=int, default=2, help="state store partitions")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--latency-rate", type=int, default=0, help="events/s for the latency run (0 = skip it)")
+    parser.add_argument("--latency-seconds", type=float, default=60.0)
+    parser.add_argument("--latency-warmup", type=float, default=20.0)
+    parser.add_argument("--commit-interval", type=float, default=1.0)
+    parser.add_argument("--trigger-s", type=float, default=1.0)
+    parser.add_argument("--root", default=None, help="lakehouse folder (default: a temporary one, removed)")
+    args = parser.parse_args()
+    root = Path(args.root or tempfile.mkdtemp(prefix="lakewatch-stream-bench-"))
+    config = load_config("local", [f"table_root={root}"])
+    spark = get_spark("lakewatch-stream-bench", config, {
+        "spark.master": args.master, "spark.driver.memory": "6g", "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": str(args.partitions)})
+    tables.ensure_table(spark, config, config.tables.silver_readings, tables.SILVER_READINGS)
+    settings = StreamSettings(trigger="availableNow", detector=args.detector, state_partitions=args.partitions,
+                              checkpoint=str(root / "_checkpoints" / "bench"),
+                              explain={"enabled": bool(args.explain)})
+    result = {"series": args.series, "points": args.points, "detector": args.detector, "explain": args.explain,
+              "master": args.master, "partitions": args.partitions, "cpus": os.cpu_count(),
+              "load_average_at_start": os.getloadavg()[0],
+              "state_bytes_per_series": len(resolve_detector(config, settings).detector.state_to_bytes(
+                  get_detector(args.detector).new_state()))}
+    try:
+        if not args.skip_throughput:
+            result["throughput"] = throughput(spark, config, args, settings)
+            print(json.dumps(result["throughput"], indent=2), flush=True)
+        if args.latency_rate:
+            result["latency"] = latency(spark, config, args, settings)
+            print(json.dumps(result["latency"], indent=2), flush=True)
+    finally:
+        spark.stop()
+        if not args.root:
+            shutil.rmtree(root, ignore_errors=True)
+    result["load_average_at_end"] = os.getloadavg()[0]
+    OUT.mkdir(exist_ok=True)
+    target = OUT / f"stream-{args.series}x{args.points}{'-latency' if args.latency_rate else ''}.json"
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""run_score_stream: readings (Delta silver.readings or Kafka) -> per-series detector state in Spark's state
+store -> gold.anomaly_scores, gold.anomalies and silver.quarantine, exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from lakewatch import tables
+from lakewatch.config import LakewatchConfig
+from lakewatch.detectors import Detector, default_detector_name, get_detector
+from lakewatch.errors import ConfigError, LakewatchError
+from lakewatch.progress import Progress
+from lakewatch.streaming.explaining import make_explainer
+from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
+from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, group_function
+from lakewatch.streaming.settings import StreamSettings, checkpoint_dir, parse_trigger
+from lakewatch.streaming.sink import BatchStats, SinkSpec, write_batch
+from lakewatch.streaming.state import STATE_SCHEMA
+
+ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+PROVIDER_CONF = "spark.sql.streaming.stateStore.providerClass"
+CHANGELOG_CONF = "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled"
+
+
+class StreamFailed(LakewatchError):
+    """The streaming query stopped with an error."""
+
+
+@dataclass(frozen=True)
+class ResolvedDetector:
+    """The detector a query scores with, its name and the version stamped on every row."""
+
+    detector: Detector
+    name: str
+    model_version: str
+
+
+@dataclass
+class StreamReport:
+    """What a run of the score stream did."""
+
+    query_id: str = ""
+    checkpoint: str = ""
+    detector: str = ""
+    batches: int = 0
+    scored: int = 0
+    flagged: int = 0
+    late: int = 0
+    events: int = 0
+    seconds: float = 0.0
+    stopped: str = ""
+    batch_stats: list[BatchStats] = field(default_factory=list)
+
+    def add(self, stats: BatchStats) -> None:
+        """Count one written micro-batch."""
+        self.batches += 1
+        self.scored += stats.scored
+        self.flagged += stats.flagged
+        self.late += stats.late
+        self.events += stats.events
+        self.batch_stats.append(stats)
+
+
+def resolve_detector(config: LakewatchConfig, settings: StreamSettings) -> ResolvedDetector:
+    """The registry detector `settings.detector` (default: conf/detectors.yaml's default) or the MLflow model
+    `settings.model`; its model_version is the registry fingerprint or the registered model's version."""
+    if settings.model:
+        from lakewatch import tracking  # H2's module; imported only when a model URI is asked for
+
+        tracking.configure(config)
+        detector = tracking.load_model_detector(settings.model)
+        return ResolvedDetector(detector, detector.name, _model_version(settings.model))
+    name = settings.detector or default_detector_name()
+    try:
+        detector = get_detector(name)
+    except LakewatchError as exc:
+        raise ConfigError(str(exc)) from exc
+    except ValueError as exc:
+        raise ConfigError(f"streaming detector {name!r}: {exc}") from exc
+    return ResolvedDetector(detector, name, f"{name}@{detector.fingerprint}")
+
+
+def _model_version(uri: str) -> str:
+    """'name/version' of a models:/name@alias or models:/name/version URI (the URI itself if unresolvable)."""
+    if not uri.startswith("models:/"):
+        return uri
+    ref = uri[len("models:/"):]
+    try:
+        from mlflow import MlflowClient
+
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            return f"{name}/{MlflowClient().get_model_version_by_alias(name, alias).version}"
+    except Exception:  # the version is a label; the URI still identifies the model
+        return uri
+    return ref
+
+
+def delta_readings(spark: SparkSession, config: LakewatchConfig, settings: StreamSettings) -> DataFrame:
+    """silver.readings as a Delta stream (rate-limited by max_files_per_trigger / max_bytes_per_trigger)."""
+    reader = spark.readStream.format("delta")
+    if settings.max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", settings.max_files_per_trigger)
+    if settings.max_bytes_per_trigger:
+        reader = reader.option("maxBytesPerTrigger", settings.max_bytes_per_trigger)
+    return reader.table(config.tables.silver_readings)
+
+
+def kafka_streams(spark: SparkSession, settings: StreamSettings) -> tuple[DataFrame, DataFrame]:
+    """Readings and malformed messages from Kafka via lakewatch.streaming.kafka (imported only for Kafka)."""
+    from lakewatch.streaming.kafka import KafkaSettings, read_kafka_readings
+
+    options = dict(settings.kafka)
+    if not options.get("bootstrap_servers") or not options.get("topic"):
+        raise ConfigError("streaming source kafka needs streaming.kafka.bootstrap_servers and .topic "
+                          "(--bootstrap HOST:PORT --topic NAME)")
+    streams = read_kafka_readings(spark, KafkaSettings(**options))
+    return streams.readings, streams.malformed
+
+
+def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: StreamSettings) -> DataFrame:
+    """The stateful scoring transform: readings (series_id, channel, timestamp, value) to OUTPUT_SCHEMA rows."""
+    columns = readings.select("series_id", "channel", F.unix_micros("timestamp").alias("ts_us"), "value")
+    return columns.groupBy("series_id", "channel").applyInPandasWithState(
+        group_function(scorer), OUTPUT_SCHEMA, STATE_SCHEMA, "append", "NoTimeout")
+
+
+def ensure_stream_tables(spark: SparkSession, config: LakewatchConfig) -> None:
+    """Create gold.anomaly_scores, gold.anomalies and silver.quarantine if absent."""
+    tables.ensure_table(spark, config, config.tables.gold_anomaly_scores, GOLD_ANOMALY_SCORES)
+    tables.ensure_table(spark, config, config.tables.gold_anomalies, GOLD_ANOMALIES)
+    tables.ensure_table(spark, config, config.tables.silver_quarantine, tables.SILVER_QUARANTINE)
+
+
+def check_state_store(spark: SparkSession, progress: Progress) -> str:
+    """The configured state store provider (RocksDB is expected; anything else is reported)."""
+    provider = spark.conf.get(PROVIDER_CONF, "")
+    if provider != ROCKSDB_PROVIDER:
+        progress.say(f"warning: {PROVIDER_CONF} is {provider or 'unset (HDFS-backed)'}; expected {ROCKSDB_PROVIDER}")
+    return provider
+
+
+def _start(df: DataFrame, name: str, checkpoint: str, trigger: dict[str, Any], handler: Any,
+           partitions: int) -> StreamingQuery:
+    spark = df.sparkSession
+    previous = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))  # state partitions: fixed by the 1st run
+    try:
+        return (df.writeStream.queryName(name).option("checkpointLocation", checkpoint).trigger(**trigger)
+                .foreachBatch(handler).start())
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", previous)
+
+
+def write_malformed(batch_df: DataFrame, batch_id: int, *, table_name: str, checkpoint: str) -> None:
+    """foreachBatch handler of the Kafka malformed-message query: append to silver.quarantine, once per batch."""
+    from lakewatch.streaming.kafka import to_quarantine
+    from lakewatch.streaming.sink import append_idempotent, query_app_id
+
+    rows = tables.conform(to_quarantine(batch_df), tables.SILVER_QUARANTINE)
+    append_idempotent(rows, table_name, query_app_id(batch_df.sparkSession, checkpoint), batch_id)
+
+
+def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: StreamSettings, progress: Progress,
+                     stop: threading.Event | None = None, resolved: ResolvedDetector | None = None) -> StreamReport:
+    """Run the score stream until it is caught up (availableNow) or `stop` is set (processingTime).
+
+    Stops at a batch boundary when `stop` is set (waiting up to settings.grace_stop_seconds for the running
+    batch). Raises StreamFailed when the query fails.
+    """
+    resolved = resolved or resolve_detector(config, settings)
+    check_state_store(spark, progress)
+    spark.conf.set(CHANGELOG_CONF, "true")
+    ensure_stream_tables(spark, config)
+    explainer = make_explainer(settings.explain)
+    if explainer is None:
+        progress.say("explanations off (streaming.explain.enabled is false or lakewatch.explain is absent)")
+    scorer = SeriesScorer(resolved.detector, settings.threshold, settings.watermark_ns, settings.max_lateness_ns,
+                          settings.event_gap_rows, explainer)
+    checkpoint = checkpoint_dir(config, settings)
+    report = StreamReport(checkpoint=checkpoint, detector=resolved.name)
+
+    def on_batch(stats: BatchStats) -> None:
+        report.add(stats)
+        progress.say(f"batch {stats.batch_id}: {stats.scored:,} rows scored in {stats.seconds:.1f}s "
+                     f"(scoring {stats.scoring_seconds:.1f}s, writes {stats.seconds - stats.scoring_seconds:.1f}s) "
+                     f"({stats.rows_per_second:,.0f} rows/s), {stats.flagged:,} flagged, {stats.late:,} late, "
+                     f"{stats.events:,} event updates")
+
+    if settings.source == "kafka":
+        readings, malformed = kafka_streams(spark, settings)
+        source_name = f"kafka://{settings.kafka.get('topic')}"
+    else:
+        readings, malformed = delta_readings(spark, config, settings), None
+        source_name = config.tables.silver_readings
+    spec = SinkSpec(config.tables.gold_anomaly_scores, config.tables.gold_anomalies, config.tables.silver_quarantine,
+                    resolved.name, resolved.model_version, settings.threshold, checkpoint, source_name)
+    trigger = parse_trigger(settings.trigger)
+    began = time.perf_counter()
+    queries = [_start(score_readings_stream(readings, scorer, settings), settings.query_name, checkpoint, trigger,
+                      partial(write_batch, spec=spec, on_batch=on_batch), settings.state_partitions)]
+    if malformed is not None:
+        bad_checkpoint = f"{checkpoint.rstrip('/')}_malformed"
+        queries.append(_start(malformed, f"{settings.query_name}_malformed", bad_checkpoint, trigger,
+                              partial(write_malformed, table_name=config.tables.silver_quarantine,
+                                      checkpoint=bad_checkpoint), 1))
+    report.query_id = str(queries[0].id)
+    progress.say(f"query {settings.query_name} ({report.query_id}) started: {source_name} -> "
+                 f"{spec.scores_table}, {spec.anomalies_table}; detector {resolved.name} ({resolved.model_version}),"
+                 f" trigger {settings.trigger}, checkpoint {checkpoint}")
+    report.stopped = _await(queries, stop, settings.grace_stop_seconds)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _await(queries: list[StreamingQuery], stop: threading.Event | None, grace_s: float) -> str:
+    """Wait until every query ends or `stop` is set; return how they ended."""
+    while True:
+        for query in queries:
+            error = query.exception()
+            if error is not None:
+                for other in queries:
+                    other.stop()
+                raise StreamFailed(f"query {query.name} failed: {error}")
+        if all(not q.isActive for q in queries):
+            return "caught up"
+        if stop is not None and stop.is_set():
+            for query in queries:
+                _stop_at_boundary(query, grace_s)
+            return "stopped"
+        queries[0].awaitTermination(0.5)
+
+
+def _stop_at_boundary(query: StreamingQuery, grace_s: float) -> None:
+    deadline = time.monotonic() + grace_s
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    query.stop()

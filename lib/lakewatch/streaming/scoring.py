@@ -1,0 +1,178 @@
+"""The stateful step of the score stream: one call per series and micro-batch, vectorised over its rows.
+
+:class:`SeriesScorer` is pure (numpy in, numpy/pandas out) so it is tested without Spark;
+:func:`group_function` wraps it as the function ``applyInPandasWithState`` runs per (series_id, channel).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import types as T
+
+from lakewatch.detectors.base import Detector
+from lakewatch.streaming.events import EventUpdate, Explanation, advance_events
+from lakewatch.streaming.explaining import Explainer
+from lakewatch.streaming.state import NO_TIME, SeriesState
+
+KIND_SCORE, KIND_LATE, KIND_EVENT = "score", "late", "event"
+
+# What the stateful operator emits: scored points, late rows and event versions, told apart by `kind`.
+# Timestamps travel as epoch microseconds so no time zone is involved between Python and the JVM. The fields
+# only late rows and events need travel as a JSON `detail` (few rows), which keeps the per-group frame narrow.
+OUTPUT_SCHEMA = T.StructType([
+    T.StructField("kind", T.StringType()),
+    T.StructField("series_id", T.StringType()),
+    T.StructField("channel", T.StringType()),
+    T.StructField("ts_us", T.LongType()),
+    T.StructField("value", T.DoubleType()),
+    T.StructField("score", T.DoubleType()),
+    T.StructField("flag", T.BooleanType()),
+    T.StructField("attributions", T.StringType()),
+    T.StructField("base_value", T.DoubleType()),
+    T.StructField("detail", T.StringType()),
+])
+# `detail` of an event row.
+EVENT_DETAIL_SCHEMA = T.StructType([
+    T.StructField("end_us", T.LongType()),
+    T.StructField("peak_us", T.LongType()),
+    T.StructField("points", T.LongType()),
+    T.StructField("is_open", T.BooleanType()),
+])
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """What one series' micro-batch produced (timestamps in epoch ns, rows in scoring order)."""
+
+    timestamps: np.ndarray
+    values: np.ndarray
+    scores: np.ndarray
+    flags: np.ndarray
+    explanations: dict[int, Explanation]
+    late_timestamps: np.ndarray
+    late_values: np.ndarray
+    events: list[EventUpdate]
+    state: SeriesState
+
+
+class SeriesScorer:
+    """Scores one series' micro-batch against its state: ordering, lateness, detector, flags, SHAP, events."""
+
+    def __init__(self, detector: Detector, threshold: float, watermark_ns: int = 0, max_lateness_ns: int = 0,
+                 event_gap_rows: int = 0, explainer: Explainer | None = None) -> None:
+        self.detector = detector
+        self.threshold = float(threshold)
+        self.watermark_ns = int(watermark_ns)
+        self.max_lateness_ns = int(max_lateness_ns)
+        self.event_gap_rows = int(event_gap_rows)
+        self.explainer = explainer
+
+    def step(self, state: SeriesState, timestamps: np.ndarray, values: np.ndarray, flush: bool = False) -> StepOutput:
+        """Score the rows of one micro-batch (any order) of one series; ``flush`` also scores held-back rows.
+
+        Rows at or before the series' last scored timestamp minus the allowed lateness come back as late; rows
+        newer than (newest seen - watermark) are held in the returned state; the rest are scored in timestamp
+        order after the rows already held.
+        """
+        ts = np.asarray(timestamps, dtype=np.int64)
+        vals = np.asarray(values, dtype=np.float64)
+        late = self._late_mask(state, ts)
+        kept_ts, kept_vals = ts[~late], vals[~late]
+        max_seen = max(state.max_seen_ns, int(kept_ts.max())) if len(kept_ts) else state.max_seen_ns
+        pool_ts = np.concatenate([state.held_ts, kept_ts]) if len(state.held_ts) else kept_ts
+        pool_vals = np.concatenate([state.held_values, kept_vals]) if len(state.held_ts) else kept_vals
+        release = np.ones(len(pool_ts), bool) if flush or self.watermark_ns == 0 else (
+            pool_ts <= max_seen - self.watermark_ns)
+        order = np.argsort(pool_ts[release], kind="stable")
+        run_ts, run_vals = pool_ts[release][order], pool_vals[release][order]
+        det_state = self.detector.new_state() if state.is_new else self.detector.state_from_bytes(state.detector)
+        trail = state.trail
+        explanations: dict[int, Explanation] = {}
+        if len(run_ts):
+            before = det_state
+            scores, det_state = self.detector.update(det_state, run_vals, run_ts)
+            flags = scores >= self.threshold
+            if self.explainer is not None:
+                explanations, trail = self.explainer.advance(self.detector, trail, before, run_vals, run_ts,
+                                                             scores, flags)
+        else:
+            scores, flags = np.empty(0), np.zeros(0, bool)
+        events, open_event = advance_events(state.open_event, run_ts, scores, flags, explanations,
+                                            self.event_gap_rows)
+        last_scored = max(state.last_scored_ns, int(run_ts.max())) if len(run_ts) else state.last_scored_ns
+        new_state = SeriesState(
+            detector=self.detector.state_to_bytes(det_state), trail=trail, last_scored_ns=last_scored,
+            max_seen_ns=max_seen, held_ts=pool_ts[~release], held_values=pool_vals[~release],
+            open_event=open_event, rows_scored=state.rows_scored + len(run_ts))
+        return StepOutput(run_ts, run_vals, scores, flags, explanations, ts[late], vals[late], events, new_state)
+
+    def _late_mask(self, state: SeriesState, ts: np.ndarray) -> np.ndarray:
+        if state.last_scored_ns == NO_TIME:
+            return np.zeros(len(ts), bool)
+        return ts <= state.last_scored_ns - self.max_lateness_ns
+
+
+def output_frame(series_id: str, channel: str, out: StepOutput, last_scored_ns: int) -> pd.DataFrame:
+    """The OUTPUT_SCHEMA rows of one step: a 'score' row per scored point, a 'late' row per late row (detail:
+    the last scored time) and an 'event' row per event version (ts_us = start, score = peak score)."""
+    n, n_late, n_events = len(out.timestamps), len(out.late_timestamps), len(out.events)
+    total = n + n_late + n_events
+    kinds = np.empty(total, dtype=object)
+    kinds[:n], kinds[n:n + n_late], kinds[n + n_late:] = KIND_SCORE, KIND_LATE, KIND_EVENT
+    attributions = np.full(total, None, dtype=object)
+    base_values = np.full(total, np.nan)
+    details = np.full(total, None, dtype=object)
+    for i, (base, top) in out.explanations.items():
+        attributions[i] = _attributions_json(top)
+        base_values[i] = np.nan if base is None else base
+    if n_late:
+        details[n:n + n_late] = json.dumps({"last_scored_us": int(last_scored_ns // 1000)})
+    for j, update in enumerate(out.events):
+        event, row = update.event, n + n_late + j
+        attributions[row] = _attributions_json(event.top)
+        base_values[row] = np.nan if event.base_value is None else event.base_value
+        details[row] = json.dumps({"end_us": event.end_ns // 1000, "peak_us": event.peak_ns // 1000,
+                                   "points": event.points, "is_open": update.is_open})
+    return pd.DataFrame({
+        "kind": kinds, "series_id": np.full(total, series_id, dtype=object),
+        "channel": np.full(total, channel, dtype=object),
+        "ts_us": np.concatenate([out.timestamps, out.late_timestamps,
+                                 np.array([u.event.start_ns for u in out.events], np.int64)]) // 1000,
+        "value": np.concatenate([out.values, out.late_values, np.full(n_events, np.nan)]),
+        "score": np.concatenate([out.scores, np.full(n_late, np.nan),
+                                 np.array([u.event.peak_score for u in out.events], np.float64)]),
+        "flag": np.concatenate([out.flags, np.zeros(n_late + n_events, bool)]),
+        "attributions": attributions, "base_value": base_values, "detail": details,
+    }, copy=False)
+
+
+def _attributions_json(top: tuple[tuple[str, float], ...]) -> str | None:
+    if not top:
+        return None
+    return json.dumps([{"input": name, "shap": float(value)} for name, value in top], separators=(",", ":"))
+
+
+def group_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]]:
+    """The function applyInPandasWithState calls per (series_id, channel) with input columns ts_us, value.
+
+    It scores the group's rows with one detector update and stores the new state. (No timeouts: a
+    processing-time timeout makes Spark run a batch on every trigger, so availableNow would never finish;
+    rows held back by the watermark are scored when newer rows of their series arrive.)
+    """
+    def score_group(key: tuple[Any, ...], frames: Iterator[pd.DataFrame], state: Any) -> Iterator[pd.DataFrame]:
+        series_id, channel = str(key[0]), str(key[1])
+        current = SeriesState.from_row(state.get) if state.exists else SeriesState()
+        chunks = list(frames)
+        pdf = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+        ts = pdf["ts_us"].to_numpy(dtype=np.int64) * 1000
+        out = scorer.step(current, ts, pdf["value"].to_numpy(dtype=np.float64))
+        state.update(out.state.to_row())
+        yield output_frame(series_id, channel, out, current.last_scored_ns)
+
+    return score_group

@@ -1,0 +1,132 @@
+"""Settings of the streaming scoring job (section `streaming:` of the config) and the parsing of their values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lakewatch.config import LakewatchConfig
+from lakewatch.errors import ConfigError
+
+SECTION = "streaming"
+AVAILABLE_NOW = "availableNow"
+SOURCES = ("delta", "kafka")
+
+# The corpus-wide standard-profile threshold of the default detector (lakewatch_nab) on NAB v1.1: the point of
+# the score curve where the NAB standard score (74.03) peaks. Other detectors need their own (evaluate_nab).
+DEFAULT_THRESHOLD = 0.49948408705086356
+
+_UNITS = {"ms": 0.001, "millisecond": 0.001, "s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0,
+          "minute": 60.0, "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+?)s?\s*$")
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How the score stream runs; every field has a default, conf/base.yaml `streaming:` overrides them.
+
+    trigger: "processingTime=<interval>" or "availableNow" (catch up, then stop).
+    watermark: how far (event time) each series' newest rows are held back in state so rows arriving out of
+        order within it are still scored in timestamp order; 0 scores every row in the batch it arrives in.
+        Held rows are scored when newer rows of their series arrive (a series that goes quiet keeps its
+        last `watermark` of rows in state until it sends again).
+    max_lateness: a row at or before (its series' last scored timestamp - max_lateness) goes to quarantine
+        ("late"); a row less far behind is scored when it arrives (out of order).
+    checkpoint: the query's checkpoint folder ("" = <table_root>/_checkpoints/score_stream/<query_name>).
+    threshold: a point is flagged when its score >= threshold.
+    event_gap_rows: an anomaly event stays open across up to this many unflagged rows.
+    state_partitions: shuffle partitions of the stateful operator (fixed by the first run of a checkpoint).
+    max_files_per_trigger / max_bytes_per_trigger: Delta source rate limits (0 = Delta's defaults).
+    explain: settings of lakewatch.explain.ExplainSettings (lags, top_k, background, snapshot_every, enabled).
+    """
+
+    source: str = "delta"
+    trigger: str = "processingTime=5 seconds"
+    query_name: str = "score_stream"
+    checkpoint: str = ""
+    detector: str = ""
+    model: str = ""
+    threshold: float = DEFAULT_THRESHOLD
+    watermark: str = "0 seconds"
+    max_lateness: str = "0 seconds"
+    event_gap_rows: int = 0
+    state_partitions: int = 4
+    max_files_per_trigger: int = 0
+    max_bytes_per_trigger: str = ""
+    grace_stop_seconds: float = 30.0
+    explain: Mapping[str, Any] = field(default_factory=dict)
+    kafka: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the field when a value is malformed or out of range."""
+        if self.source not in SOURCES:
+            raise ConfigError(f"streaming.source={self.source!r}: expected one of {SOURCES}")
+        parse_trigger(self.trigger)
+        for name in ("watermark", "max_lateness"):
+            parse_duration(getattr(self, name), f"streaming.{name}")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ConfigError(f"streaming.threshold={self.threshold!r}: expected a score in [0, 1]")
+        for name in ("event_gap_rows", "max_files_per_trigger"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"streaming.{name}={value!r}: expected an integer >= 0")
+        if not isinstance(self.state_partitions, int) or self.state_partitions <= 0:
+            raise ConfigError(f"streaming.state_partitions={self.state_partitions!r}: expected a positive integer")
+        if self.detector and self.model:
+            raise ConfigError("streaming: give a detector name or a model URI, not both "
+                              f"(detector={self.detector!r}, model={self.model!r})")
+        if not isinstance(self.explain, Mapping) or not isinstance(self.kafka, Mapping):
+            raise ConfigError("streaming.explain and streaming.kafka must be mappings")
+
+    @property
+    def watermark_ns(self) -> int:
+        """The hold-back window in nanoseconds."""
+        return int(parse_duration(self.watermark, "streaming.watermark") * 1e9)
+
+    @property
+    def max_lateness_ns(self) -> int:
+        """The allowed lateness in nanoseconds."""
+        return int(parse_duration(self.max_lateness, "streaming.max_lateness") * 1e9)
+
+    def with_overrides(self, **changes: Any) -> StreamSettings:
+        """A copy with the given non-None fields replaced (command-line options over the config)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def stream_settings(config: LakewatchConfig) -> StreamSettings:
+    """The `streaming:` section of `config` as StreamSettings (ConfigError naming a bad key or value)."""
+    return config.settings(SECTION, StreamSettings)
+
+
+def checkpoint_dir(config: LakewatchConfig, settings: StreamSettings) -> str:
+    """The query's checkpoint folder: the configured one, or <table_root>/_checkpoints/score_stream/<query>."""
+    return settings.checkpoint or config.path("_checkpoints", "score_stream", settings.query_name)
+
+
+def parse_duration(text: str, what: str = "duration") -> float:
+    """Seconds in a duration like "5 seconds", "10 min", "1.5h" or "0"; ConfigError naming `what` otherwise."""
+    if isinstance(text, int | float) and not isinstance(text, bool) and text >= 0:
+        return float(text)
+    if isinstance(text, str) and text.strip() == "0":
+        return 0.0
+    match = _DURATION.match(text.lower()) if isinstance(text, str) else None
+    if not match or match.group(2) not in _UNITS:
+        raise ConfigError(f"{what}={text!r}: expected a duration like '5 seconds', '10 minutes' or '1 hour'")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_trigger(text: str) -> dict[str, Any]:
+    """Keyword arguments of DataStreamWriter.trigger for "processingTime=<interval>" or "availableNow"."""
+    if text == AVAILABLE_NOW:
+        return {"availableNow": True}
+    key, sep, interval = str(text).partition("=")
+    if key != "processingTime" or not sep:
+        raise ConfigError(f"trigger={text!r}: expected 'processingTime=<interval>' (e.g. processingTime=5 seconds) "
+                          f"or '{AVAILABLE_NOW}'")
+    seconds = parse_duration(interval, "trigger processingTime")
+    return {"processingTime": f"{round(seconds * 1000)} milliseconds"}

@@ -1,0 +1,167 @@
+"""The score stream's foreachBatch writer: scores appended to gold.anomaly_scores, late rows to silver.quarantine,
+event versions merged into gold.anomalies; every write is idempotent per (query, batch id).
+
+Appends carry Delta's txnAppId/txnVersion writer options; the MERGE carries the same pair as the session
+settings spark.databricks.delta.write.txnAppId/txnVersion, so a batch replayed after a crash (same batch id,
+same rows, since the state store replays too) changes nothing that was already committed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakewatch import tables
+from lakewatch.streaming.schemas import ATTRIBUTIONS, EVENT_KEY, GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
+from lakewatch.streaming.scoring import EVENT_DETAIL_SCHEMA, KIND_EVENT, KIND_LATE, KIND_SCORE
+
+TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+LATE_REASON = "late"
+STAGE = "stream"
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """Where and how a score query writes. ``app_id`` "" = derived from the checkpoint's query id."""
+
+    scores_table: str
+    anomalies_table: str
+    quarantine_table: str
+    detector: str
+    model_version: str
+    threshold: float
+    checkpoint: str
+    source_name: str
+    app_id: str = ""
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What one micro-batch wrote."""
+
+    batch_id: int
+    scored: int
+    flagged: int
+    late: int
+    events: int
+    seconds: float
+    scoring_seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows scored per second of the batch's wall time (stateful scoring and writes included)."""
+        return self.scored / self.seconds if self.seconds > 0 else 0.0
+
+
+_APP_IDS: dict[str, str] = {}
+
+
+def query_app_id(spark: SparkSession, checkpoint: str) -> str:
+    """A txnAppId for the query owning `checkpoint`: its query id, stable across restarts, new with a new
+    checkpoint (a deleted and recreated checkpoint must not inherit the old id, or every write is skipped)."""
+    if checkpoint not in _APP_IDS:
+        text = "".join(r.value for r in spark.read.text(f"{checkpoint.rstrip('/')}/metadata").collect())
+        _APP_IDS[checkpoint] = f"lakewatch-score-stream-{json.loads(text)['id']}"
+    return _APP_IDS[checkpoint]
+
+
+def _ts(col: str) -> Column:
+    return F.timestamp_micros(F.col(col).cast("long"))
+
+
+def to_scores(batch: DataFrame, spec: SinkSpec, batch_id: int, scored_at: datetime) -> DataFrame:
+    """gold.anomaly_scores rows from the stateful operator's 'score' rows."""
+    rows = batch.filter(F.col("kind") == KIND_SCORE).select(
+        "series_id", "channel", _ts("ts_us").alias("timestamp"), "value", F.col("score").alias("raw_score"),
+        "score", "flag",
+        F.from_json("attributions", ATTRIBUTIONS).alias("attributions"), "base_value",
+        F.lit(spec.detector).alias("detector"), F.lit(spec.model_version).alias("model_version"),
+        F.lit(scored_at).alias("scored_at"), F.lit(batch_id).alias("batch_id"))
+    return tables.conform(rows, GOLD_ANOMALY_SCORES)
+
+
+def to_quarantine(batch: DataFrame, spec: SinkSpec, scored_at: datetime) -> DataFrame:
+    """silver.quarantine rows (reason 'late', stage 'stream') from the 'late' rows."""
+    late = batch.filter(F.col("kind") == KIND_LATE)
+    ts = _ts("ts_us")
+    raw = F.to_json(F.struct("series_id", "channel", F.date_format(ts, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
+                             .alias("timestamp"), "value", F.col("detail").alias("lateness")))
+    rows = late.select(
+        "series_id", "channel", F.date_format(ts, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'").alias("ts_raw"),
+        F.col("value").cast("string").alias("value_raw"), raw.alias("raw_record"),
+        F.lit(LATE_REASON).alias("reason"), F.lit(STAGE).alias("stage"), F.lit(spec.source_name).alias("source"),
+        F.lit(None).cast("string").alias("source_version"), F.lit(None).cast("long").alias("record_order"),
+        F.lit(None).cast("string").alias("ingest_id"), F.lit(scored_at).alias("quarantined_at"))
+    return tables.conform(rows, tables.SILVER_QUARANTINE)
+
+
+def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datetime) -> DataFrame:
+    """gold.anomalies rows (one version per event touched by the batch) from the 'event' rows."""
+    events = batch.filter(F.col("kind") == KIND_EVENT).withColumn("e", F.from_json("detail", EVENT_DETAIL_SCHEMA))
+    rows = events.select(
+        "series_id", "channel", _ts("ts_us").alias("start"), _ts("e.end_us").alias("end"),
+        _ts("e.peak_us").alias("peak_at"), F.col("score").alias("peak_score"), F.col("e.points").alias("points"),
+        F.lit(spec.threshold).alias("threshold"), F.col("e.is_open").alias("is_open"),
+        F.from_json("attributions", ATTRIBUTIONS).alias("top_inputs"), "base_value",
+        F.lit(spec.detector).alias("detector"), F.lit(spec.model_version).alias("model_version"),
+        F.lit(batch_id).alias("batch_id"), F.lit(updated_at).alias("updated_at"))
+    return tables.conform(rows, GOLD_ANOMALIES)
+
+
+def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int) -> None:
+    """Append `df` to `table_name` unless this (app_id, batch_id) was already committed there."""
+    (df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
+     .saveAsTable(table_name))
+
+
+def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int) -> None:
+    """Upsert event versions into `table_name` on EVENT_KEY, once per (app_id, batch_id)."""
+    spark = events.sparkSession
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in EVENT_KEY)
+    spark.conf.set(TXN_APP_ID_CONF, app_id)
+    spark.conf.set(TXN_VERSION_CONF, str(batch_id))
+    try:
+        (DeltaTable.forName(spark, table_name).alias("t").merge(events.alias("s"), condition)
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+    finally:
+        spark.conf.unset(TXN_APP_ID_CONF)
+        spark.conf.unset(TXN_VERSION_CONF)
+
+
+def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
+                on_batch: Callable[[BatchStats], None] | None = None) -> BatchStats:
+    """foreachBatch handler: write one micro-batch of the stateful operator's output (OUTPUT_SCHEMA rows).
+
+    The batch is persisted so the stateful scoring runs once for the three writes. Returns the batch's counts.
+    """
+    began = time.perf_counter()
+    batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts = {r["kind"]: (r["n"], r["flagged"]) for r in batch.groupBy("kind").agg(
+            F.count(F.lit(1)).alias("n"), F.sum(F.col("flag").cast("long")).alias("flagged")).collect()}
+        scored_after = time.perf_counter() - began  # reading, shuffling and stateful scoring end here
+        app_id = spec.app_id or query_app_id(batch_df.sparkSession, spec.checkpoint)
+        now = datetime.now(UTC)
+        if KIND_SCORE in counts:
+            append_idempotent(to_scores(batch, spec, batch_id, now), spec.scores_table, app_id, batch_id)
+        if KIND_LATE in counts:
+            append_idempotent(to_quarantine(batch, spec, now), spec.quarantine_table, app_id, batch_id)
+        if KIND_EVENT in counts:
+            merge_events(to_events(batch, spec, batch_id, now), spec.anomalies_table, app_id, batch_id)
+    finally:
+        batch.unpersist()
+    scored, flagged = counts.get(KIND_SCORE, (0, 0))
+    stats = BatchStats(batch_id, int(scored), int(flagged or 0), int(counts.get(KIND_LATE, (0, 0))[0]),
+                       int(counts.get(KIND_EVENT, (0, 0))[0]), time.perf_counter() - began, scored_after)
+    if on_batch is not None:
+        on_batch(stats)
+    return stats

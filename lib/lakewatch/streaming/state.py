@@ -1,0 +1,102 @@
+"""What the score stream keeps per (series_id, channel) in Spark's state store, and its Spark schema.
+
+One row per series: the detector's state bytes (Detector.state_to_bytes), the explanation trail bytes
+(lakewatch.explain.ExplainTrail.to_bytes, empty when explanations are off), the ordering bookkeeping (last scored
+and newest seen timestamp), the rows held back by the watermark, and the anomaly event still open.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from pyspark.sql import types as T
+
+STATE_VERSION = 1
+NO_TIME = np.iinfo(np.int64).min
+
+STATE_SCHEMA = T.StructType([
+    T.StructField("version", T.IntegerType()),
+    T.StructField("detector", T.BinaryType()),
+    T.StructField("trail", T.BinaryType()),
+    T.StructField("last_scored_ns", T.LongType()),
+    T.StructField("max_seen_ns", T.LongType()),
+    T.StructField("held_ts", T.BinaryType()),
+    T.StructField("held_values", T.BinaryType()),
+    T.StructField("open_event", T.StringType()),
+    T.StructField("rows_scored", T.LongType()),
+])
+
+
+class StreamStateError(ValueError):
+    """A stored per-series stream state cannot be read by this version of the job."""
+
+
+@dataclass(frozen=True)
+class OpenEvent:
+    """An anomaly event not closed yet: first and last flagged row, the peak and its attributions."""
+
+    start_ns: int
+    end_ns: int
+    peak_ns: int
+    peak_score: float
+    points: int
+    gap: int = 0
+    base_value: float | None = None
+    top: tuple[tuple[str, float], ...] = ()
+
+    def to_json(self) -> str:
+        """The event as a compact JSON string (kept in the state row)."""
+        return json.dumps([self.start_ns, self.end_ns, self.peak_ns, self.peak_score, self.points, self.gap,
+                           self.base_value, [list(t) for t in self.top]], separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> OpenEvent:
+        """Inverse of :meth:`to_json`."""
+        s, e, p, score, n, gap, base, top = json.loads(text)
+        return cls(int(s), int(e), int(p), float(score), int(n), int(gap), base, tuple((str(a), float(b))
+                                                                                      for a, b in top))
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    """The stream's state of one series (see the module docstring); ``detector`` empty means a new series."""
+
+    detector: bytes = b""
+    trail: bytes = b""
+    last_scored_ns: int = int(NO_TIME)
+    max_seen_ns: int = int(NO_TIME)
+    held_ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    held_values: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    open_event: OpenEvent | None = None
+    rows_scored: int = 0
+
+    @property
+    def is_new(self) -> bool:
+        """True for a series never scored before."""
+        return not self.detector
+
+    def to_row(self) -> tuple[Any, ...]:
+        """The state as a tuple in STATE_SCHEMA's order (what GroupState.update takes)."""
+        return (STATE_VERSION, self.detector, self.trail, int(self.last_scored_ns), int(self.max_seen_ns),
+                np.ascontiguousarray(self.held_ts, np.int64).tobytes(),
+                np.ascontiguousarray(self.held_values, np.float64).tobytes(),
+                self.open_event.to_json() if self.open_event else None, int(self.rows_scored))
+
+    @classmethod
+    def from_row(cls, row: Any) -> SeriesState:
+        """Rebuild a state from a STATE_SCHEMA row (tuple or Row); StreamStateError for another version."""
+        version = row[0]
+        if version != STATE_VERSION:
+            raise StreamStateError(f"stream state has version {version!r}; this job reads version {STATE_VERSION} "
+                                   "(start the query from a new checkpoint)")
+        return cls(detector=bytes(row[1] or b""), trail=bytes(row[2] or b""), last_scored_ns=int(row[3]),
+                   max_seen_ns=int(row[4]), held_ts=np.frombuffer(bytes(row[5] or b""), np.int64),
+                   held_values=np.frombuffer(bytes(row[6] or b""), np.float64),
+                   open_event=OpenEvent.from_json(row[7]) if row[7] else None, rows_scored=int(row[8]))
+
+    def evolve(self, **changes: Any) -> SeriesState:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
