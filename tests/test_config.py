@@ -11,7 +11,7 @@ from lakewatch.errors import ConfigError
 def test_layers_base_env_and_overrides() -> None:
     config = load_config("local", ["synthetic.series=7", "features.windows=[3, 5]"])
     assert config.env == "local"
-    assert config.spark.shuffle_partitions == 4  # conf/local.yaml over base
+    assert config.spark.shuffle_partitions == 32  # conf/local.yaml over base
     assert config.synthetic.series == 7
     assert config.features.windows == (3, 5)
     assert config.table_root == str(project_root() / "delta_tables")
