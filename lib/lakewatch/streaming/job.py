@@ -73,7 +73,7 @@ def resolve_detector(config: LakewatchConfig, settings: StreamSettings) -> Resol
     """The registry detector `settings.detector` (default: conf/detectors.yaml's default) or the MLflow model
     `settings.model`; its model_version is the registry fingerprint or the registered model's version."""
     if settings.model:
-        from lakewatch import tracking  # H2's module; imported only when a model URI is asked for
+        from lakewatch import tracking  # imported only when a model URI is asked for
 
         tracking.configure(config)
         detector = tracking.load_model_detector(settings.model)
