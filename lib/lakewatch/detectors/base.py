@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -42,6 +43,24 @@ _META = "__meta__"  # [last timestamp, rows seen, non-finite rows skipped]
 _NO_TIMESTAMP = np.iinfo(np.int64).min
 
 ArrayTree = dict[str, Any]  # nested dict whose leaves are numpy arrays
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A state header already checked by state_from_bytes: the detector name it carries and, per array in
+    header order, (parent keys, leaf key, dtype string, shape, element count, byte offset in the state)."""
+
+    detector: str
+    leaves: tuple[tuple[tuple[str, ...], str, str, tuple[int, ...], int, int], ...]
+    body_size: int
+
+
+# Caches of the state (de)serialisation, bounded (a process sees a handful of detectors): checked layouts by
+# (detector name, kind, fingerprint, header bytes), expected arrays by (kind, fingerprint), and header bytes.
+_MAX_LAYOUTS = 256
+_LAYOUTS: dict[tuple[str, str, str, bytes], _Layout] = {}
+_EXPECTED: dict[tuple[str, str], dict[str, tuple[str, list[int]]]] = {}
+_HEADS: dict[tuple[Any, ...], bytes] = {}
 
 
 @dataclass(frozen=True)
@@ -268,13 +287,19 @@ class Detector(ABC):
         """Serialise ``state`` (format version :data:`STATE_FORMAT_VERSION`)."""
         self._check_state(state)
         leaves = _flatten(state.arrays)
-        header = {
-            "detector": state.detector,
-            "kind": self.kind,
-            "fingerprint": state.fingerprint,
-            "arrays": [[path, leaf.dtype.str, list(leaf.shape)] for path, leaf in leaves],
-        }
-        head = json.dumps(header, separators=(",", ":")).encode()
+        key = (state.detector, self.kind, state.fingerprint, tuple((path, leaf.dtype.str, leaf.shape)
+                                                                   for path, leaf in leaves))
+        head = _HEADS.get(key)
+        if head is None:
+            header = {
+                "detector": state.detector,
+                "kind": self.kind,
+                "fingerprint": state.fingerprint,
+                "arrays": [[path, leaf.dtype.str, list(leaf.shape)] for path, leaf in leaves],
+            }
+            head = json.dumps(header, separators=(",", ":")).encode()
+            if len(_HEADS) < _MAX_LAYOUTS:
+                _HEADS[key] = head
         body = b"".join(np.ascontiguousarray(leaf).tobytes() for _, leaf in leaves)
         return _HEADER.pack(_MAGIC, STATE_FORMAT_VERSION, len(head)) + head + body
 
@@ -299,8 +324,23 @@ class Detector(ABC):
                 f"{self._name}: state bytes have format version {version}; "
                 f"this library reads version {STATE_FORMAT_VERSION}"
             )
+        head = data[_HEADER.size : _HEADER.size + head_len]
+        layout = _LAYOUTS.get((self._name, self.kind, self.fingerprint, head))
+        if layout is None or _HEADER.size + head_len + layout.body_size != len(data):
+            return self._parse_state(data, head)  # first sight of this header, or bad bytes: full checks
+        arrays: ArrayTree = {}
+        for parents, leaf, dtype, shape, count, offset in layout.leaves:
+            node = arrays
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape).copy()
+        return DetectorState(layout.detector, self.fingerprint, arrays)
+
+    def _parse_state(self, data: bytes, head: bytes) -> DetectorState:
+        """state_from_bytes past the fixed header: parse and check the JSON header and every array, and
+        remember the checked layout so later states with the same header skip the checks."""
         try:
-            header = json.loads(data[_HEADER.size : _HEADER.size + head_len])
+            header = json.loads(head)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StateError(f"{self._name}: state header is not valid JSON ({exc})") from exc
         if header.get("kind") != self.kind or header.get("fingerprint") != self.fingerprint:
@@ -309,30 +349,41 @@ class Detector(ABC):
                 f"fingerprint {header.get('fingerprint')!r}); expected kind {self.kind!r}, "
                 f"fingerprint {self.fingerprint!r}"
             )
-        expected = {path: (leaf.dtype.str, list(leaf.shape)) for path, leaf in _flatten(self.new_state().arrays)}
-        offset = _HEADER.size + head_len
+        expected = self._expected_layout()
+        start = offset = _HEADER.size + len(head)
         arrays: ArrayTree = {}
+        leaves: list[tuple[tuple[str, ...], str, str, tuple[int, ...], int, int]] = []
         for path, dtype, shape in header.get("arrays", []):
             if expected.get(path) != (dtype, shape):
                 raise StateError(
                     f"{self._name}: state array {path!r} has dtype {dtype} shape {shape}; "
                     f"expected {expected.get(path, 'no such array')}"
                 )
-            size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            count = int(math.prod(shape))
+            size = count * np.dtype(dtype).itemsize
             if offset + size > len(data):
                 raise StateError(f"{self._name}: state bytes end inside array {path!r}; the data is truncated")
-            _set_path(
-                arrays,
-                path,
-                np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape).copy(),
-            )
+            _set_path(arrays, path, np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape).copy())
+            *parents, leaf = path.split("/")
+            leaves.append((tuple(parents), leaf, dtype, tuple(shape), count, offset))
             offset += size
         missing = sorted(set(expected) - {path for path, _ in _flatten(arrays)})
         if missing or offset != len(data):
             raise StateError(
                 f"{self._name}: state bytes lack array(s) {missing} or carry {len(data) - offset} unexpected byte(s)"
             )
-        return DetectorState(str(header.get("detector", self._name)), self.fingerprint, arrays)
+        detector = str(header.get("detector", self._name))
+        if len(_LAYOUTS) < _MAX_LAYOUTS:
+            _LAYOUTS[(self._name, self.kind, self.fingerprint, head)] = _Layout(detector, tuple(leaves), offset - start)
+        return DetectorState(detector, self.fingerprint, arrays)
+
+    def _expected_layout(self) -> dict[str, tuple[str, list[int]]]:
+        """{array path: (dtype string, shape)} of this detector's states (those of a fresh state)."""
+        key = (self.kind, self.fingerprint)
+        if key not in _EXPECTED:
+            leaves = _flatten(self.new_state().arrays)
+            _EXPECTED[key] = {path: (leaf.dtype.str, list(leaf.shape)) for path, leaf in leaves}
+        return _EXPECTED[key]
 
     # ------------------------------------------------------------------------------ hooks for subclasses
     @abstractmethod

@@ -149,7 +149,7 @@ def output_frame(series_id: str, channel: str, out: StepOutput, last_scored_ns: 
                                  np.array([u.event.peak_score for u in out.events], np.float64)]),
         "flag": np.concatenate([out.flags, np.zeros(n_late + n_events, bool)]),
         "attributions": attributions, "base_value": base_values, "detail": details,
-    }, copy=False)
+    })  # copied, so pandas consolidates one block per dtype: the worker's concat of the group frames is cheaper
 
 
 def _attributions_json(top: tuple[tuple[str, float], ...]) -> str | None:
