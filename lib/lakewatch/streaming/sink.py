@@ -92,11 +92,11 @@ def to_scores(batch: DataFrame, spec: SinkSpec, batch_id: int, scored_at: dateti
 def to_quarantine(batch: DataFrame, spec: SinkSpec, scored_at: datetime) -> DataFrame:
     """silver.quarantine rows (reason 'late', stage 'stream') from the 'late' rows."""
     late = batch.filter(F.col("kind") == KIND_LATE)
-    ts = _ts("ts_us")
-    raw = F.to_json(F.struct("series_id", "channel", F.date_format(ts, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
-                             .alias("timestamp"), "value", F.col("detail").alias("lateness")))
+    ts_text = F.date_format(_ts("ts_us"), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
+    raw = F.to_json(F.struct("series_id", "channel", ts_text.alias("timestamp"), "value",
+                             F.col("detail").alias("lateness")))
     rows = late.select(
-        "series_id", "channel", F.date_format(ts, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'").alias("ts_raw"),
+        "series_id", "channel", ts_text.alias("ts_raw"),
         F.col("value").cast("string").alias("value_raw"), raw.alias("raw_record"),
         F.lit(LATE_REASON).alias("reason"), F.lit(STAGE).alias("stage"), F.lit(spec.source_name).alias("source"),
         F.lit(None).cast("string").alias("source_version"), F.lit(None).cast("long").alias("record_order"),
