@@ -57,6 +57,7 @@ class SparkSettings:
 
     shuffle_partitions: int
     conf: tuple[tuple[str, str], ...]
+    rows_per_partition: int = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -288,8 +289,10 @@ def _build(env: str, data: dict[str, Any], root: Path) -> LakewatchConfig:
     spark_settings = SparkSettings(
         shuffle_partitions=spark.get("shuffle_partitions", 8),
         conf=tuple(sorted((str(k), str(v)) for k, v in (spark.get("conf") or {}).items())),
+        rows_per_partition=spark.get("rows_per_partition", 2_000_000),
     )
     _positive("spark.shuffle_partitions", spark_settings.shuffle_partitions)
+    _positive("spark.rows_per_partition", spark_settings.rows_per_partition)
     synthetic = _dataclass_from(SyntheticSettings, _section(data, "synthetic"), "synthetic")
     for key in ("series", "points", "channels", "interval_seconds", "partitions"):
         _positive(f"synthetic.{key}", getattr(synthetic, key))

@@ -15,11 +15,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakewatch import tables
+from lakewatch.concurrent import run_together
 from lakewatch.config import LakewatchConfig
 from lakewatch.provenance import new_run_id
-from lakewatch.sources.base import RawRead, RejectedFile, Source
+from lakewatch.sources.base import RejectedFile, Source
 
 SOURCE_KEY = ["source", "source_version"]
+INGEST_TABLES = ("bronze_readings", "silver_quarantine", "gold_labels")
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,16 @@ class IngestReport:
 
 
 def new_rows_only(raw: DataFrame, bronze: DataFrame) -> DataFrame:
-    """Drop the raw rows whose (source, source_version) is already in bronze."""
-    return raw.join(bronze.select(*SOURCE_KEY).distinct(), SOURCE_KEY, "left_anti")
+    """Drop the raw rows whose (source, source_version) is already in bronze.
+
+    The ingested sources (one per file or synthetic series) are few, so they are collected and
+    broadcast: no shuffle of the raw rows, and no join at all into an empty bronze table.
+    """
+    seen = [tuple(row) for row in bronze.select(*SOURCE_KEY).distinct().collect()]
+    if not seen:
+        return raw
+    known = raw.sparkSession.createDataFrame(seen, "source string, source_version string")
+    return raw.join(F.broadcast(known), SOURCE_KEY, "left_anti")
 
 
 def with_ingest_stamp(ingest_id: str) -> Callable[[DataFrame], DataFrame]:
@@ -48,15 +58,16 @@ def with_ingest_stamp(ingest_id: str) -> Callable[[DataFrame], DataFrame]:
 
 def ingest(spark: SparkSession, config: LakewatchConfig, source: Source) -> IngestReport:
     """Read `source` and append its new rows to bronze; return what was added and rejected."""
-    tables.ensure_tables(spark, config)
     names = config.tables
-    raw: RawRead = source.read(spark)
+    # Creating the tables (catalog work) and listing and checking the files overlap.
+    _, raw = run_together(lambda: tables.ensure_tables(spark, config, INGEST_TABLES), lambda: source.read(spark))
     ingest_id = new_run_id()
     bronze = spark.table(names.bronze_readings)
     rows = new_rows_only(raw.rows, bronze).transform(with_ingest_stamp(ingest_id))
-    added = tables.append(tables.conform(rows, tables.BRONZE_READINGS), names.bronze_readings)
-    _quarantine_rejected(spark, config, ingest_id, raw.rejected)
-    windows = _write_labels(spark, config, source.name, raw.labels) if raw.labels is not None else 0
+    added, _, windows = run_together(
+        lambda: tables.append(tables.conform(rows, tables.BRONZE_READINGS), names.bronze_readings),
+        lambda: _quarantine_rejected(spark, config, ingest_id, raw.rejected),
+        lambda: _write_labels(spark, config, source.name, raw.labels) if raw.labels is not None else 0)
     return IngestReport(ingest_id=ingest_id, source_name=source.name, bronze_rows=added, files_read=raw.files_read,
                         rejected=raw.rejected, label_windows=windows)
 

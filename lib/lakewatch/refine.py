@@ -15,11 +15,14 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from lakewatch import tables
+from lakewatch.concurrent import run_together
 from lakewatch.config import LakewatchConfig, QualitySettings
 from lakewatch.sources.base import ParseSpec
 from lakewatch.sources.synthetic import SOURCE_NAME as SYNTHETIC
+from lakewatch.spark import partitions_for
 
 VALID, QUARANTINE, DUPLICATE = "valid", "quarantine", "duplicate"
+REFINE_TABLES = ("bronze_readings", "silver_readings", "silver_quarantine")
 _ZONE_SUFFIX = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
 
 
@@ -123,23 +126,28 @@ def parse_spec_for(config: LakewatchConfig, source_name: str) -> ParseSpec:
 
 def refine(spark: SparkSession, config: LakewatchConfig, ingest_id: str) -> RefineReport:
     """Refine the bronze rows of `ingest_id` into silver and quarantine; safe to re-run."""
-    tables.ensure_tables(spark, config)
+    tables.ensure_tables(spark, config, REFINE_TABLES)
     names = config.tables
     bronze = spark.table(names.bronze_readings).where(F.col("ingest_id") == ingest_id)
-    source_names = [r[0] for r in bronze.select("source_name").distinct().collect()]
-    frames = [bronze.where(F.col("source_name") == name)
-              .transform(classify(config.quality, parse_spec_for(config, name))) for name in source_names]
-    if not frames:
+    rows_by_source = {r[0]: r[1] for r in bronze.groupBy("source_name").count().collect()}
+    if not rows_by_source:
         return RefineReport(ingest_id, 0, 0, 0, 0)
+    # Both windows of classify() partition by (series_id, channel, ...): one shuffle, sized to the ingest
+    # (the cached result must not sit in a few huge blocks, nor a small ingest in dozens of tasks).
+    partitions = partitions_for(spark, sum(rows_by_source.values()), config.spark.rows_per_partition)
+    bronze = bronze.repartition(partitions, "series_id", "channel")
+    frames = [bronze.where(F.col("source_name") == name)
+              .transform(classify(config.quality, parse_spec_for(config, name))) for name in rows_by_source]
     classified = frames[0]
     for frame in frames[1:]:
         classified = classified.unionByName(frame)
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = {r["status"]: r["count"] for r in classified.groupBy("status").count().collect()}
-        tables.replace_where(_quarantine_rows(classified), names.silver_quarantine,
-                             f"ingest_id = '{ingest_id}' AND stage = 'refine'")
-        inserted = merge_into_silver(spark, names.silver_readings, _valid_rows(classified))
+        _, inserted = run_together(
+            lambda: tables.replace_where(_quarantine_rows(classified), names.silver_quarantine,
+                                         f"ingest_id = '{ingest_id}' AND stage = 'refine'"),
+            lambda: merge_into_silver(spark, names.silver_readings, _valid_rows(classified)))
     finally:
         classified.unpersist()
     valid = counts.get(VALID, 0)
@@ -158,6 +166,4 @@ def merge_into_silver(spark: SparkSession, table_name: str, rows: DataFrame) -> 
     target = DeltaTable.forName(spark, table_name)
     before = tables.current_version(target)
     target.alias("t").merge(rows.alias("s"), keys).whenNotMatchedInsertAll().execute()
-    if tables.current_version(target) == before:
-        return 0
-    return int(tables.last_operation_metrics(spark, table_name).get("numTargetRowsInserted", 0))
+    return int(tables.metrics_since(spark, table_name, before).get("numTargetRowsInserted", 0))

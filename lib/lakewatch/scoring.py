@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
 from lakewatch.errors import ConfigError
 
@@ -45,8 +45,39 @@ def score_group(detector_name: str, params: Mapping[str, Any]) -> Callable[[pd.D
     return score
 
 
-def score_readings(readings: DataFrame, detector_name: str, params: Mapping[str, Any]) -> DataFrame:
-    """Score every (series_id, channel) of silver-shaped readings in parallel; returns SCORED_SCHEMA rows."""
+def warm_workers(spark: SparkSession, detector_name: str, params: Mapping[str, Any]) -> None:
+    """Start a Python worker per core and load `detector_name` in it (imports, compiled kernels).
+
+    Spark reuses its Python workers, so a scoring job that follows soon finds them ready; run it in the
+    background while the driver is busy with other work.
+    """
+    cores = spark.sparkContext.defaultParallelism
+    warm = _warm_detector(detector_name, dict(params))
+    spark.range(0, cores, numPartitions=cores).mapInPandas(warm, "id long").collect()
+
+
+def _warm_detector(detector_name: str, params: Mapping[str, Any]) -> Callable[[Iterator[pd.DataFrame]],
+                                                                             Iterator[pd.DataFrame]]:
+    def warm(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import numpy as np
+
+        from lakewatch.detectors import get_detector
+
+        points = np.arange(64, dtype=np.float64)
+        get_detector(detector_name, params or None).score_series(points, points.astype(np.int64) * 1_000_000_000)
+        yield from batches
+
+    return warm
+
+
+def score_readings(readings: DataFrame, detector_name: str, params: Mapping[str, Any],
+                   partitions: int | None = None) -> DataFrame:
+    """Score every (series_id, channel) of silver-shaped readings in parallel; returns SCORED_SCHEMA rows.
+
+    `partitions` fixes how many tasks share the series (default: the session's shuffle partitions).
+    """
     columns = readings.select("series_id", "channel", "timestamp", "value")
+    if partitions:
+        columns = columns.repartition(partitions, "series_id", "channel")
     return columns.groupBy("series_id", "channel").applyInPandas(score_group(detector_name, dict(params)),
                                                                  SCORED_SCHEMA)

@@ -74,6 +74,11 @@ def get_spark(app_name: str, config: LakewatchConfig, extra_conf: Mapping[str, s
     return spark
 
 
+def partitions_for(spark: SparkSession, rows: int, rows_per_partition: int) -> int:
+    """Shuffle partitions for `rows` rows: at least one per core, at most about `rows_per_partition` rows each."""
+    return max(spark.sparkContext.defaultParallelism, -(-int(rows) // int(rows_per_partition)))
+
+
 def _print_conf_args() -> None:
     """Print `--conf key=value` pairs, one token per line, for launching spark-sql like a lakewatch session."""
     from lakewatch.config import load_config

@@ -145,11 +145,12 @@ def ensure_database(spark: SparkSession, config: LakewatchConfig, table_name: st
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{config.path(database)}'")
 
 
-def ensure_tables(spark: SparkSession, config: LakewatchConfig) -> None:
-    """Create every fixed-schema lakewatch table that does not exist yet."""
+def ensure_tables(spark: SparkSession, config: LakewatchConfig, keys: Sequence[str] | None = None) -> None:
+    """Create the fixed-schema lakewatch tables named by `keys` (TABLE_SCHEMAS keys; default all) that do
+    not exist yet."""
     names = config.tables.all()
-    for key, schema in TABLE_SCHEMAS.items():
-        ensure_table(spark, config, names[key], schema)
+    for key in keys if keys is not None else TABLE_SCHEMAS:
+        ensure_table(spark, config, names[key], TABLE_SCHEMAS[key])
 
 
 def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
@@ -184,12 +185,9 @@ def overwrite(df: DataFrame, table_name: str, location: str) -> int:
 
 def _counted_write(df: DataFrame, table_name: str, mode: Callable[[DataFrameWriter], DataFrameWriter]) -> int:
     spark = df.sparkSession
-    exists = spark.catalog.tableExists(table_name)
-    before = current_version(DeltaTable.forName(spark, table_name)) if exists else -1
+    before = current_version(DeltaTable.forName(spark, table_name)) if spark.catalog.tableExists(table_name) else -1
     mode(df.write.format("delta")).saveAsTable(table_name)
-    if exists and current_version(DeltaTable.forName(spark, table_name)) == before:
-        return 0
-    return int(last_operation_metrics(spark, table_name).get("numOutputRows", 0))
+    return int(metrics_since(spark, table_name, before).get("numOutputRows", 0))
 
 
 def current_version(table: DeltaTable) -> int:
@@ -197,7 +195,10 @@ def current_version(table: DeltaTable) -> int:
     return int(table.history(1).select("version").first()[0])
 
 
-def last_operation_metrics(spark: SparkSession, table_name: str) -> dict[str, str]:
-    """operationMetrics of the latest commit of `table_name` (e.g. rows a MERGE inserted)."""
-    row = DeltaTable.forName(spark, table_name).history(1).select("operationMetrics").first()
-    return dict(row["operationMetrics"] or {}) if row else {}
+def metrics_since(spark: SparkSession, table_name: str, version: int) -> dict[str, str]:
+    """operationMetrics of the latest commit of `table_name` (e.g. rows a MERGE inserted), or {} when no
+    commit came after `version` (a write that changed nothing)."""
+    row = DeltaTable.forName(spark, table_name).history(1).select("version", "operationMetrics").first()
+    if row is None or row["version"] <= version:
+        return {}
+    return dict(row["operationMetrics"] or {})

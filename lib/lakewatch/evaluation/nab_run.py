@@ -16,12 +16,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakewatch import tables
+from lakewatch.concurrent import in_background, run_together
 from lakewatch.config import LakewatchConfig
 from lakewatch.evaluation.nab_corpus import load_profiles, load_windows, read_results_dir, write_results_dir
 from lakewatch.evaluation.nab_scoring import ProfileResult, score_all_profiles, score_corpus
 from lakewatch.pipeline import run_ingest, run_refine
 from lakewatch.progress import Progress
-from lakewatch.scoring import score_readings
+from lakewatch.scoring import score_readings, warm_workers
 from lakewatch.sources.nab import NabSource
 
 ALL_CATEGORIES = "ALL"
@@ -82,11 +83,15 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
     seconds: dict[str, float] = {}
     began = time.perf_counter()
     ingested = run_ingest(spark, config, NabSource(config.source("nab"), str(nab_dir)), progress)
+    warming = in_background(lambda: warm_workers(spark, detector, params))  # while refine keeps the driver busy
     run_refine(spark, config, ingested.ingest_id, progress)
+    warming.result()
     seconds["ingest_refine"] = time.perf_counter() - began
     with progress.stage(f"score {len(windows)} NAB series with {detector}") as counts:
         began = time.perf_counter()
-        scored = score_readings(_nab_series(spark, config, sorted(windows)), detector, params)
+        # Two tasks per core: NAB's series differ 20-fold in length, so one task per core would leave a core idle.
+        tasks = 2 * spark.sparkContext.defaultParallelism
+        scored = score_readings(_nab_series(spark, config, sorted(windows)), detector, params, tasks)
         scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
         # The corpus is NAB's fixed 365k rows: its sequential scoring runs on the driver.
         local = scored.toPandas()
@@ -103,10 +108,10 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
         seconds["optimise"] = time.perf_counter() - began
     with progress.stage("write gold.nab_results, gold.nab_scores and NAB's results layout"):
         began = time.perf_counter()
-        _write_results(spark, config, detector, scored, results["standard"].threshold)
-        _write_scores(spark, config, detector, results, categories, run_id)
         target = Path(out_dir) if out_dir else Path(config.path(config.results_dir))
-        write_results_dir(target, detector, frames, windows)
+        run_together(lambda: _write_results(spark, config, detector, scored, results["standard"].threshold),
+                     lambda: _write_scores(spark, config, detector, results, categories, run_id),
+                     lambda: write_results_dir(target, detector, frames, windows))
         seconds["write"] = time.perf_counter() - began
     scored.unpersist()
     return NabEvaluation(detector, results, categories, seconds, len(local), str(target))
