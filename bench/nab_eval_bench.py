@@ -6,7 +6,9 @@
 Times, in one run: (1) the whole Spark evaluation (ingest and refine of the corpus, grouped scoring on
 local[*], threshold optimisation over three profiles, writing tables and NAB's layout) on a fresh
 lakehouse, (2) a second run on the same lakehouse, where ingest finds nothing new, (3) a plain Python
-loop over the same CSV files with the same detector and scorer. Results: bench/out/nab-<detector>.json.
+loop over the same CSV files with the same detector and scorer, and (4) grouped scoring on Spark against
+the loop over --copies copies of the corpus, where the work outgrows Spark's fixed costs.
+Results: bench/out/nab-<detector>.json.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from pyspark.sql import functions as F
 
 from lakewatch.config import load_config, project_root
 from lakewatch.detectors import get_detector
 from lakewatch.evaluation import load_profiles, load_windows, score_all_profiles
 from lakewatch.evaluation.nab_run import evaluate_nab
 from lakewatch.progress import Progress
-from lakewatch.scoring import detector_settings
+from lakewatch.scoring import detector_settings, score_readings
 from lakewatch.spark import get_spark
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -47,11 +50,41 @@ def in_process(nab: Path, detector: str, params: dict) -> tuple[float, float, di
     return scoring, time.perf_counter() - began, {k: round(v.normalized, 2) for k, v in results.items()}
 
 
+def grouped_copies(spark, config, detector: str, params: dict, copies: int) -> tuple[int, float]:
+    """(points, seconds) of grouped scoring on Spark over `copies` copies of the NAB series in silver
+    (each copy its own series), Python workers already warm, results to a no-op sink."""
+    silver = spark.table(config.tables.silver_readings)
+    copied = silver.crossJoin(spark.range(copies).withColumnRenamed("id", "copy")).withColumn(
+        "series_id", F.concat_ws("#", "series_id", F.col("copy").cast("string"))).drop("copy")
+    copied = copied.repartition(2 * spark.sparkContext.defaultParallelism, "series_id").cache()
+    points = copied.count()
+    scored = score_readings(copied, detector, params, 2 * spark.sparkContext.defaultParallelism)
+    began = time.perf_counter()
+    scored.write.format("noop").mode("overwrite").save()
+    seconds = time.perf_counter() - began
+    copied.unpersist()
+    return points, seconds
+
+
+def loop_copies(nab: Path, detector: str, params: dict, copies: int) -> float:
+    """Seconds of the single-process loop scoring `copies` copies of the corpus (files read once, untimed)."""
+    frames = [pd.read_csv(path, parse_dates=["timestamp"]) for path in sorted((nab / "data").glob("*/*.csv"))]
+    inputs = [(f["value"].to_numpy(float), f["timestamp"].to_numpy(dtype="datetime64[ns]").astype("int64"))
+              for f in frames]
+    began = time.perf_counter()
+    for _ in range(copies):
+        for values, nanos in inputs:
+            get_detector(detector, params).score_series(values, nanos)
+    return time.perf_counter() - began
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=str(project_root().parent / "shared" / "nab"))
     parser.add_argument("--detector", default=None)
+    parser.add_argument("--copies", type=int, default=8,
+                        help="also time grouped scoring against the loop on this many copies of the corpus")
     args = parser.parse_args()
     nab = Path(args.corpus)
     detector, params = detector_settings(args.detector)
@@ -64,8 +97,10 @@ def main() -> None:
         began = time.perf_counter()
         outcome = evaluate_nab(spark, config, nab, detector, params, f"bench-{run}", progress, root / "results")
         timings[run] = (time.perf_counter() - began, dict(outcome.seconds))
+    copies_points, copies_spark = grouped_copies(spark, config, detector, params, args.copies)
     spark.stop()
     loop_scoring, loop_total, loop_scores = in_process(nab, detector, params)
+    copies_loop = loop_copies(nab, detector, params, args.copies)
     spark_scoring = timings["second"][1]["score"]
     result = {
         "detector": detector, "points": outcome.points,
@@ -78,6 +113,9 @@ def main() -> None:
         "spark_grouped_scoring_vs_loop_scoring": round(spark_scoring / loop_scoring, 2),
         "loop_points_per_s": round(outcome.points / loop_scoring),
         "spark_points_per_s": round(outcome.points / spark_scoring),
+        "copies": args.copies, "copies_points": copies_points,
+        "copies_spark_grouped_scoring_s": round(copies_spark, 2), "copies_loop_scoring_s": round(copies_loop, 2),
+        "copies_spark_vs_loop": round(copies_spark / copies_loop, 2),
     }
     OUT.mkdir(exist_ok=True)
     (OUT / f"nab-{detector}.json").write_text(json.dumps(result, indent=2))

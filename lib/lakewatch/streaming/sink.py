@@ -20,6 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakewatch import tables
+from lakewatch.concurrent import run_together
 from lakewatch.streaming.schemas import ATTRIBUTIONS, EVENT_KEY, GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
 from lakewatch.streaming.scoring import EVENT_DETAIL_SCHEMA, KIND_EVENT, KIND_LATE, KIND_SCORE
 
@@ -151,12 +152,18 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
         scored_after = time.perf_counter() - began  # reading, shuffling and stateful scoring end here
         app_id = spec.app_id or query_app_id(batch_df.sparkSession, spec.checkpoint)
         now = datetime.now(UTC)
+        writes = []
         if KIND_SCORE in counts:
-            append_idempotent(to_scores(batch, spec, batch_id, now), spec.scores_table, app_id, batch_id)
+            writes.append(lambda: append_idempotent(to_scores(batch, spec, batch_id, now), spec.scores_table,
+                                                    app_id, batch_id))
         if KIND_LATE in counts:
-            append_idempotent(to_quarantine(batch, spec, now), spec.quarantine_table, app_id, batch_id)
+            writes.append(lambda: append_idempotent(to_quarantine(batch, spec, now), spec.quarantine_table,
+                                                    app_id, batch_id))
         if KIND_EVENT in counts:
-            merge_events(to_events(batch, spec, batch_id, now), spec.anomalies_table, app_id, batch_id)
+            writes.append(lambda: merge_events(to_events(batch, spec, batch_id, now), spec.anomalies_table,
+                                               app_id, batch_id))
+        # Three tables, each idempotent on its own (app_id, batch_id): the writes overlap.
+        run_together(*writes)
     finally:
         batch.unpersist()
     scored, flagged = counts.get(KIND_SCORE, (0, 0))
