@@ -108,6 +108,7 @@ def main() -> None:
         "loop_scores": loop_scores,
         "spark_evaluation_first_run_s": round(timings["first"][0], 1),
         "spark_evaluation_second_run_s": round(timings["second"][0], 1),
+        "spark_stage_seconds_first_run": {k: round(v, 1) for k, v in timings["first"][1].items()},
         "spark_stage_seconds_second_run": {k: round(v, 1) for k, v in timings["second"][1].items()},
         "loop_scoring_s": round(loop_scoring, 1), "loop_total_s": round(loop_total, 1),
         "spark_grouped_scoring_vs_loop_scoring": round(spark_scoring / loop_scoring, 2),

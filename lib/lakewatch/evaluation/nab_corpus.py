@@ -171,7 +171,8 @@ def read_results_dir(results_dir: str | Path, detector: str) -> dict[str, pd.Dat
     return frames
 
 
-def _labels(timestamps: pd.Series, windows: WindowLimits, key: str) -> np.ndarray:
+def point_labels(timestamps: pd.Series, windows: WindowLimits, key: str) -> np.ndarray:
+    """1 for each of a file's (time-ordered) timestamps inside one of its labelled windows, else 0."""
     stamps = pd.DatetimeIndex(pd.to_datetime(timestamps)).to_numpy(dtype="datetime64[ns]")
     labels = np.zeros(len(stamps), dtype=np.int64)
     for first, last in window_spans(stamps, windows, key):
@@ -201,7 +202,7 @@ def write_results_dir(
             raise NabDataError(f"{key}: file key has no entry in the windows (a file without anomalies needs [])")
         out = frame[list(_RESULT_COLUMNS)].copy()
         out["timestamp"] = pd.to_datetime(out["timestamp"])
-        out["label"] = _labels(out["timestamp"], windows[key], key)
+        out["label"] = point_labels(out["timestamp"], windows[key], key)
         path = Path(results_dir) / detector / category / f"{detector}_{name}"
         path.parent.mkdir(parents=True, exist_ok=True)
         out.to_csv(path, index=False)

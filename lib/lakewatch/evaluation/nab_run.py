@@ -11,14 +11,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakewatch import tables
 from lakewatch.concurrent import in_background, run_together
 from lakewatch.config import LakewatchConfig
-from lakewatch.evaluation.nab_corpus import load_profiles, load_windows, read_results_dir, write_results_dir
+from lakewatch.evaluation.nab_corpus import (
+    load_profiles,
+    load_windows,
+    point_labels,
+    read_results_dir,
+    write_results_dir,
+)
 from lakewatch.evaluation.nab_scoring import ProfileResult, score_all_profiles, score_corpus
 from lakewatch.pipeline import run_ingest, run_refine
 from lakewatch.progress import Progress
@@ -92,7 +97,6 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
         # Two tasks per core: NAB's series differ 20-fold in length, so one task per core would leave a core idle.
         tasks = 2 * spark.sparkContext.defaultParallelism
         scored = score_readings(_nab_series(spark, config, sorted(windows)), detector, params, tasks)
-        scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
         # The corpus is NAB's fixed 365k rows: its sequential scoring runs on the driver.
         local = scored.toPandas()
         counts.update(points=len(local))
@@ -109,27 +113,37 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
     with progress.stage("write gold.nab_results, gold.nab_scores and NAB's results layout"):
         began = time.perf_counter()
         target = Path(out_dir) if out_dir else Path(config.path(config.results_dir))
-        run_together(lambda: _write_results(spark, config, detector, scored, results["standard"].threshold),
+        run_together(lambda: _write_results(spark, config, detector, frames, windows, results["standard"].threshold),
                      lambda: _write_scores(spark, config, detector, results, categories, run_id),
                      lambda: write_results_dir(target, detector, frames, windows))
         seconds["write"] = time.perf_counter() - began
-    scored.unpersist()
     return NabEvaluation(detector, results, categories, seconds, len(local), str(target))
 
 
-def _write_results(spark: SparkSession, config: LakewatchConfig, detector: str, scored: DataFrame,
-                   threshold: float) -> None:
-    labels = spark.table(config.tables.gold_labels).select("series_id", "window_start", "window_end")
-    inside = scored.alias("s").join(
-        labels.alias("l"), (F.col("s.series_id") == F.col("l.series_id"))
-        & F.col("s.timestamp").between(F.col("l.window_start"), F.col("l.window_end")), "left_semi")
-    labelled = scored.join(inside.select("series_id", "timestamp").withColumn("label", F.lit(1)),
-                           ["series_id", "timestamp"], "left").fillna(0, ["label"])
-    rows = labelled.withColumn("detector", F.lit(detector)).withColumn(
-        "flag", F.col("anomaly_score") >= F.lit(threshold))
+def results_frame(detector: str, frames: Mapping[str, pd.DataFrame], windows: Mapping,
+                  threshold: float) -> pd.DataFrame:
+    """gold.nab_results rows from the scored frames: every point with its window label and its flag at
+    `threshold` (the labels NAB's scorer and the results layout use)."""
+    parts = []
+    for key, frame in sorted(frames.items()):
+        part = frame[["timestamp", "value", "anomaly_score"]].copy()
+        part.insert(0, "series_id", key.removesuffix(".csv"))
+        part["label"] = point_labels(frame["timestamp"], windows[key], key).astype("int32")
+        parts.append(part)
+    rows = pd.concat(parts, ignore_index=True)
+    rows.insert(0, "detector", detector)
+    rows["flag"] = rows["anomaly_score"] >= threshold
+    return rows
+
+
+def _write_results(spark: SparkSession, config: LakewatchConfig, detector: str, frames: Mapping[str, pd.DataFrame],
+                   windows: Mapping, threshold: float) -> None:
+    # The scored points are on the driver already (NAB's scoring is sequential): labelled there and sent
+    # back through Arrow, cheaper than joining the scored rows with gold.labels on the cluster.
+    rows = spark.createDataFrame(results_frame(detector, frames, windows, threshold), tables.GOLD_NAB_RESULTS)
     name = config.tables.gold_nab_results
     tables.ensure_table(spark, config, name, tables.GOLD_NAB_RESULTS)
-    tables.replace_where(tables.conform(rows, tables.GOLD_NAB_RESULTS), name, f"detector = '{detector}'")
+    tables.replace_where(rows, name, f"detector = '{detector}'")
 
 
 def _write_scores(spark: SparkSession, config: LakewatchConfig, detector: str, results: Mapping[str, ProfileResult],
