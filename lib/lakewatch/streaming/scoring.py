@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,12 @@ from lakewatch.streaming.explaining import Explainer
 from lakewatch.streaming.state import NO_TIME, SeriesState
 
 KIND_SCORE, KIND_LATE, KIND_EVENT = "score", "late", "event"
+
+# PySpark's applyInPandasWithState serializer concatenates the group frames, whose attribution and detail
+# columns are all null on most rows; pandas warns about that on every micro-batch in every Python worker
+# (this module is imported there). The frames are typed by OUTPUT_SCHEMA, so the warning has no effect here.
+warnings.filterwarnings("ignore", message="The behavior of DataFrame concatenation with empty or all-NA entries",
+                        category=FutureWarning)
 
 # What the stateful operator emits: scored points, late rows and event versions, told apart by `kind`.
 # Timestamps travel as epoch microseconds so no time zone is involved between Python and the JVM. The fields
