@@ -31,6 +31,8 @@ def test_synthetic_to_gold_and_idempotent_replay(spark, tmp_path: Path) -> None:
     assert report.refine.balanced and report.validation.success
     assert report.ingest.label_windows == 6
     assert Path(report.validation.data_docs or "").exists()
+    # The catalog the job prints can be queried at once: the NAB tables exist, empty.
+    assert spark.table(config.tables.gold_nab_results).count() == 0
     per_series = spark.table(config.tables.silver_readings).groupBy("series_id").count()
     assertDataFrameEqual(per_series, spark.createDataFrame(
         [(f"synthetic-{i:06d}", 240) for i in range(3)], "series_id string, count long"))

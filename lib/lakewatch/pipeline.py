@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from lakewatch import features, refine, validation
+from lakewatch import features, refine, tables, validation
 from lakewatch.config import LakewatchConfig
 from lakewatch.errors import ValidationFailed
 from lakewatch.ingest import IngestReport, ingest
@@ -69,7 +69,12 @@ def run_features(spark: SparkSession, config: LakewatchConfig, progress: Progres
 
 def run_pipeline(spark: SparkSession, config: LakewatchConfig, source: Source, run_id: str,
                  progress: Progress) -> PipelineReport:
-    """Run every stage from `source` to gold; stops before gold when validation fails."""
+    """Run every stage from `source` to gold; stops before gold when validation fails.
+
+    Every fixed-schema table is created first (the NAB ones empty), so the catalog the job prints can be
+    queried right away.
+    """
+    tables.ensure_tables(spark, config)
     ingested = run_ingest(spark, config, source, progress)
     refined = run_refine(spark, config, ingested.ingest_id, progress)
     validated = run_validation(spark, config, run_id, progress)
