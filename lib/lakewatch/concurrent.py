@@ -29,7 +29,7 @@ def run_together(*actions: Callable[[], Any]) -> list[Any]:
 
 
 def in_background(action: Callable[[], Any]) -> Future:
-    """Start `action` in a daemon-free thread now; the returned future gives its result or raises its error."""
+    """Start `action` in its own thread now; the returned future gives its result or raises its error."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakewatch-background")
     future = pool.submit(action)
     pool.shutdown(wait=False)
