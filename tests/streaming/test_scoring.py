@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from lakewatch.detectors import get_detector
+from lakewatch.errors import ConfigError
 from lakewatch.streaming.events import advance_events
+from lakewatch.streaming.explaining import make_explainer
 from lakewatch.streaming.scoring import KIND_EVENT, KIND_LATE, KIND_SCORE, OUTPUT_SCHEMA, SeriesScorer, output_frame
 from lakewatch.streaming.state import OpenEvent, SeriesState, StreamStateError
 
@@ -124,10 +126,15 @@ def test_state_of_another_version_is_refused():
         SeriesState.from_row(tuple(row))
 
 
-def test_flagged_points_carry_shap_attributions_that_add_up_to_the_score():
-    pytest.importorskip("lakewatch.explain")
-    from lakewatch.streaming.explaining import make_explainer
+def test_explainer_is_off_when_disabled_and_bad_options_name_the_section():
+    assert make_explainer({"enabled": False}) is None
+    with pytest.raises(ConfigError, match=r"streaming\.explain: .*top_k"):
+        make_explainer({"top_k": 0})
+    with pytest.raises(ConfigError, match=r"streaming\.explain: .*no_such_option"):
+        make_explainer({"no_such_option": 1})
 
+
+def test_flagged_points_carry_shap_attributions_that_add_up_to_the_score():
     explainer = make_explainer({"lags": 3, "top_k": 50, "background": 8, "snapshot_every": 32})
     det = get_detector("robust_zscore")
     ts, values = _series(300)

@@ -13,7 +13,6 @@ from lakewatch.pipeline import run_ingest, run_refine
 from lakewatch.progress import Progress
 from lakewatch.scoring import score_readings
 from lakewatch.sources.nab import NabSource
-from lakewatch.streaming.explaining import explain_available
 from lakewatch.streaming.job import run_score_stream
 from lakewatch.streaming.settings import DEFAULT_THRESHOLD, StreamSettings
 from tests.conftest import make_config, nab_dir
@@ -58,8 +57,7 @@ def test_streamed_flags_equal_the_evaluation_scoring(spark, tmp_path):
     events = spark.table(config.tables.gold_anomalies).toPandas()
     assert int(events["points"].sum()) == int(merged["flag_y"].sum())
     assert (events["threshold"] == DEFAULT_THRESHOLD).all()
-    if explain_available():
-        flagged = streamed[streamed["flag"]]
-        explained = flagged["attributions"].map(lambda a: a is not None and len(a) > 0)
-        assert explained.all(), "every flagged point carries SHAP attributions"
-        assert events["top_inputs"].map(lambda a: a is not None and len(a) > 0).all()
+    flagged = streamed[streamed["flag"]]
+    explained = flagged["attributions"].map(lambda a: a is not None and len(a) > 0)
+    assert explained.all(), "every flagged point carries SHAP attributions"
+    assert events["top_inputs"].map(lambda a: a is not None and len(a) > 0).all()
