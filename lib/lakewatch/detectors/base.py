@@ -48,10 +48,10 @@ ArrayTree = dict[str, Any]  # nested dict whose leaves are numpy arrays
 @dataclass(frozen=True)
 class _Layout:
     """A state header already checked by state_from_bytes: the detector name it carries and, per array in
-    header order, (parent keys, leaf key, dtype string, shape, element count, byte offset in the state)."""
+    header order, (array path, dtype string, shape, element count, byte offset in the state)."""
 
     detector: str
-    leaves: tuple[tuple[tuple[str, ...], str, str, tuple[int, ...], int, int], ...]
+    leaves: tuple[tuple[str, str, tuple[int, ...], int, int], ...]
     body_size: int
 
 
@@ -329,11 +329,8 @@ class Detector(ABC):
         if layout is None or _HEADER.size + head_len + layout.body_size != len(data):
             return self._parse_state(data, head)  # first sight of this header, or bad bytes: full checks
         arrays: ArrayTree = {}
-        for parents, leaf, dtype, shape, count, offset in layout.leaves:
-            node = arrays
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape).copy()
+        for path, dtype, shape, count, offset in layout.leaves:
+            _set_path(arrays, path, np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape).copy())
         return DetectorState(layout.detector, self.fingerprint, arrays)
 
     def _parse_state(self, data: bytes, head: bytes) -> DetectorState:
@@ -352,7 +349,7 @@ class Detector(ABC):
         expected = self._expected_layout()
         start = offset = _HEADER.size + len(head)
         arrays: ArrayTree = {}
-        leaves: list[tuple[tuple[str, ...], str, str, tuple[int, ...], int, int]] = []
+        leaves: list[tuple[str, str, tuple[int, ...], int, int]] = []
         for path, dtype, shape in header.get("arrays", []):
             if expected.get(path) != (dtype, shape):
                 raise StateError(
@@ -364,8 +361,7 @@ class Detector(ABC):
             if offset + size > len(data):
                 raise StateError(f"{self._name}: state bytes end inside array {path!r}; the data is truncated")
             _set_path(arrays, path, np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape).copy())
-            *parents, leaf = path.split("/")
-            leaves.append((tuple(parents), leaf, dtype, tuple(shape), count, offset))
+            leaves.append((path, dtype, tuple(shape), count, offset))
             offset += size
         missing = sorted(set(expected) - {path for path, _ in _flatten(arrays)})
         if missing or offset != len(data):
