@@ -52,7 +52,8 @@ def parse_timestamp(raw: Column, spec: ParseSpec) -> Column:
     return F.when(text.rlike(_ZONE_SUFFIX), parsed).otherwise(F.to_utc_timestamp(parsed, spec.timezone))
 
 
-def _blank(col: Column) -> Column:
+def is_blank(col: Column) -> Column:
+    """True where a text column is null, empty or only whitespace."""
     return col.isNull() | (F.trim(col) == "")
 
 
@@ -62,12 +63,12 @@ def _reason(quality: QualitySettings) -> Column:
     hi = F.to_timestamp(F.lit(quality.timestamp_max))
     return (
         F.when(F.col("ts_raw").isNull() & F.col("value_raw").isNull(), "malformed_record")
-        .when(_blank(F.col("series_id")), "missing_series_id")
-        .when(_blank(F.col("channel")), "missing_channel")
-        .when(_blank(F.col("ts_raw")), "missing_timestamp")
+        .when(is_blank(F.col("series_id")), "missing_series_id")
+        .when(is_blank(F.col("channel")), "missing_channel")
+        .when(is_blank(F.col("ts_raw")), "missing_timestamp")
         .when(ts.isNull(), "unparseable_timestamp")
         .when((ts < lo) | (ts > hi), "timestamp_out_of_range")
-        .when(_blank(F.col("value_raw")), "empty_value")
+        .when(is_blank(F.col("value_raw")), "empty_value")
         .when(value.isNull(), "non_numeric_value")
         .when(F.isnan(value) | (F.abs(value) == float("inf")), "non_finite_value")
     )

@@ -22,12 +22,11 @@ from lakewatch.streaming.explaining import make_explainer
 from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, group_function
 from lakewatch.streaming.settings import StreamSettings, checkpoint_dir, parse_trigger
-from lakewatch.streaming.sink import BatchStats, SinkSpec, write_batch
+from lakewatch.streaming.sink import BatchStats, SinkSpec, append_idempotent, query_app_id, write_batch
 from lakewatch.streaming.state import STATE_SCHEMA
 
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 PROVIDER_CONF = "spark.sql.streaming.stateStore.providerClass"
-CHANGELOG_CONF = "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled"
 
 
 class StreamFailed(LakewatchError):
@@ -163,10 +162,8 @@ def _start(df: DataFrame, name: str, checkpoint: str, trigger: dict[str, Any], h
 def write_malformed(batch_df: DataFrame, batch_id: int, *, table_name: str, checkpoint: str) -> None:
     """foreachBatch handler of the Kafka malformed-message query: append to silver.quarantine, once per batch."""
     from lakewatch.streaming.kafka import to_quarantine
-    from lakewatch.streaming.sink import append_idempotent, query_app_id
 
-    rows = tables.conform(to_quarantine(batch_df), tables.SILVER_QUARANTINE)
-    append_idempotent(rows, table_name, query_app_id(batch_df.sparkSession, checkpoint), batch_id)
+    append_idempotent(to_quarantine(batch_df), table_name, query_app_id(batch_df.sparkSession, checkpoint), batch_id)
 
 
 def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: StreamSettings, progress: Progress,
@@ -178,11 +175,10 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     """
     resolved = resolved or resolve_detector(config, settings)
     check_state_store(spark, progress)
-    spark.conf.set(CHANGELOG_CONF, "true")
     ensure_stream_tables(spark, config)
     explainer = make_explainer(settings.explain)
     if explainer is None:
-        progress.say("explanations off (streaming.explain.enabled is false or lakewatch.explain is absent)")
+        progress.say("explanations off (streaming.explain.enabled is false)")
     scorer = SeriesScorer(resolved.detector, settings.threshold, settings.watermark_ns, settings.max_lateness_ns,
                           settings.event_gap_rows, explainer)
     checkpoint = checkpoint_dir(config, settings)

@@ -19,6 +19,7 @@ from pyspark.sql import types as T
 
 from lakewatch import tables
 from lakewatch.errors import ConfigError
+from lakewatch.refine import is_blank
 
 DEFAULT_CHANNEL = "value"
 QUARANTINE_STAGE = "kafka"
@@ -155,19 +156,15 @@ def parse_message_timestamp(text: Column) -> Column:
     return F.when(in_range, as_millis).when(~trimmed.rlike(_NUMBER), F.try_to_timestamp(trimmed))
 
 
-def _blank(col: Column) -> Column:
-    return col.isNull() | (F.trim(col) == "")
-
-
 def _reason() -> Column:
     ts, value = F.col("timestamp"), F.col("value")
     return (
-        F.when(_blank(F.col("raw")) | F.col(f"_j.{_CORRUPT}").isNotNull(), "not_json")
-        .when(_blank(F.col("series_id")), "missing_series_id")
+        F.when(is_blank(F.col("raw")) | F.col(f"_j.{_CORRUPT}").isNotNull(), "not_json")
+        .when(is_blank(F.col("series_id")), "missing_series_id")
         .when(F.trim(F.col("channel")) == "", "missing_channel")
-        .when(_blank(F.col("ts_raw")), "missing_timestamp")
+        .when(is_blank(F.col("ts_raw")), "missing_timestamp")
         .when(ts.isNull(), "unparseable_timestamp")
-        .when(_blank(F.col("value_raw")), "missing_value")
+        .when(is_blank(F.col("value_raw")), "missing_value")
         .when(value.isNull(), "non_numeric_value")
         .when(F.isnan(value) | (F.abs(value) == float("inf")), "non_finite_value")
     )

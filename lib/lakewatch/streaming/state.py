@@ -8,7 +8,7 @@ and newest seen timestamp), the rows held back by the watermark, and the anomaly
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -96,7 +96,3 @@ class SeriesState:
                    max_seen_ns=int(row[4]), held_ts=np.frombuffer(bytes(row[5] or b""), np.int64),
                    held_values=np.frombuffer(bytes(row[6] or b""), np.float64),
                    open_event=OpenEvent.from_json(row[7]) if row[7] else None, rows_scored=int(row[8]))
-
-    def evolve(self, **changes: Any) -> SeriesState:
-        """A copy with some fields replaced."""
-        return replace(self, **changes)
