@@ -91,6 +91,7 @@ def throughput(spark, config, args, settings: StreamSettings) -> dict:
             "best_batch_events_per_s": round(best),
             "batch_seconds": [round(b.seconds, 1) for b in timed.batch_stats],
             "batch_scoring_seconds": [round(b.scoring_seconds, 1) for b in timed.batch_stats],
+            "batch_write_seconds": [{k: round(v, 1) for k, v in b.write_seconds.items()} for b in timed.batch_stats],
             "loop_events_per_s_one_core": round(rate), "loop_over_stream": round(rate / stream_rate, 2)}
 
 

@@ -92,15 +92,16 @@ def test_events_span_batches_and_close_after_the_gap():
     scores = np.where(flags, 0.8, 0.1)
     scores[8] = 0.95
     updates, open_event = advance_events(None, ts[:8], scores[:8], flags[:8], {8: (0.1, (("x", 1.0),))}, 0)
-    assert [(u.event.start_ns, u.event.end_ns, u.event.points, u.is_open) for u in updates] == [
-        (ts[2], ts[3], 2, False), (ts[7], ts[7], 1, True)]
+    assert [(u.event.start_ns, u.event.end_ns, u.event.points, u.is_open, u.is_new) for u in updates] == [
+        (ts[2], ts[3], 2, False, True), (ts[7], ts[7], 1, True, True)]
     updates, open_event = advance_events(open_event, ts[8:] - 0, scores[8:], flags[8:],
                                          {0: (0.2, (("value[t]", 0.7),))}, 0)
-    assert len(updates) == 1 and updates[0].is_open
+    assert len(updates) == 1 and updates[0].is_open and not updates[0].is_new  # written by the first batch
     assert updates[0].event.start_ns == ts[7] and updates[0].event.points == 3
     assert updates[0].event.peak_ns == ts[8] and updates[0].event.top == (("value[t]", 0.7),)
     updates, open_event = advance_events(open_event, ts[:2] + 100 * MIN, np.zeros(2), np.zeros(2, bool), {}, 1)
     assert open_event is None and len(updates) == 1 and not updates[0].is_open  # gap of 2 rows > 1
+    assert not updates[0].is_new
     untouched, still = advance_events(OpenEvent(0, 0, 0, 0.9, 1), ts[:1], np.zeros(1), np.zeros(1, bool), {}, 3)
     assert untouched == [] and still is not None and still.gap == 1
 
@@ -117,6 +118,20 @@ def test_output_frame_has_the_output_schema_columns_and_kinds():
     assert (frame.loc[frame["kind"] == KIND_SCORE, "ts_us"].to_numpy() == ts[100:] // 1000).all()
     late = output_frame("a", "value", out2, out.state.last_scored_ns)
     assert list(late["kind"]) == [KIND_LATE] * 3
+
+
+def test_state_row_compresses_the_detector_bytes_and_still_reads_version_1():
+    det = get_detector("lakewatch_nab")
+    ts, values = _series(600)
+    out = SeriesScorer(det, 0.5).step(SeriesState(), ts, values)
+    row = out.state.to_row()
+    assert row[0] == 2 and len(row[1]) < len(out.state.detector) / 2  # the default detector's state: >2x smaller
+    assert _roundtrip(out.state).detector == out.state.detector
+    v1 = (1, out.state.detector, *row[2:])  # a checkpoint written before compression
+    assert SeriesState.from_row(v1).detector == out.state.detector
+    damaged = (2, row[1][:-40], *row[2:])
+    with pytest.raises(StreamStateError, match="damaged"):
+        SeriesState.from_row(damaged)
 
 
 def test_state_of_another_version_is_refused():

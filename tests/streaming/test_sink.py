@@ -17,12 +17,15 @@ def _rows(batch: int):
     t0 = 1_767_225_600 * US + batch * 10 * 60 * US  # 2026-01-01 plus 10 minutes per batch
     event = json.dumps({"end_us": t0 + 300 * US, "peak_us": t0 + 300 * US, "points": batch + 1,
                         "is_open": batch < 1})
+    fresh = json.dumps({"end_us": t0, "peak_us": t0, "points": 1, "is_open": False})
+    # The event starting at batch 0 is new there and an update of it later; batch 1 also starts an event of "b".
     return [
         ("score", "a", "value", t0, 1.0, 0.1, False, None, None, None),
         ("score", "a", "value", t0 + 300 * US, 9.0, 0.97, True, ATTR, 0.57, None),
         ("late", "a", "value", t0 - 3600 * US, 2.0, None, False, None, None, '{"last_scored_us":1}'),
-        ("event", "a", "value", 1_767_225_600 * US, None, 0.97, False, ATTR, 0.57, event),
-    ]
+        ("event" if batch == 0 else "event_update", "a", "value", 1_767_225_600 * US, None, 0.97, False, ATTR, 0.57,
+         event),
+    ] + ([("event", "b", "value", t0, None, 0.8, False, None, None, fresh)] if batch == 1 else [])
 
 
 def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
@@ -40,14 +43,18 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
     quarantine = spark.table(lake.tables.silver_quarantine).collect()
     assert [(q["reason"], q["stage"], q["ts_raw"]) for q in quarantine] == [
         ("late", "stream", "2025-12-31T23:00:00.000000Z")]
-    write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # the event grows and closes
-    events = spark.table(lake.tables.gold_anomalies).collect()
-    assert len(events) == 1
-    assert (events[0]["points"], events[0]["is_open"], events[0]["batch_id"]) == (2, False, 1)
-    assert [a["input"] for a in events[0]["top_inputs"]] == ["value[t]", "value[t-1]"]
+    second = write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # a's event closes, b's starts
+    assert second.events == 2 and set(second.write_seconds) == {"scores", "late", "events"}
+    write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # replay: append and MERGE skipped
+    events = {e["series_id"]: e for e in spark.table(lake.tables.gold_anomalies).collect()}
+    assert sorted(events) == ["a", "b"] and spark.table(lake.tables.gold_anomalies).count() == 2
+    assert (events["a"]["points"], events["a"]["is_open"], events["a"]["batch_id"]) == (2, False, 1)
+    assert [a["input"] for a in events["a"]["top_inputs"]] == ["value[t]", "value[t-1]"]
+    assert (events["b"]["points"], events["b"]["top_inputs"], events["b"]["batch_id"]) == (1, None, 1)
     assert scores.count() == 4 and spark.table(lake.tables.silver_quarantine).count() == 2
     other = SinkSpec(**{**spec.__dict__, "app_id": "app-2"})  # a new checkpoint: a new app id writes again
     write_batch(spark.createDataFrame(_rows(5), OUTPUT_SCHEMA), 0, spec=other)
     assert scores.count() == 6
+    assert spark.table(lake.tables.gold_anomalies).count() == 2  # app-2's batch updated a's event in place
     assert tables.current_version(__import__("delta").tables.DeltaTable.forName(
         spark, lake.tables.gold_anomalies)) >= 2

@@ -19,10 +19,14 @@ Explanation = tuple[float | None, tuple[tuple[str, float], ...]]  # (base value,
 
 @dataclass(frozen=True)
 class EventUpdate:
-    """One version of an event written by a micro-batch: still open, or closed (final)."""
+    """One version of an event written by a micro-batch: still open, or closed (final).
+
+    ``is_new`` is true for an event that started in this micro-batch (no earlier batch wrote a version of it).
+    """
 
     event: OpenEvent
     is_open: bool
+    is_new: bool = True
 
 
 def advance_events(open_event: OpenEvent | None, timestamps: np.ndarray, scores: np.ndarray, flags: np.ndarray,
@@ -35,6 +39,11 @@ def advance_events(open_event: OpenEvent | None, timestamps: np.ndarray, scores:
     """
     updates: list[EventUpdate] = []
     current = open_event
+    carried = open_event.start_ns if open_event is not None else None  # written by an earlier batch
+
+    def version(event: OpenEvent, is_open: bool) -> EventUpdate:
+        return EventUpdate(event, is_open, event.start_ns != carried)
+
     touched = False
     last = -1
     for idx in np.flatnonzero(flags):
@@ -42,7 +51,7 @@ def advance_events(open_event: OpenEvent | None, timestamps: np.ndarray, scores:
         if current is not None:
             gap = current.gap + (i - last - 1)
             if gap > gap_rows:
-                updates.append(EventUpdate(current, False))
+                updates.append(version(current, False))
                 current, touched = None, False
             else:
                 current = replace(current, gap=gap)
@@ -53,10 +62,10 @@ def advance_events(open_event: OpenEvent | None, timestamps: np.ndarray, scores:
         gap = current.gap + (len(flags) - last - 1)
         current = replace(current, gap=gap)
         if gap > gap_rows:
-            updates.append(EventUpdate(current, False))
+            updates.append(version(current, False))
             current = None
         elif touched:
-            updates.append(EventUpdate(current, True))
+            updates.append(version(current, True))
     return updates, current
 
 

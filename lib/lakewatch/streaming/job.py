@@ -186,8 +186,10 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
 
     def on_batch(stats: BatchStats) -> None:
         report.add(stats)
+        writes = ", ".join(f"{name} {s:.1f}s" for name, s in stats.write_seconds.items())
         progress.say(f"batch {stats.batch_id}: {stats.scored:,} rows scored in {stats.seconds:.1f}s "
-                     f"(scoring {stats.scoring_seconds:.1f}s, writes {stats.seconds - stats.scoring_seconds:.1f}s) "
+                     f"(scoring {stats.scoring_seconds:.1f}s, writes {stats.seconds - stats.scoring_seconds:.1f}s"
+                     f"{': ' + writes if writes else ''}) "
                      f"({stats.rows_per_second:,.0f} rows/s), {stats.flagged:,} flagged, {stats.late:,} late, "
                      f"{stats.events:,} event updates")
 

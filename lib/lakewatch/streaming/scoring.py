@@ -21,7 +21,8 @@ from lakewatch.streaming.events import EventUpdate, Explanation, advance_events
 from lakewatch.streaming.explaining import Explainer
 from lakewatch.streaming.state import NO_TIME, SeriesState
 
-KIND_SCORE, KIND_LATE, KIND_EVENT = "score", "late", "event"
+# Output row kinds. An event row is a new event (appended) or a later version of one written before (merged).
+KIND_SCORE, KIND_LATE, KIND_EVENT, KIND_EVENT_UPDATE = "score", "late", "event", "event_update"
 
 # PySpark's applyInPandasWithState serializer concatenates the group frames, whose attribution and detail
 # columns are all null on most rows; pandas warns about that on every micro-batch in every Python worker
@@ -127,11 +128,13 @@ class SeriesScorer:
 
 def output_frame(series_id: str, channel: str, out: StepOutput, last_scored_ns: int) -> pd.DataFrame:
     """The OUTPUT_SCHEMA rows of one step: a 'score' row per scored point, a 'late' row per late row (detail:
-    the last scored time) and an 'event' row per event version (ts_us = start, score = peak score)."""
+    the last scored time) and an 'event' or 'event_update' row per event version (ts_us = start, score = peak
+    score; 'event_update' for an event an earlier batch wrote)."""
     n, n_late, n_events = len(out.timestamps), len(out.late_timestamps), len(out.events)
     total = n + n_late + n_events
     kinds = np.empty(total, dtype=object)
-    kinds[:n], kinds[n:n + n_late], kinds[n + n_late:] = KIND_SCORE, KIND_LATE, KIND_EVENT
+    kinds[:n], kinds[n:n + n_late] = KIND_SCORE, KIND_LATE
+    kinds[n + n_late:] = [KIND_EVENT if u.is_new else KIND_EVENT_UPDATE for u in out.events]
     attributions = np.full(total, None, dtype=object)
     base_values = np.full(total, np.nan)
     details = np.full(total, None, dtype=object)

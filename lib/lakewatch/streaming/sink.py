@@ -1,9 +1,10 @@
 """The score stream's foreachBatch writer: scores appended to gold.anomaly_scores, late rows to silver.quarantine,
-event versions merged into gold.anomalies; every write is idempotent per (query, batch id).
+new events appended to and later event versions merged into gold.anomalies; every write is idempotent per
+(query, batch id).
 
-Appends carry Delta's txnAppId/txnVersion writer options; the MERGE carries the same pair as the session
-settings spark.databricks.delta.write.txnAppId/txnVersion, so a batch replayed after a crash (same batch id,
-same rows, since the state store replays too) changes nothing that was already committed.
+Appends carry Delta's txnAppId/txnVersion writer options; the MERGE carries its own app id and the batch id as
+the session settings spark.databricks.delta.write.txnAppId/txnVersion, so a batch replayed after a crash (same
+batch id, same rows, since the state store replays too) changes nothing that was already committed.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
@@ -22,10 +24,11 @@ from pyspark.sql import functions as F
 from lakewatch import tables
 from lakewatch.concurrent import run_together
 from lakewatch.streaming.schemas import ATTRIBUTIONS, EVENT_KEY, GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
-from lakewatch.streaming.scoring import EVENT_DETAIL_SCHEMA, KIND_EVENT, KIND_LATE, KIND_SCORE
+from lakewatch.streaming.scoring import EVENT_DETAIL_SCHEMA, KIND_EVENT, KIND_EVENT_UPDATE, KIND_LATE, KIND_SCORE
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+UPDATE_APP_SUFFIX = "-event-updates"  # txnAppId of the events MERGE: the events append has the query's own
 LATE_REASON = "late"
 STAGE = "stream"
 
@@ -56,6 +59,7 @@ class BatchStats:
     events: int
     seconds: float
     scoring_seconds: float = 0.0
+    write_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -105,9 +109,11 @@ def to_quarantine(batch: DataFrame, spec: SinkSpec, scored_at: datetime) -> Data
     return tables.conform(rows, tables.SILVER_QUARANTINE)
 
 
-def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datetime) -> DataFrame:
-    """gold.anomalies rows (one version per event touched by the batch) from the 'event' rows."""
-    events = batch.filter(F.col("kind") == KIND_EVENT).withColumn("e", F.from_json("detail", EVENT_DETAIL_SCHEMA))
+def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datetime,
+              kind: str = KIND_EVENT) -> DataFrame:
+    """gold.anomalies rows (one version per event touched by the batch) from the rows of `kind` ('event' for
+    events new in the batch, 'event_update' for later versions of events written before)."""
+    events = batch.filter(F.col("kind") == kind).withColumn("e", F.from_json("detail", EVENT_DETAIL_SCHEMA))
     rows = events.select(
         "series_id", "channel", _ts("ts_us").alias("start"), _ts("e.end_us").alias("end"),
         _ts("e.peak_us").alias("peak_at"), F.col("score").alias("peak_score"), F.col("e.points").alias("points"),
@@ -138,6 +144,27 @@ def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int)
         spark.conf.unset(TXN_VERSION_CONF)
 
 
+def write_events(batch: DataFrame, spec: SinkSpec, app_id: str, batch_id: int, updated_at: datetime,
+                 new: bool, updates: bool) -> None:
+    """Append the batch's new events to gold.anomalies and merge its versions of events written before.
+
+    Most events start and end within one micro-batch, so the common case is a cheap idempotent append; the
+    MERGE (several Spark jobs and a scan of the table) runs only for events carried over from an earlier batch.
+    The two commits go one after the other (same table), each idempotent under its own txnAppId.
+    """
+    if new:
+        append_idempotent(to_events(batch, spec, batch_id, updated_at), spec.anomalies_table, app_id, batch_id)
+    if updates:
+        merge_events(to_events(batch, spec, batch_id, updated_at, KIND_EVENT_UPDATE), spec.anomalies_table,
+                     f"{app_id}{UPDATE_APP_SUFFIX}", batch_id)
+
+
+def _timed(action: Callable[[], None]) -> float:
+    began = time.perf_counter()
+    action()
+    return time.perf_counter() - began
+
+
 def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
                 on_batch: Callable[[BatchStats], None] | None = None) -> BatchStats:
     """foreachBatch handler: write one micro-batch of the stateful operator's output (OUTPUT_SCHEMA rows).
@@ -152,23 +179,25 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
         scored_after = time.perf_counter() - began  # reading, shuffling and stateful scoring end here
         app_id = spec.app_id or query_app_id(batch_df.sparkSession, spec.checkpoint)
         now = datetime.now(UTC)
-        writes = []
+        writes: dict[str, Callable[[], None]] = {}
         if KIND_SCORE in counts:
-            writes.append(lambda: append_idempotent(to_scores(batch, spec, batch_id, now), spec.scores_table,
-                                                    app_id, batch_id))
+            writes["scores"] = lambda: append_idempotent(to_scores(batch, spec, batch_id, now), spec.scores_table,
+                                                         app_id, batch_id)
         if KIND_LATE in counts:
-            writes.append(lambda: append_idempotent(to_quarantine(batch, spec, now), spec.quarantine_table,
-                                                    app_id, batch_id))
-        if KIND_EVENT in counts:
-            writes.append(lambda: merge_events(to_events(batch, spec, batch_id, now), spec.anomalies_table,
-                                               app_id, batch_id))
+            writes["late"] = lambda: append_idempotent(to_quarantine(batch, spec, now), spec.quarantine_table,
+                                                       app_id, batch_id)
+        if KIND_EVENT in counts or KIND_EVENT_UPDATE in counts:
+            writes["events"] = partial(write_events, batch, spec, app_id, batch_id, now, KIND_EVENT in counts,
+                                       KIND_EVENT_UPDATE in counts)
         # Three tables, each idempotent on its own (app_id, batch_id): the writes overlap.
-        run_together(*writes)
+        write_seconds = dict(zip(writes, run_together(*(partial(_timed, w) for w in writes.values())), strict=True))
     finally:
         batch.unpersist()
     scored, flagged = counts.get(KIND_SCORE, (0, 0))
     stats = BatchStats(batch_id, int(scored), int(flagged or 0), int(counts.get(KIND_LATE, (0, 0))[0]),
-                       int(counts.get(KIND_EVENT, (0, 0))[0]), time.perf_counter() - began, scored_after)
+                       int(counts.get(KIND_EVENT, (0, 0))[0] + counts.get(KIND_EVENT_UPDATE, (0, 0))[0]),
+                       time.perf_counter() - began, scored_after,
+                       write_seconds)
     if on_batch is not None:
         on_batch(stats)
     return stats
