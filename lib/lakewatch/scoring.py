@@ -1,16 +1,22 @@
-"""Batch scoring of readings with a detector on Spark: one pandas group per series, Arrow-batched."""
+"""Batch scoring of readings with a detector on Spark: one Arrow group per series, grouped by a numeric key."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakewatch.errors import ConfigError
 
 SCORED_SCHEMA = "series_id string, channel string, timestamp timestamp, value double, anomaly_score double"
+SERIES_ARRAYS_SCHEMA = "key long, micros array<long>, values array<double>, scores array<double>"
+_KEYS_SCHEMA = "key long, series_id string, channel string"
+_BATCH_POINTS = 1_000_000
 
 
 def detector_settings(name: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -27,20 +33,44 @@ def detector_settings(name: str | None = None) -> tuple[str, dict[str, Any]]:
     return chosen, {}
 
 
-def score_group(detector_name: str, params: Mapping[str, Any]) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """A function scoring one series' readings (series_id, channel, timestamp, value) in time order.
+def _series_batch(key: np.ndarray, micros: np.ndarray, values: np.ndarray, scores: np.ndarray,
+                  bounds: np.ndarray) -> pa.RecordBatch:
+    """One SERIES_ARRAYS_SCHEMA row per series of rows sorted by (key, micros); bounds: each series' first
+    row and, last, the end."""
+    offsets = pa.array(bounds - bounds[0], pa.int32())
+    return pa.RecordBatch.from_arrays(
+        [pa.array(key[bounds[:-1]], pa.int64()), pa.ListArray.from_arrays(offsets, pa.array(micros, pa.int64())),
+         pa.ListArray.from_arrays(offsets, pa.array(values, pa.float64())),
+         pa.ListArray.from_arrays(offsets, pa.array(scores, pa.float64()))],
+        names=["key", "micros", "values", "scores"])
 
-    Returns the rows sorted by timestamp with anomaly_score added (SCORED_SCHEMA). The detector is
-    built once per group from its name and parameters, so the function pickles small.
-    """
-    def score(group: pd.DataFrame) -> pd.DataFrame:
+
+def _score_partition(detector_name: str, params: Mapping[str, Any]) -> Callable[[Iterator[pa.RecordBatch]],
+                                                                               Iterator[pa.RecordBatch]]:
+    """A function scoring every series of one partition of keyed rows (key, micros, value): it sorts the
+    partition by key and time, scores each key's run of rows from a fresh state, and yields
+    SERIES_ARRAYS_SCHEMA rows in batches of about _BATCH_POINTS points."""
+    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from lakewatch.detectors import get_detector
 
-        group = group.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        received = [batch for batch in batches if batch.num_rows]
+        if not received:
+            return
+        rows = pa.Table.from_batches(received)
+        key, micros, values = (rows.column(name).to_numpy() for name in ("key", "micros", "value"))
+        order = np.lexsort((micros, key))
+        key, micros, values = key[order], micros[order], values[order]
+        bounds = np.append(np.flatnonzero(np.r_[True, key[1:] != key[:-1]]), len(key))
         detector = get_detector(detector_name, params or None)
-        nanos = group["timestamp"].to_numpy(dtype="datetime64[ns]").astype("int64")
-        group["anomaly_score"] = detector.score_series(group["value"].to_numpy(dtype="float64"), nanos)
-        return group[["series_id", "channel", "timestamp", "value", "anomaly_score"]]
+        scores = np.empty_like(values)
+        first = 0  # index into bounds of the first series not yet yielded
+        for i in range(len(bounds) - 1):
+            start, end = bounds[i], bounds[i + 1]
+            scores[start:end] = detector.score_series(values[start:end], micros[start:end] * 1_000)
+            if end - bounds[first] >= _BATCH_POINTS or i == len(bounds) - 2:
+                done = slice(bounds[first], end)
+                yield _series_batch(key, micros[done], values[done], scores[done], bounds[first:i + 2])
+                first = i + 1
 
     return score
 
@@ -70,14 +100,53 @@ def _warm_detector(detector_name: str, params: Mapping[str, Any]) -> Callable[[I
     return warm
 
 
-def score_readings(readings: DataFrame, detector_name: str, params: Mapping[str, Any],
-                   partitions: int | None = None) -> DataFrame:
-    """Score every (series_id, channel) of silver-shaped readings in parallel; returns SCORED_SCHEMA rows.
+def series_keys(spark: SparkSession, series: Iterable[tuple[str, str]]) -> DataFrame:
+    """A small DataFrame (key long, series_id, channel) numbering the distinct (series_id, channel) pairs."""
+    pairs = sorted(set(series))
+    return spark.createDataFrame([(i, s, c) for i, (s, c) in enumerate(pairs)], _KEYS_SCHEMA)
 
-    `partitions` fixes how many tasks share the series (default: the session's shuffle partitions).
+
+def _distinct_series(readings: DataFrame) -> list[tuple[str, str]]:
+    return [(row.series_id, row.channel) for row in readings.select("series_id", "channel").distinct().collect()]
+
+
+def keyed_readings(readings: DataFrame, keys: DataFrame) -> DataFrame:
+    """Silver-shaped readings of the series in `keys` (see series_keys) as (key, micros, value) rows."""
+    return readings.join(F.broadcast(keys), ["series_id", "channel"]).select(
+        "key", F.unix_micros("timestamp").alias("micros"), "value")
+
+
+def score_keyed(keyed: DataFrame, detector_name: str, params: Mapping[str, Any]) -> DataFrame:
+    """Score keyed readings (keyed_readings), partitioned by key, one SERIES_ARRAYS_SCHEMA row per series.
+
+    Every series' rows must lie in one partition (`repartition(n, "key")`). Each task holds its
+    partition's rows in memory (24 bytes a point) while it scores them: Python does the grouping, so
+    Spark spends no sort on it.
     """
-    columns = readings.select("series_id", "channel", "timestamp", "value")
-    if partitions:
-        columns = columns.repartition(partitions, "series_id", "channel")
-    return columns.groupBy("series_id", "channel").applyInPandas(score_group(detector_name, dict(params)),
-                                                                 SCORED_SCHEMA)
+    return keyed.mapInArrow(_score_partition(detector_name, dict(params)), SERIES_ARRAYS_SCHEMA)
+
+
+def score_series(readings: DataFrame, detector_name: str, params: Mapping[str, Any], partitions: int | None = None,
+                 series: Iterable[tuple[str, str]] | None = None) -> DataFrame:
+    """Score every (series_id, channel) of silver-shaped readings in parallel; one row per series:
+    series_id, channel and, as arrays in time order, micros (epoch microseconds), values and scores.
+
+    `series` limits the scoring to those (series_id, channel) pairs (default: every pair in `readings`,
+    found with one extra pass). `partitions` fixes how many tasks share the series (default: the
+    session's shuffle partitions). Series travel to Python under a number, not their names, and come
+    back as one row each: strings and per-point rows cost Spark's Arrow path more than the detector does.
+    """
+    keys = series_keys(readings.sparkSession, _distinct_series(readings) if series is None else series)
+    keyed = keyed_readings(readings, keys)
+    keyed = keyed.repartition(partitions, "key") if partitions else keyed.repartition("key")
+    scored = score_keyed(keyed, detector_name, params)
+    return scored.join(F.broadcast(keys), "key").select("series_id", "channel", "micros", "values", "scores")
+
+
+def score_readings(readings: DataFrame, detector_name: str, params: Mapping[str, Any], partitions: int | None = None,
+                   series: Iterable[tuple[str, str]] | None = None) -> DataFrame:
+    """Score silver-shaped readings as :func:`score_series` does; returns one SCORED_SCHEMA row per point."""
+    points = score_series(readings, detector_name, params, partitions, series).select(
+        "series_id", "channel", F.inline(F.arrays_zip("micros", "values", "scores")))
+    return points.select("series_id", "channel", F.timestamp_micros("micros").alias("timestamp"),
+                         F.col("values").alias("value"), F.col("scores").alias("anomaly_score"))

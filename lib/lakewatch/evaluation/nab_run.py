@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from lakewatch import tables
 from lakewatch.concurrent import in_background, run_together
@@ -27,7 +26,8 @@ from lakewatch.evaluation.nab_corpus import (
 from lakewatch.evaluation.nab_scoring import ProfileResult, score_all_profiles, score_corpus
 from lakewatch.pipeline import run_ingest, run_refine
 from lakewatch.progress import Progress
-from lakewatch.scoring import score_readings, warm_workers
+from lakewatch.scoring import score_series, warm_workers
+from lakewatch.sources.files import VALUE_CHANNEL
 from lakewatch.sources.nab import NabSource
 
 ALL_CATEGORIES = "ALL"
@@ -70,14 +70,11 @@ def score_by_category(frames: Mapping[str, pd.DataFrame], windows: Mapping, prof
     return out
 
 
-def _nab_series(spark: SparkSession, config: LakewatchConfig, keys: list[str]) -> DataFrame:
-    ids = spark.createDataFrame([(k[:-4],) for k in keys], "series_id string")
-    return spark.table(config.tables.silver_readings).join(F.broadcast(ids), "series_id")
-
-
 def _frames(scored: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    return {f"{series}.csv": group[["timestamp", "value", "anomaly_score"]].reset_index(drop=True)
-            for series, group in scored.groupby("series_id", sort=True)}
+    """Per NAB file, its scored points (timestamp, value, anomaly_score) from score_series' one row per series."""
+    return {f"{row.series_id}.csv": pd.DataFrame({"timestamp": pd.to_datetime(row.micros, unit="us"),
+                                                  "value": row.values, "anomaly_score": row.scores})
+            for row in scored.sort_values("series_id").itertuples(index=False)}
 
 
 def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Path, detector: str,
@@ -96,12 +93,13 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
         began = time.perf_counter()
         # Two tasks per core: NAB's series differ 20-fold in length, so one task per core would leave a core idle.
         tasks = 2 * spark.sparkContext.defaultParallelism
-        scored = score_readings(_nab_series(spark, config, sorted(windows)), detector, params, tasks)
-        # The corpus is NAB's fixed 365k rows: its sequential scoring runs on the driver.
-        local = scored.toPandas()
-        counts.update(points=len(local))
+        series = [(key[:-len(".csv")], VALUE_CHANNEL) for key in sorted(windows)]
+        scored = score_series(spark.table(config.tables.silver_readings), detector, params, tasks, series)
+        # The corpus is NAB's fixed 365k rows: its threshold optimisation runs on the driver.
+        frames = _frames(scored.toPandas())
+        points = sum(len(frame) for frame in frames.values())
+        counts.update(points=points)
         seconds["score"] = time.perf_counter() - began
-    frames = _frames(local)
     missing = sorted(set(windows) - set(frames))
     if missing:
         raise ValueError(f"NAB series missing from {config.tables.silver_readings} after ingest: {missing[:5]}")
@@ -117,7 +115,7 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
                      lambda: _write_scores(spark, config, detector, results, categories, run_id),
                      lambda: write_results_dir(target, detector, frames, windows))
         seconds["write"] = time.perf_counter() - began
-    return NabEvaluation(detector, results, categories, seconds, len(local), str(target))
+    return NabEvaluation(detector, results, categories, seconds, points, str(target))
 
 
 def results_frame(detector: str, frames: Mapping[str, pd.DataFrame], windows: Mapping,
