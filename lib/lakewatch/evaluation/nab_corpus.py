@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from lakewatch.evaluation.nab_scoring import (
     CostProfile,
@@ -200,11 +202,22 @@ def write_results_dir(
             raise NabDataError(f"{key}: frame lacks column(s) {missing}; it has {list(frame.columns)}")
         if key not in windows:
             raise NabDataError(f"{key}: file key has no entry in the windows (a file without anomalies needs [])")
-        out = frame[list(_RESULT_COLUMNS)].copy()
-        out["timestamp"] = pd.to_datetime(out["timestamp"])
-        out["label"] = point_labels(out["timestamp"], windows[key], key)
         path = Path(results_dir) / detector / category / f"{detector}_{name}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        out.to_csv(path, index=False)
+        _write_result_file(path, frame, point_labels(frame["timestamp"], windows[key], key))
         written.append(path)
     return written
+
+
+def _write_result_file(path: Path, frame: pd.DataFrame, labels: np.ndarray) -> None:
+    """One NAB results CSV (timestamp,value,anomaly_score,label), written by Arrow's CSV writer: pandas'
+    to_csv formats each value in Python and holds the GIL for seconds over the corpus."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"])).to_numpy(dtype="datetime64[ns]")
+    whole_seconds = not (stamps.astype("int64") % 1_000_000_000).any()
+    table = pa.table({"timestamp": pa.array(stamps.astype("datetime64[s]" if whole_seconds else "datetime64[us]")),
+                      "value": pa.array(frame["value"].to_numpy(dtype="float64")),
+                      "anomaly_score": pa.array(frame["anomaly_score"].to_numpy(dtype="float64")),
+                      "label": pa.array(labels, pa.int64())})
+    with path.open("wb") as out:
+        out.write((",".join(table.column_names) + "\n").encode())
+        pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
