@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakewatch.config import LakewatchConfig
+
+_RECENT_COMMITS = 20  # how far back a tagged commit is looked for when other writers committed after it
 
 READING_KEYS = ("series_id", "channel", "timestamp")
 
@@ -184,10 +188,22 @@ def overwrite(df: DataFrame, table_name: str, location: str) -> int:
 
 
 def _counted_write(df: DataFrame, table_name: str, mode: Callable[[DataFrameWriter], DataFrameWriter]) -> int:
-    spark = df.sparkSession
-    before = current_version(DeltaTable.forName(spark, table_name)) if spark.catalog.tableExists(table_name) else -1
-    mode(df.write.format("delta")).saveAsTable(table_name)
-    return int(metrics_since(spark, table_name, before).get("numOutputRows", 0))
+    # The commit is tagged and found again by its tag: one look at the log after the write instead of a
+    # catalog lookup and a look at the log before it as well.
+    token = f"lakewatch-write-{uuid.uuid4().hex}"
+    mode(df.write.format("delta").option("userMetadata", token)).saveAsTable(table_name)
+    return int(_tagged_commit_metrics(df.sparkSession, table_name, token).get("numOutputRows", 0))
+
+
+def _tagged_commit_metrics(spark: SparkSession, table_name: str, token: str) -> dict[str, str]:
+    """operationMetrics of the commit of `table_name` whose userMetadata is `token`, looked for in the
+    latest commit and then, should writers have committed since, the latest _RECENT_COMMITS; {} if none."""
+    table = DeltaTable.forName(spark, table_name)
+    for depth in (1, _RECENT_COMMITS):
+        rows = table.history(depth).where(F.col("userMetadata") == token).select("operationMetrics").collect()
+        if rows:
+            return dict(rows[0]["operationMetrics"] or {})
+    return {}
 
 
 def current_version(table: DeltaTable) -> int:
