@@ -1,4 +1,5 @@
-"""Batch scoring of readings with a detector on Spark: one Arrow group per series, grouped by a numeric key."""
+"""Batch scoring of readings with a detector on Spark: series numbered, hash-partitioned by number and
+grouped in Python per partition (mapInArrow), one row of arrays back per series."""
 
 from __future__ import annotations
 
