@@ -114,10 +114,15 @@ def test_output_frame_has_the_output_schema_columns_and_kinds():
     out2 = scorer.step(_roundtrip(out.state), ts[:3], values[:3])
     frame = output_frame("a", "value", out, out.state.last_scored_ns)
     assert list(frame.columns) == [f.name for f in OUTPUT_SCHEMA.fields]
-    assert set(frame["kind"]) == {KIND_SCORE, KIND_EVENT}
-    assert (frame.loc[frame["kind"] == KIND_SCORE, "ts_us"].to_numpy() == ts[100:] // 1000).all()
+    assert frame["kind"].iloc[0] == KIND_SCORE and set(frame["kind"].iloc[1:]) == {KIND_EVENT}
+    score_row = frame.iloc[0]
+    np.testing.assert_array_equal(score_row["ts_us"], ts[100:] // 1000)
+    np.testing.assert_array_equal(score_row["score"], out.scores)
+    assert score_row["attributions"] is None and score_row["base_value"] is None  # explanations off
+    assert [len(e) for e in frame["ts_us"].iloc[1:]] == [1] * len(out.events)  # one event version per row
     late = output_frame("a", "value", out2, out.state.last_scored_ns)
-    assert list(late["kind"]) == [KIND_LATE] * 3
+    assert list(late["kind"]) == [KIND_LATE]
+    np.testing.assert_array_equal(late["ts_us"].iloc[0], ts[:3] // 1000)
 
 
 def test_state_row_compresses_the_detector_bytes_and_still_reads_version_1():

@@ -7,9 +7,10 @@ import json
 from lakewatch import tables
 from lakewatch.streaming.job import ensure_stream_tables
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA
-from lakewatch.streaming.sink import SinkSpec, write_batch
+from lakewatch.streaming.sink import SinkSpec, table_locations, write_batch
 
 US = 1_000_000
+NAN = float("nan")
 ATTR = '[{"input":"value[t]","shap":0.4},{"input":"value[t-1]","shap":-0.1}]'
 
 
@@ -18,14 +19,16 @@ def _rows(batch: int):
     event = json.dumps({"end_us": t0 + 300 * US, "peak_us": t0 + 300 * US, "points": batch + 1,
                         "is_open": batch < 1})
     fresh = json.dumps({"end_us": t0, "peak_us": t0, "points": 1, "is_open": False})
-    # The event starting at batch 0 is new there and an update of it later; batch 1 also starts an event of "b".
+    # Packed rows: a's two points (one explained) and one late point, and a's event, new at batch 0 and updated
+    # later; batch 1 also scores one point of "b" without explanations and starts an event of "b".
     return [
-        ("score", "a", "value", t0, 1.0, 0.1, False, None, None, None),
-        ("score", "a", "value", t0 + 300 * US, 9.0, 0.97, True, ATTR, 0.57, None),
-        ("late", "a", "value", t0 - 3600 * US, 2.0, None, False, None, None, '{"last_scored_us":1}'),
-        ("event" if batch == 0 else "event_update", "a", "value", 1_767_225_600 * US, None, 0.97, False, ATTR, 0.57,
-         event),
-    ] + ([("event", "b", "value", t0, None, 0.8, False, None, None, fresh)] if batch == 1 else [])
+        ("score", "a", "value", [t0, t0 + 300 * US], [1.0, 9.0], [0.1, 0.97], [False, True], [None, ATTR],
+         [NAN, 0.57], None),
+        ("late", "a", "value", [t0 - 3600 * US], [2.0], None, None, None, None, '{"last_scored_us":1}'),
+        ("event" if batch == 0 else "event_update", "a", "value", [1_767_225_600 * US], None, [0.97], None, [ATTR],
+         [0.57], event),
+    ] + ([("score", "b", "value", [t0], [3.0], [0.2], [False], None, None, None),
+          ("event", "b", "value", [t0], None, [0.8], None, [None], [NAN], fresh)] if batch == 1 else [])
 
 
 def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
@@ -38,23 +41,26 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
     scores = spark.table(lake.tables.gold_anomaly_scores)
     assert scores.count() == 2
     flagged = scores.filter("flag").first()
+    assert scores.filter("NOT flag").first()["base_value"] is None  # NaN in the packed row: no base value
     assert [(a["input"], a["shap"]) for a in flagged["attributions"]] == [("value[t]", 0.4), ("value[t-1]", -0.1)]
     assert flagged["detector"] == "det" and flagged["model_version"] == "det@abc" and flagged["batch_id"] == 0
     quarantine = spark.table(lake.tables.silver_quarantine).collect()
     assert [(q["reason"], q["stage"], q["ts_raw"]) for q in quarantine] == [
         ("late", "stream", "2025-12-31T23:00:00.000000Z")]
     second = write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # a's event closes, b's starts
-    assert second.events == 2 and set(second.write_seconds) == {"scores", "late", "events"}
+    assert (second.scored, second.events) == (3, 2) and set(second.write_seconds) == {"scores", "late", "events"}
     write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # replay: append and MERGE skipped
     events = {e["series_id"]: e for e in spark.table(lake.tables.gold_anomalies).collect()}
     assert sorted(events) == ["a", "b"] and spark.table(lake.tables.gold_anomalies).count() == 2
     assert (events["a"]["points"], events["a"]["is_open"], events["a"]["batch_id"]) == (2, False, 1)
     assert [a["input"] for a in events["a"]["top_inputs"]] == ["value[t]", "value[t-1]"]
     assert (events["b"]["points"], events["b"]["top_inputs"], events["b"]["batch_id"]) == (1, None, 1)
-    assert scores.count() == 4 and spark.table(lake.tables.silver_quarantine).count() == 2
-    other = SinkSpec(**{**spec.__dict__, "app_id": "app-2"})  # a new checkpoint: a new app id writes again
+    assert scores.count() == 5 and spark.table(lake.tables.silver_quarantine).count() == 2
+    targets = (spec.scores_table, spec.anomalies_table, spec.quarantine_table)
+    other = SinkSpec(**{**spec.__dict__, "app_id": "app-2",  # a new checkpoint: a new app id writes again,
+                        "locations": table_locations(spark, targets)})  # by path this time
     write_batch(spark.createDataFrame(_rows(5), OUTPUT_SCHEMA), 0, spec=other)
-    assert scores.count() == 6
+    assert scores.count() == 7
     assert spark.table(lake.tables.gold_anomalies).count() == 2  # app-2's batch updated a's event in place
     assert tables.current_version(__import__("delta").tables.DeltaTable.forName(
         spark, lake.tables.gold_anomalies)) >= 2

@@ -19,10 +19,18 @@ from lakewatch.detectors import Detector, default_detector_name, get_detector
 from lakewatch.errors import ConfigError, LakewatchError
 from lakewatch.progress import Progress
 from lakewatch.streaming.explaining import make_explainer
+from lakewatch.streaming.packing import PACKED_READINGS_SCHEMA, pack_batches
 from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, group_function
 from lakewatch.streaming.settings import StreamSettings, checkpoint_dir, parse_trigger
-from lakewatch.streaming.sink import BatchStats, SinkSpec, append_idempotent, query_app_id, write_batch
+from lakewatch.streaming.sink import (
+    BatchStats,
+    SinkSpec,
+    append_idempotent,
+    query_app_id,
+    table_locations,
+    write_batch,
+)
 from lakewatch.streaming.state import STATE_SCHEMA
 
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
@@ -126,9 +134,14 @@ def kafka_streams(spark: SparkSession, settings: StreamSettings) -> tuple[DataFr
 
 
 def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: StreamSettings) -> DataFrame:
-    """The stateful scoring transform: readings (series_id, channel, timestamp, value) to OUTPUT_SCHEMA rows."""
+    """The stateful scoring transform: readings (series_id, channel, timestamp, value) to OUTPUT_SCHEMA rows.
+
+    Each source task packs its readings per series first (lakewatch.streaming.packing), so Spark shuffles and
+    hands to Python one row of arrays per series and task rather than one row per reading.
+    """
     columns = readings.select("series_id", "channel", F.unix_micros("timestamp").alias("ts_us"), "value")
-    return columns.groupBy("series_id", "channel").applyInPandasWithState(
+    packed = columns.mapInArrow(pack_batches, PACKED_READINGS_SCHEMA)
+    return packed.groupBy("series_id", "channel").applyInPandasWithState(
         group_function(scorer), OUTPUT_SCHEMA, STATE_SCHEMA, "append", "NoTimeout")
 
 
@@ -199,8 +212,9 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     else:
         readings, malformed = delta_readings(spark, config, settings), None
         source_name = config.tables.silver_readings
-    spec = SinkSpec(config.tables.gold_anomaly_scores, config.tables.gold_anomalies, config.tables.silver_quarantine,
-                    resolved.name, resolved.model_version, settings.threshold, checkpoint, source_name)
+    targets = (config.tables.gold_anomaly_scores, config.tables.gold_anomalies, config.tables.silver_quarantine)
+    spec = SinkSpec(*targets, resolved.name, resolved.model_version, settings.threshold, checkpoint, source_name,
+                    locations=table_locations(spark, targets))
     trigger = parse_trigger(settings.trigger)
     began = time.perf_counter()
     queries = [_start(score_readings_stream(readings, scorer, settings), settings.query_name, checkpoint, trigger,

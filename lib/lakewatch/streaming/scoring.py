@@ -30,19 +30,21 @@ KIND_SCORE, KIND_LATE, KIND_EVENT, KIND_EVENT_UPDATE = "score", "late", "event",
 warnings.filterwarnings("ignore", message="The behavior of DataFrame concatenation with empty or all-NA entries",
                         category=FutureWarning)
 
-# What the stateful operator emits: scored points, late rows and event versions, told apart by `kind`.
-# Timestamps travel as epoch microseconds so no time zone is involved between Python and the JVM. The fields
-# only late rows and events need travel as a JSON `detail` (few rows), which keeps the per-group frame narrow.
+# What the stateful operator emits, packed like its input: per series and micro-batch one 'score' row with the
+# scored points as arrays, one 'late' row with the late points, and one row per event version (arrays of one:
+# start, peak score, its attributions and base value). Timestamps travel as epoch microseconds so no time zone is
+# involved between Python and the JVM. `attributions` and `base_value` are null on a score row without
+# explanations; the fields only late rows and events need travel as a JSON `detail`.
 OUTPUT_SCHEMA = T.StructType([
     T.StructField("kind", T.StringType()),
     T.StructField("series_id", T.StringType()),
     T.StructField("channel", T.StringType()),
-    T.StructField("ts_us", T.LongType()),
-    T.StructField("value", T.DoubleType()),
-    T.StructField("score", T.DoubleType()),
-    T.StructField("flag", T.BooleanType()),
-    T.StructField("attributions", T.StringType()),
-    T.StructField("base_value", T.DoubleType()),
+    T.StructField("ts_us", T.ArrayType(T.LongType())),
+    T.StructField("value", T.ArrayType(T.DoubleType())),
+    T.StructField("score", T.ArrayType(T.DoubleType())),
+    T.StructField("flag", T.ArrayType(T.BooleanType())),
+    T.StructField("attributions", T.ArrayType(T.StringType())),
+    T.StructField("base_value", T.ArrayType(T.DoubleType())),
     T.StructField("detail", T.StringType()),
 ])
 # `detail` of an event row.
@@ -127,39 +129,46 @@ class SeriesScorer:
 
 
 def output_frame(series_id: str, channel: str, out: StepOutput, last_scored_ns: int) -> pd.DataFrame:
-    """The OUTPUT_SCHEMA rows of one step: a 'score' row per scored point, a 'late' row per late row (detail:
-    the last scored time) and an 'event' or 'event_update' row per event version (ts_us = start, score = peak
-    score; 'event_update' for an event an earlier batch wrote)."""
-    n, n_late, n_events = len(out.timestamps), len(out.late_timestamps), len(out.events)
-    total = n + n_late + n_events
-    kinds = np.empty(total, dtype=object)
-    kinds[:n], kinds[n:n + n_late] = KIND_SCORE, KIND_LATE
-    kinds[n + n_late:] = [KIND_EVENT if u.is_new else KIND_EVENT_UPDATE for u in out.events]
-    attributions = np.full(total, None, dtype=object)
-    base_values = np.full(total, np.nan)
-    details = np.full(total, None, dtype=object)
+    """The OUTPUT_SCHEMA rows of one step: a 'score' row with the scored points, a 'late' row with the late
+    points (detail: the last scored time) and an 'event' or 'event_update' row per event version (ts_us = [start],
+    score = [peak score]; 'event_update' for an event an earlier batch wrote)."""
+    rows: list[tuple[Any, ...]] = []
+    if len(out.timestamps):
+        attributions, base_values = _explanation_arrays(out)
+        rows.append((KIND_SCORE, out.timestamps // 1000, out.values, out.scores, out.flags, attributions,
+                     base_values, None))
+    if len(out.late_timestamps):
+        rows.append((KIND_LATE, out.late_timestamps // 1000, out.late_values, None, None, None, None,
+                     json.dumps({"last_scored_us": int(last_scored_ns // 1000)})))
+    for update in out.events:
+        event = update.event
+        detail = json.dumps({"end_us": event.end_ns // 1000, "peak_us": event.peak_ns // 1000,
+                             "points": event.points, "is_open": update.is_open})
+        rows.append((KIND_EVENT if update.is_new else KIND_EVENT_UPDATE, np.array([event.start_ns // 1000]), None,
+                     np.array([event.peak_score]), None, np.array([_attributions_json(event.top)], dtype=object),
+                     np.array([np.nan if event.base_value is None else event.base_value]), detail))
+    columns: dict[str, Any] = {"kind": [r[0] for r in rows], "series_id": [series_id] * len(rows),
+                               "channel": [channel] * len(rows)}
+    for i, name in enumerate(_CELL_FIELDS, start=1):
+        cells = np.empty(len(rows), dtype=object)  # one array per cell (pandas would broadcast a list of them)
+        cells[:] = [r[i] for r in rows]
+        columns[name] = cells
+    return pd.DataFrame(columns)
+
+
+_CELL_FIELDS = ("ts_us", "value", "score", "flag", "attributions", "base_value", "detail")
+
+
+def _explanation_arrays(out: StepOutput) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Attribution JSON and base value per scored point (None where unexplained); (None, None) if none is."""
+    if not out.explanations:
+        return None, None
+    attributions = np.full(len(out.timestamps), None, dtype=object)
+    base_values = np.full(len(out.timestamps), np.nan)
     for i, (base, top) in out.explanations.items():
         attributions[i] = _attributions_json(top)
         base_values[i] = np.nan if base is None else base
-    if n_late:
-        details[n:n + n_late] = json.dumps({"last_scored_us": int(last_scored_ns // 1000)})
-    for j, update in enumerate(out.events):
-        event, row = update.event, n + n_late + j
-        attributions[row] = _attributions_json(event.top)
-        base_values[row] = np.nan if event.base_value is None else event.base_value
-        details[row] = json.dumps({"end_us": event.end_ns // 1000, "peak_us": event.peak_ns // 1000,
-                                   "points": event.points, "is_open": update.is_open})
-    return pd.DataFrame({
-        "kind": kinds, "series_id": np.full(total, series_id, dtype=object),
-        "channel": np.full(total, channel, dtype=object),
-        "ts_us": np.concatenate([out.timestamps, out.late_timestamps,
-                                 np.array([u.event.start_ns for u in out.events], np.int64)]) // 1000,
-        "value": np.concatenate([out.values, out.late_values, np.full(n_events, np.nan)]),
-        "score": np.concatenate([out.scores, np.full(n_late, np.nan),
-                                 np.array([u.event.peak_score for u in out.events], np.float64)]),
-        "flag": np.concatenate([out.flags, np.zeros(n_late + n_events, bool)]),
-        "attributions": attributions, "base_value": base_values, "detail": details,
-    })  # copied, so pandas consolidates one block per dtype: the worker's concat of the group frames is cheaper
+    return attributions, base_values
 
 
 def _attributions_json(top: tuple[tuple[str, float], ...]) -> str | None:
@@ -169,19 +178,23 @@ def _attributions_json(top: tuple[tuple[str, float], ...]) -> str | None:
 
 
 def group_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]]:
-    """The function applyInPandasWithState calls per (series_id, channel) with input columns ts_us, value.
+    """The function applyInPandasWithState calls per (series_id, channel) with packed input rows (ts_us and value
+    arrays, PACKED_READINGS_SCHEMA).
 
-    It scores the group's rows with one detector update and stores the new state. (No timeouts: a
+    It scores the group's points with one detector update and stores the new state. (No timeouts: a
     processing-time timeout makes Spark run a batch on every trigger, so availableNow would never finish;
     rows held back by the watermark are scored when newer rows of their series arrive.)
     """
     def score_group(key: tuple[Any, ...], frames: Iterator[pd.DataFrame], state: Any) -> Iterator[pd.DataFrame]:
         series_id, channel = str(key[0]), str(key[1])
         current = SeriesState.from_row(state.get) if state.exists else SeriesState()
-        chunks = list(frames)
-        pdf = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
-        ts = pdf["ts_us"].to_numpy(dtype=np.int64) * 1000
-        out = scorer.step(current, ts, pdf["value"].to_numpy(dtype=np.float64))
+        ts_parts: list[np.ndarray] = []
+        value_parts: list[np.ndarray] = []
+        for pdf in frames:
+            ts_parts.extend(pdf["ts_us"])
+            value_parts.extend(pdf["value"])
+        ts = np.concatenate(ts_parts).astype(np.int64) * 1000
+        out = scorer.step(current, ts, np.concatenate(value_parts).astype(np.float64))
         state.update(out.state.to_row())
         yield output_frame(series_id, channel, out, current.last_scored_ns)
 

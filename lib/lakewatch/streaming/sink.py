@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -35,7 +35,12 @@ STAGE = "stream"
 
 @dataclass(frozen=True)
 class SinkSpec:
-    """Where and how a score query writes. ``app_id`` "" = derived from the checkpoint's query id."""
+    """Where and how a score query writes. ``app_id`` "" = derived from the checkpoint's query id.
+
+    ``locations`` maps a table name to its Delta location (:func:`table_locations`, looked up once when the query
+    starts); a table in it is written by path, which skips the catalog lookups that saveAsTable makes on every
+    micro-batch (about 0.7 s of a 320k-row append here).
+    """
 
     scores_table: str
     anomalies_table: str
@@ -46,6 +51,16 @@ class SinkSpec:
     checkpoint: str
     source_name: str
     app_id: str = ""
+    locations: Mapping[str, str] = field(default_factory=dict)
+
+    def location(self, table_name: str) -> str:
+        """The Delta location to write `table_name` at ("" = by name through the catalog)."""
+        return self.locations.get(table_name, "")
+
+
+def table_locations(spark: SparkSession, table_names: Iterable[str]) -> dict[str, str]:
+    """The Delta location of each table (for :attr:`SinkSpec.locations`)."""
+    return {name: DeltaTable.forName(spark, name).detail().first()["location"] for name in table_names}
 
 
 @dataclass(frozen=True)
@@ -79,16 +94,33 @@ def query_app_id(spark: SparkSession, checkpoint: str) -> str:
     return _APP_IDS[checkpoint]
 
 
-def _ts(col: str) -> Column:
-    return F.timestamp_micros(F.col(col).cast("long"))
+def _ts(col: str | Column) -> Column:
+    return F.timestamp_micros((F.col(col) if isinstance(col, str) else col).cast("long"))
+
+
+def _no_nan(col: Column) -> Column:
+    """`col` with NaN as null (Python marks a missing base value NaN inside an array)."""
+    return F.when(~F.isnan(col), col)
+
+
+def _points(batch: DataFrame, kind: str, fields: tuple[str, ...]) -> DataFrame:
+    """One row per point of the packed rows of `kind`: series_id, channel and `fields` (arrays of equal length
+    in OUTPUT_SCHEMA; a null array, as attributions without explanations, gives nulls), plus `detail`."""
+    rows = batch.filter(F.col("kind") == kind)
+    size = F.size("ts_us")
+    filled = [F.coalesce(F.col(f), F.array_repeat(F.lit(None).cast(rows.schema[f].dataType.elementType), size))
+              .alias(f) for f in fields]
+    return rows.select("series_id", "channel", "detail", F.inline(F.arrays_zip(*filled)))
 
 
 def to_scores(batch: DataFrame, spec: SinkSpec, batch_id: int, scored_at: datetime) -> DataFrame:
     """gold.anomaly_scores rows from the stateful operator's 'score' rows."""
-    rows = batch.filter(F.col("kind") == KIND_SCORE).select(
+    points = _points(batch, KIND_SCORE, ("ts_us", "value", "score", "flag", "attributions", "base_value"))
+    rows = points.select(
         "series_id", "channel", _ts("ts_us").alias("timestamp"), "value", F.col("score").alias("raw_score"),
         "score", "flag",
-        F.from_json("attributions", ATTRIBUTIONS).alias("attributions"), "base_value",
+        F.from_json("attributions", ATTRIBUTIONS).alias("attributions"), _no_nan(F.col("base_value")).alias(
+            "base_value"),
         F.lit(spec.detector).alias("detector"), F.lit(spec.model_version).alias("model_version"),
         F.lit(scored_at).alias("scored_at"), F.lit(batch_id).alias("batch_id"))
     return tables.conform(rows, GOLD_ANOMALY_SCORES)
@@ -96,7 +128,7 @@ def to_scores(batch: DataFrame, spec: SinkSpec, batch_id: int, scored_at: dateti
 
 def to_quarantine(batch: DataFrame, spec: SinkSpec, scored_at: datetime) -> DataFrame:
     """silver.quarantine rows (reason 'late', stage 'stream') from the 'late' rows."""
-    late = batch.filter(F.col("kind") == KIND_LATE)
+    late = _points(batch, KIND_LATE, ("ts_us", "value"))
     ts_text = F.date_format(_ts("ts_us"), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
     raw = F.to_json(F.struct("series_id", "channel", ts_text.alias("timestamp"), "value",
                              F.col("detail").alias("lateness")))
@@ -115,29 +147,36 @@ def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datet
     events new in the batch, 'event_update' for later versions of events written before)."""
     events = batch.filter(F.col("kind") == kind).withColumn("e", F.from_json("detail", EVENT_DETAIL_SCHEMA))
     rows = events.select(
-        "series_id", "channel", _ts("ts_us").alias("start"), _ts("e.end_us").alias("end"),
-        _ts("e.peak_us").alias("peak_at"), F.col("score").alias("peak_score"), F.col("e.points").alias("points"),
+        "series_id", "channel", _ts(F.col("ts_us")[0]).alias("start"), _ts("e.end_us").alias("end"),
+        _ts("e.peak_us").alias("peak_at"), F.col("score")[0].alias("peak_score"), F.col("e.points").alias("points"),
         F.lit(spec.threshold).alias("threshold"), F.col("e.is_open").alias("is_open"),
-        F.from_json("attributions", ATTRIBUTIONS).alias("top_inputs"), "base_value",
+        F.from_json(F.col("attributions")[0], ATTRIBUTIONS).alias("top_inputs"),
+        _no_nan(F.col("base_value")[0]).alias("base_value"),
         F.lit(spec.detector).alias("detector"), F.lit(spec.model_version).alias("model_version"),
         F.lit(batch_id).alias("batch_id"), F.lit(updated_at).alias("updated_at"))
     return tables.conform(rows, GOLD_ANOMALIES)
 
 
-def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int) -> None:
-    """Append `df` to `table_name` unless this (app_id, batch_id) was already committed there."""
-    (df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
-     .saveAsTable(table_name))
+def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "") -> None:
+    """Append `df` to `table_name` (at `location` when given) unless this (app_id, batch_id) was already
+    committed there."""
+    writer = df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
+    if location:
+        writer.save(location)
+    else:
+        writer.saveAsTable(table_name)
 
 
-def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int) -> None:
-    """Upsert event versions into `table_name` on EVENT_KEY, once per (app_id, batch_id)."""
+def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "") -> None:
+    """Upsert event versions into `table_name` (at `location` when given) on EVENT_KEY, once per (app_id,
+    batch_id)."""
     spark = events.sparkSession
+    target = DeltaTable.forPath(spark, location) if location else DeltaTable.forName(spark, table_name)
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in EVENT_KEY)
     spark.conf.set(TXN_APP_ID_CONF, app_id)
     spark.conf.set(TXN_VERSION_CONF, str(batch_id))
     try:
-        (DeltaTable.forName(spark, table_name).alias("t").merge(events.alias("s"), condition)
+        (target.alias("t").merge(events.alias("s"), condition)
          .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
     finally:
         spark.conf.unset(TXN_APP_ID_CONF)
@@ -152,11 +191,12 @@ def write_events(batch: DataFrame, spec: SinkSpec, app_id: str, batch_id: int, u
     MERGE (several Spark jobs and a scan of the table) runs only for events carried over from an earlier batch.
     The two commits go one after the other (same table), each idempotent under its own txnAppId.
     """
+    table, location = spec.anomalies_table, spec.location(spec.anomalies_table)
     if new:
-        append_idempotent(to_events(batch, spec, batch_id, updated_at), spec.anomalies_table, app_id, batch_id)
+        append_idempotent(to_events(batch, spec, batch_id, updated_at), table, app_id, batch_id, location)
     if updates:
-        merge_events(to_events(batch, spec, batch_id, updated_at, KIND_EVENT_UPDATE), spec.anomalies_table,
-                     f"{app_id}{UPDATE_APP_SUFFIX}", batch_id)
+        merge_events(to_events(batch, spec, batch_id, updated_at, KIND_EVENT_UPDATE), table,
+                     f"{app_id}{UPDATE_APP_SUFFIX}", batch_id, location)
 
 
 def _timed(action: Callable[[], None]) -> float:
@@ -174,18 +214,19 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
     began = time.perf_counter()
     batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        flagged = F.when(F.col("flag").isNotNull(), F.size(F.filter("flag", lambda f: f)))
         counts = {r["kind"]: (r["n"], r["flagged"]) for r in batch.groupBy("kind").agg(
-            F.count(F.lit(1)).alias("n"), F.sum(F.col("flag").cast("long")).alias("flagged")).collect()}
+            F.sum(F.size("ts_us")).alias("n"), F.sum(flagged).alias("flagged")).collect()}
         scored_after = time.perf_counter() - began  # reading, shuffling and stateful scoring end here
         app_id = spec.app_id or query_app_id(batch_df.sparkSession, spec.checkpoint)
         now = datetime.now(UTC)
         writes: dict[str, Callable[[], None]] = {}
         if KIND_SCORE in counts:
             writes["scores"] = lambda: append_idempotent(to_scores(batch, spec, batch_id, now), spec.scores_table,
-                                                         app_id, batch_id)
+                                                         app_id, batch_id, spec.location(spec.scores_table))
         if KIND_LATE in counts:
             writes["late"] = lambda: append_idempotent(to_quarantine(batch, spec, now), spec.quarantine_table,
-                                                       app_id, batch_id)
+                                                       app_id, batch_id, spec.location(spec.quarantine_table))
         if KIND_EVENT in counts or KIND_EVENT_UPDATE in counts:
             writes["events"] = partial(write_events, batch, spec, app_id, batch_id, now, KIND_EVENT in counts,
                                        KIND_EVENT_UPDATE in counts)
