@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+from pyspark.sql import types as T
 
-from lakewatch.streaming.packing import pack_batches
+from lakewatch.streaming.packing import pack_batches, packed_schema
 
 
 def _batch(ids: list[str], first: int) -> pa.RecordBatch:
@@ -29,3 +30,12 @@ def test_a_large_task_packs_in_pieces_without_losing_a_reading():
     for series in ("a", "b"):
         stamps = [t for r in rows if r["series_id"] == series for t in r["ts_us"]]
         assert stamps == sorted(stamps) and len(stamps) == 15
+
+
+def test_the_packed_key_keeps_the_readings_nullability_which_a_checkpoint_fixes():
+    readings = T.StructType([T.StructField("series_id", T.StringType(), False),
+                             T.StructField("channel", T.StringType(), False),
+                             T.StructField("ts_us", T.LongType()), T.StructField("value", T.DoubleType())])
+    schema = packed_schema(readings)
+    assert [(f.name, f.nullable) for f in schema.fields[:2]] == [("series_id", False), ("channel", False)]
+    assert [f.dataType for f in schema.fields[2:]] == [T.ArrayType(T.LongType()), T.ArrayType(T.DoubleType())]

@@ -19,7 +19,7 @@ from lakewatch.detectors import Detector, default_detector_name, get_detector
 from lakewatch.errors import ConfigError, LakewatchError
 from lakewatch.progress import Progress
 from lakewatch.streaming.explaining import make_explainer
-from lakewatch.streaming.packing import PACKED_READINGS_SCHEMA, pack_batches
+from lakewatch.streaming.packing import pack_batches, packed_schema
 from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, group_function
 from lakewatch.streaming.settings import StreamSettings, checkpoint_dir, parse_trigger
@@ -140,7 +140,7 @@ def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: S
     hands to Python one row of arrays per series and task rather than one row per reading.
     """
     columns = readings.select("series_id", "channel", F.unix_micros("timestamp").alias("ts_us"), "value")
-    packed = columns.mapInArrow(pack_batches, PACKED_READINGS_SCHEMA)
+    packed = columns.mapInArrow(pack_batches, packed_schema(columns.schema))
     return packed.groupBy("series_id", "channel").applyInPandasWithState(
         group_function(scorer), OUTPUT_SCHEMA, STATE_SCHEMA, "append", "NoTimeout")
 

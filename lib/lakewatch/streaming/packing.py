@@ -14,15 +14,16 @@ import pyarrow as pa
 from pyspark.sql import types as T
 
 KEY_COLUMNS = ("series_id", "channel")
-# One row per series and source task: the readings' times (epoch microseconds) and values, in arrival order.
-PACKED_READINGS_SCHEMA = T.StructType([
-    T.StructField("series_id", T.StringType()),
-    T.StructField("channel", T.StringType()),
-    T.StructField("ts_us", T.ArrayType(T.LongType())),
-    T.StructField("value", T.ArrayType(T.DoubleType())),
-])
+_ARRAY_FIELDS = (T.StructField("ts_us", T.ArrayType(T.LongType())), T.StructField("value", T.ArrayType(T.DoubleType())))
 # A task packs what it has every this many rows, which bounds its memory on a large catch-up batch.
 PACK_ROWS = 1_000_000
+
+
+def packed_schema(readings: T.StructType) -> T.StructType:
+    """The packed rows' schema: the key fields as `readings` has them (their nullability is part of the state
+    store's key schema, which a checkpoint fixes), then the readings' times (epoch microseconds) and values as
+    arrays, in arrival order."""
+    return T.StructType([readings[name] for name in KEY_COLUMNS] + list(_ARRAY_FIELDS))
 
 
 def pack_table(table: pa.Table) -> pa.Table:

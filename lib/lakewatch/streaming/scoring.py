@@ -179,7 +179,7 @@ def _attributions_json(top: tuple[tuple[str, float], ...]) -> str | None:
 
 def group_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]]:
     """The function applyInPandasWithState calls per (series_id, channel) with packed input rows (ts_us and value
-    arrays, PACKED_READINGS_SCHEMA).
+    arrays, lakewatch.streaming.packing).
 
     It scores the group's points with one detector update and stores the new state. (No timeouts: a
     processing-time timeout makes Spark run a batch on every trigger, so availableNow would never finish;
