@@ -141,6 +141,15 @@ def latency(spark, config, args, settings: StreamSettings) -> dict:
             "max_s": round(float(lat.max()), 2)}
 
 
+def write_result(name: str, result: dict) -> Path:
+    """Write `result` to bench/out/<name>.json and say where."""
+    OUT.mkdir(exist_ok=True)
+    target = OUT / f"{name}.json"
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {target}")
+    return target
+
+
 def main() -> None:
     """Run the benchmark and write bench/out/stream-<series>x<points>.json."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,10 +195,7 @@ def main() -> None:
         if not args.root:
             shutil.rmtree(root, ignore_errors=True)
     result["load_average_at_end"] = os.getloadavg()[0]
-    OUT.mkdir(exist_ok=True)
-    target = OUT / f"stream-{args.series}x{args.points}{'-latency' if args.latency_rate else ''}.json"
-    target.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {target}")
+    write_result(f"stream-{args.series}x{args.points}{'-latency' if args.latency_rate else ''}", result)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from stream_bench import OUT, append, readings
+from stream_bench import append, readings, write_result
 
 from lakewatch import tables
 from lakewatch.config import load_config
@@ -109,10 +109,7 @@ def main() -> None:
               "added_seconds": {cut: round(timed[cut] - (timed[CUTS[i - 1]] if i else 0.0), 2)
                                 for i, cut in enumerate(CUTS)}}
     print(json.dumps(result, indent=2))
-    OUT.mkdir(exist_ok=True)
-    target = OUT / f"stream-stages-{args.series}x{args.points}.json"
-    target.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {target}")
+    write_result(f"stream-stages-{args.series}x{args.points}", result)
 
 
 if __name__ == "__main__":
