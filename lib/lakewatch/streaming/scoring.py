@@ -128,6 +128,10 @@ class SeriesScorer:
         return ts <= state.last_scored_ns - self.max_lateness_ns
 
 
+# The OUTPUT_SCHEMA fields after the key, in the order output_frame builds its rows.
+_CELL_FIELDS = ("ts_us", "value", "score", "flag", "attributions", "base_value", "detail")
+
+
 def output_frame(series_id: str, channel: str, out: StepOutput, last_scored_ns: int) -> pd.DataFrame:
     """The OUTPUT_SCHEMA rows of one step: a 'score' row with the scored points, a 'late' row with the late
     points (detail: the last scored time) and an 'event' or 'event_update' row per event version (ts_us = [start],
@@ -154,9 +158,6 @@ def output_frame(series_id: str, channel: str, out: StepOutput, last_scored_ns: 
         cells[:] = [r[i] for r in rows]
         columns[name] = cells
     return pd.DataFrame(columns)
-
-
-_CELL_FIELDS = ("ts_us", "value", "score", "flag", "attributions", "base_value", "detail")
 
 
 def _explanation_arrays(out: StepOutput) -> tuple[np.ndarray | None, np.ndarray | None]:
