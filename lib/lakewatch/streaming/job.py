@@ -172,11 +172,14 @@ def _start(df: DataFrame, name: str, checkpoint: str, trigger: dict[str, Any], h
         spark.conf.set("spark.sql.shuffle.partitions", previous)
 
 
-def write_malformed(batch_df: DataFrame, batch_id: int, *, table_name: str, checkpoint: str) -> None:
-    """foreachBatch handler of the Kafka malformed-message query: append to silver.quarantine, once per batch."""
+def write_malformed(batch_df: DataFrame, batch_id: int, *, table_name: str, checkpoint: str,
+                    location: str = "") -> None:
+    """foreachBatch handler of the Kafka malformed-message query: append to silver.quarantine (at `location` when
+    given), once per batch."""
     from lakewatch.streaming.kafka import to_quarantine
 
-    append_idempotent(to_quarantine(batch_df), table_name, query_app_id(batch_df.sparkSession, checkpoint), batch_id)
+    append_idempotent(to_quarantine(batch_df), table_name, query_app_id(batch_df.sparkSession, checkpoint), batch_id,
+                      location)
 
 
 def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: StreamSettings, progress: Progress,
@@ -222,7 +225,8 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     if malformed is not None:
         bad_checkpoint = f"{checkpoint.rstrip('/')}_malformed"
         queries.append(_start(malformed, f"{settings.query_name}_malformed", bad_checkpoint, trigger,
-                              partial(write_malformed, table_name=config.tables.silver_quarantine,
+                              partial(write_malformed, table_name=spec.quarantine_table,
+                                      location=spec.location(spec.quarantine_table),
                                       checkpoint=bad_checkpoint), 1))
     report.query_id = str(queries[0].id)
     progress.say(f"query {settings.query_name} ({report.query_id}) started: {source_name} -> "
