@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from delta.tables import DeltaTable
+
 from lakewatch import tables
 from lakewatch.streaming.job import ensure_stream_tables
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA
@@ -49,7 +51,9 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
         ("late", "stream", "2025-12-31T23:00:00.000000Z")]
     second = write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # a's event closes, b's starts
     assert (second.scored, second.events) == (3, 2) and set(second.write_seconds) == {"scores", "late", "events"}
-    write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # replay: append and MERGE skipped
+    write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # replay: the MERGE is skipped
+    anomalies = DeltaTable.forName(spark, lake.tables.gold_anomalies)
+    assert tables.current_version(anomalies) == 2  # created, batch 0's append, batch 1's one MERGE (new + update)
     events = {e["series_id"]: e for e in spark.table(lake.tables.gold_anomalies).collect()}
     assert sorted(events) == ["a", "b"] and spark.table(lake.tables.gold_anomalies).count() == 2
     assert (events["a"]["points"], events["a"]["is_open"], events["a"]["batch_id"]) == (2, False, 1)
@@ -62,5 +66,4 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
     write_batch(spark.createDataFrame(_rows(5), OUTPUT_SCHEMA), 0, spec=other)
     assert scores.count() == 7
     assert spark.table(lake.tables.gold_anomalies).count() == 2  # app-2's batch updated a's event in place
-    assert tables.current_version(__import__("delta").tables.DeltaTable.forName(
-        spark, lake.tables.gold_anomalies)) >= 2
+    assert tables.current_version(anomalies) == 3

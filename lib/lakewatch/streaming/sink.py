@@ -1,6 +1,6 @@
 """The score stream's foreachBatch writer: scores appended to gold.anomaly_scores, late rows to silver.quarantine,
-new events appended to and later event versions merged into gold.anomalies; every write is idempotent per
-(query, batch id).
+event versions to gold.anomalies (appended, or merged in one MERGE when the batch updates events written before);
+every write is idempotent per (query, batch id).
 
 Appends carry Delta's txnAppId/txnVersion writer options; the MERGE carries its own app id and the batch id as
 the session settings spark.databricks.delta.write.txnAppId/txnVersion, so a batch replayed after a crash (same
@@ -13,8 +13,8 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import partial
+from datetime import UTC, datetime, timedelta
+from functools import partial, reduce
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
@@ -31,6 +31,7 @@ TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 UPDATE_APP_SUFFIX = "-event-updates"  # txnAppId of the events MERGE: the events append has the query's own
 LATE_REASON = "late"
 STAGE = "stream"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class BatchStats:
     seconds: float
     scoring_seconds: float = 0.0
     write_seconds: dict[str, float] = field(default_factory=dict)
+    finished_at: float = 0.0  # epoch seconds when the batch's last write committed: its rows are visible since
 
     @property
     def rows_per_second(self) -> float:
@@ -142,10 +144,10 @@ def to_quarantine(batch: DataFrame, spec: SinkSpec, scored_at: datetime) -> Data
 
 
 def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datetime,
-              kind: str = KIND_EVENT) -> DataFrame:
-    """gold.anomalies rows (one version per event touched by the batch) from the rows of `kind` ('event' for
+              kinds: tuple[str, ...] = (KIND_EVENT,)) -> DataFrame:
+    """gold.anomalies rows (one version per event touched by the batch) from the rows of `kinds` ('event' for
     events new in the batch, 'event_update' for later versions of events written before)."""
-    events = batch.filter(F.col("kind") == kind).withColumn("e", F.from_json("detail", EVENT_DETAIL_SCHEMA))
+    events = batch.filter(F.col("kind").isin(*kinds)).withColumn("e", F.from_json("detail", EVENT_DETAIL_SCHEMA))
     rows = events.select(
         "series_id", "channel", _ts(F.col("ts_us")[0]).alias("start"), _ts("e.end_us").alias("end"),
         _ts("e.peak_us").alias("peak_at"), F.col("score")[0].alias("peak_score"), F.col("e.points").alias("points"),
@@ -167,12 +169,15 @@ def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int
         writer.saveAsTable(table_name)
 
 
-def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "") -> None:
+def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "",
+                 since: datetime | None = None) -> None:
     """Upsert event versions into `table_name` (at `location` when given) on EVENT_KEY, once per (app_id,
-    batch_id)."""
+    batch_id). `since`, the earliest start among `events`, lets Delta skip the files of older events."""
     spark = events.sparkSession
     target = DeltaTable.forPath(spark, location) if location else DeltaTable.forName(spark, table_name)
-    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in EVENT_KEY)
+    condition = reduce(Column.__and__, [F.col(f"t.`{k}`") == F.col(f"s.`{k}`") for k in EVENT_KEY])
+    if since is not None:
+        condition = condition & (F.col("t.start") >= F.lit(since))
     spark.conf.set(TXN_APP_ID_CONF, app_id)
     spark.conf.set(TXN_VERSION_CONF, str(batch_id))
     try:
@@ -184,19 +189,26 @@ def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int,
 
 
 def write_events(batch: DataFrame, spec: SinkSpec, app_id: str, batch_id: int, updated_at: datetime,
-                 new: bool, updates: bool) -> None:
-    """Append the batch's new events to gold.anomalies and merge its versions of events written before.
+                 new: bool, updates: bool, since: datetime | None = None) -> None:
+    """Write the batch's event versions to gold.anomalies in one commit: an idempotent append when every event
+    is new in the batch (the common case), else one MERGE of new events and later versions of events written
+    before (several Spark jobs and a scan of the table; `since` is the earliest start among them).
 
-    Most events start and end within one micro-batch, so the common case is a cheap idempotent append; the
-    MERGE (several Spark jobs and a scan of the table) runs only for events carried over from an earlier batch.
-    The two commits go one after the other (same table), each idempotent under its own txnAppId.
+    The append and the MERGE carry different txnAppIds, each with the batch id as its version; a replayed batch
+    brings the same rows, so it takes the same path and is skipped.
     """
     table, location = spec.anomalies_table, spec.location(spec.anomalies_table)
-    if new:
-        append_idempotent(to_events(batch, spec, batch_id, updated_at), table, app_id, batch_id, location)
     if updates:
-        merge_events(to_events(batch, spec, batch_id, updated_at, KIND_EVENT_UPDATE), table,
-                     f"{app_id}{UPDATE_APP_SUFFIX}", batch_id, location)
+        kinds = (KIND_EVENT, KIND_EVENT_UPDATE) if new else (KIND_EVENT_UPDATE,)
+        merge_events(to_events(batch, spec, batch_id, updated_at, kinds), table, f"{app_id}{UPDATE_APP_SUFFIX}",
+                     batch_id, location, since)
+    elif new:
+        append_idempotent(to_events(batch, spec, batch_id, updated_at), table, app_id, batch_id, location)
+
+
+def _from_us(micros: int) -> datetime:
+    """An epoch-microsecond count as an aware UTC datetime (exact: no float on the way)."""
+    return EPOCH + timedelta(microseconds=int(micros))
 
 
 def _timed(action: Callable[[], None]) -> float:
@@ -215,8 +227,10 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
     batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         flagged = F.when(F.col("flag").isNotNull(), F.size(F.filter("flag", lambda f: f)))
-        counts = {r["kind"]: (r["n"], r["flagged"]) for r in batch.groupBy("kind").agg(
-            F.sum(F.size("ts_us")).alias("n"), F.sum(flagged).alias("flagged")).collect()}
+        summary = {r["kind"]: r for r in batch.groupBy("kind").agg(
+            F.sum(F.size("ts_us")).alias("n"), F.sum(flagged).alias("flagged"),
+            F.min(F.col("ts_us")[0]).alias("first_us")).collect()}
+        counts = {kind: (r["n"], r["flagged"]) for kind, r in summary.items()}
         scored_after = time.perf_counter() - began  # reading, shuffling and stateful scoring end here
         app_id = spec.app_id or query_app_id(batch_df.sparkSession, spec.checkpoint)
         now = datetime.now(UTC)
@@ -228,8 +242,9 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
             writes["late"] = lambda: append_idempotent(to_quarantine(batch, spec, now), spec.quarantine_table,
                                                        app_id, batch_id, spec.location(spec.quarantine_table))
         if KIND_EVENT in counts or KIND_EVENT_UPDATE in counts:
+            since = min(_from_us(summary[k]["first_us"]) for k in (KIND_EVENT, KIND_EVENT_UPDATE) if k in summary)
             writes["events"] = partial(write_events, batch, spec, app_id, batch_id, now, KIND_EVENT in counts,
-                                       KIND_EVENT_UPDATE in counts)
+                                       KIND_EVENT_UPDATE in counts, since)
         # Three tables, each idempotent on its own (app_id, batch_id): the writes overlap.
         write_seconds = dict(zip(writes, run_together(*(partial(_timed, w) for w in writes.values())), strict=True))
     finally:
@@ -237,8 +252,7 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
     scored, flagged = counts.get(KIND_SCORE, (0, 0))
     stats = BatchStats(batch_id, int(scored), int(flagged or 0), int(counts.get(KIND_LATE, (0, 0))[0]),
                        int(counts.get(KIND_EVENT, (0, 0))[0] + counts.get(KIND_EVENT_UPDATE, (0, 0))[0]),
-                       time.perf_counter() - began, scored_after,
-                       write_seconds)
+                       time.perf_counter() - began, scored_after, write_seconds, time.time())
     if on_batch is not None:
         on_batch(stats)
     return stats
