@@ -173,6 +173,7 @@ def main() -> None:
     parser.add_argument("--detector", default="lakewatch_nab")
     parser.add_argument("--explain", action="store_true", help="SHAP explanations on (off by default)")
     parser.add_argument("--partitions", type=int, default=2, help="state store partitions")
+    parser.add_argument("--state-buckets", type=int, default=0, help="streaming.state_buckets (0 = per series)")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--latency-rate", type=int, default=0, help="events/s for the latency run (0 = skip it)")
@@ -189,10 +190,12 @@ def main() -> None:
         "spark.sql.shuffle.partitions": str(args.partitions)})
     tables.ensure_table(spark, config, config.tables.silver_readings, tables.SILVER_READINGS)
     settings = StreamSettings(trigger="availableNow", detector=args.detector, state_partitions=args.partitions,
+                              state_buckets=args.state_buckets,
                               checkpoint=str(root / "_checkpoints" / "bench"),
                               explain={"enabled": bool(args.explain)})
     result = {"series": args.series, "points": args.points, "detector": args.detector, "explain": args.explain,
-              "master": args.master, "partitions": args.partitions, "cpus": os.cpu_count(),
+              "master": args.master, "partitions": args.partitions, "state_buckets": args.state_buckets,
+              "cpus": os.cpu_count(),
               "load_average_at_start": os.getloadavg()[0],
               "state_bytes_per_series": len(resolve_detector(config, settings).detector.state_to_bytes(
                   get_detector(args.detector).new_state()))}
@@ -208,7 +211,8 @@ def main() -> None:
         if not args.root:
             shutil.rmtree(root, ignore_errors=True)
     result["load_average_at_end"] = os.getloadavg()[0]
-    write_result(f"stream-{args.series}x{args.points}{'-latency' if args.latency_rate else ''}", result)
+    suffix = (f"-b{args.state_buckets}" if args.state_buckets else "") + ("-latency" if args.latency_rate else "")
+    write_result(f"stream-{args.series}x{args.points}{suffix}", result)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from lakewatch.detectors import get_detector
+from lakewatch.errors import ConfigError
 from lakewatch.progress import Progress
 from lakewatch.streaming.job import resolve_detector, run_score_stream
 from lakewatch.streaming.settings import StreamSettings
@@ -29,11 +30,12 @@ def _run(spark, config, settings, stop=None):
     return run_score_stream(spark, config, settings, Progress("test-stream"), stop)
 
 
-def test_restarts_score_each_point_once_like_a_batch_run(spark, tmp_path):
+@pytest.mark.parametrize("buckets", [0, 2])  # 2 buckets, 3 series: at least one bucket holds two series
+def test_restarts_score_each_point_once_like_a_batch_run(spark, tmp_path, buckets):
     config = make_config(tmp_path / "lake")
     rows = make_readings(series=3, points=600)
     thirds = np.array_split(np.arange(600), 3)
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, state_buckets=buckets)
     for part in thirds:  # three commits, a stop and restart of the query between them
         append_silver(spark, config, rows[rows.index.isin(np.concatenate([part + 600 * s for s in range(3)]))])
         _run(spark, config, settings)
@@ -50,6 +52,15 @@ def test_restarts_score_each_point_once_like_a_batch_run(spark, tmp_path):
     assert len(events) > 0 and int(events["points"].sum()) == len(flagged)
     assert not events["is_open"].any() or events["is_open"].sum() <= 3
     assert set(events["detector"]) == {DETECTOR}
+
+
+def test_a_checkpoint_keeps_its_state_layout(spark, tmp_path):
+    config = make_config(tmp_path / "lake")
+    append_silver(spark, config, make_readings(series=2, points=50))
+    _run(spark, config, _settings(tmp_path, state_buckets=4))
+    with pytest.raises(ConfigError, match=r"state_buckets=4; this run asks for 0"):
+        _run(spark, config, _settings(tmp_path))
+    assert _run(spark, config, _settings(tmp_path, state_buckets=4)).scored == 0  # same layout: goes on
 
 
 def test_watermark_sorts_rows_within_it_and_later_rows_go_to_quarantine(spark, tmp_path):

@@ -25,7 +25,8 @@ class FileInfo:
         return f"size={self.size};mtime={self.mtime}"
 
 
-def _hadoop_path(spark: SparkSession, path: str):
+def hadoop_path(spark: SparkSession, path: str):
+    """Hadoop's FileSystem for `path` and `path` as a Hadoop Path (py4j objects)."""
     jvm = spark.sparkContext._jvm
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -38,7 +39,7 @@ def list_files(spark: SparkSession, root: str, source_name: str) -> tuple[str, l
     Hidden files and folders (names starting with '.' or '_') are skipped. Raises SourceError
     naming the path when it does not exist or holds no file.
     """
-    fs, hpath = _hadoop_path(spark, root)
+    fs, hpath = hadoop_path(spark, root)
     if not fs.exists(hpath):
         raise SourceError(f"source '{source_name}': path {root} does not exist")
     qualified = fs.makeQualified(hpath).toString().rstrip("/")
@@ -61,7 +62,7 @@ def list_files(spark: SparkSession, root: str, source_name: str) -> tuple[str, l
 
 def read_head(spark: SparkSession, path: str, size: int = HEAD_BYTES) -> bytes:
     """The first `size` bytes of a file (fewer if it is shorter)."""
-    fs, hpath = _hadoop_path(spark, path)
+    fs, hpath = hadoop_path(spark, path)
     stream = fs.open(hpath)
     try:
         return bytes(stream.readNBytes(size))

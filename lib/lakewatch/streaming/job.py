@@ -3,6 +3,7 @@ store -> gold.anomaly_scores, gold.anomalies and silver.quarantine, exactly once
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ from lakewatch.config import LakewatchConfig
 from lakewatch.detectors import Detector, default_detector_name, get_detector
 from lakewatch.errors import ConfigError, LakewatchError
 from lakewatch.progress import Progress
+from lakewatch.sources.filesystem import hadoop_path
 from lakewatch.streaming.explaining import make_explainer
-from lakewatch.streaming.packing import pack_batches, packed_schema
+from lakewatch.streaming.packing import KEY_COLUMNS, pack_batches, packed_schema
 from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
-from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, group_function
+from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, bucket_function, group_function
 from lakewatch.streaming.settings import StreamSettings, checkpoint_dir, parse_trigger
 from lakewatch.streaming.sink import (
     BatchStats,
@@ -31,10 +33,12 @@ from lakewatch.streaming.sink import (
     table_locations,
     write_batch,
 )
-from lakewatch.streaming.state import STATE_SCHEMA
+from lakewatch.streaming.state import BUCKET_STATE_SCHEMA, STATE_SCHEMA
 
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 PROVIDER_CONF = "spark.sql.streaming.stateStore.providerClass"
+BUCKET_COLUMN = "state_bucket"
+LAYOUT_FILE = "lakewatch-state-layout.json"  # beside Spark's own files in the checkpoint folder
 
 
 class StreamFailed(LakewatchError):
@@ -137,11 +141,16 @@ def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: S
     """The stateful scoring transform: readings (series_id, channel, timestamp, value) to OUTPUT_SCHEMA rows.
 
     Each source task packs its readings per series first (lakewatch.streaming.packing), so Spark shuffles and
-    hands to Python one row of arrays per series and task rather than one row per reading.
+    hands to Python one row of arrays per series and task rather than one row per reading. With
+    settings.state_buckets the state is kept per bucket of series (lakewatch.streaming.state).
     """
     columns = readings.select("series_id", "channel", F.unix_micros("timestamp").alias("ts_us"), "value")
     packed = columns.mapInArrow(pack_batches, packed_schema(columns.schema))
-    return packed.groupBy("series_id", "channel").applyInPandasWithState(
+    if settings.state_buckets:
+        bucket = F.pmod(F.xxhash64(*KEY_COLUMNS), F.lit(settings.state_buckets)).cast("int")
+        return packed.withColumn(BUCKET_COLUMN, bucket).groupBy(BUCKET_COLUMN).applyInPandasWithState(
+            bucket_function(scorer), OUTPUT_SCHEMA, BUCKET_STATE_SCHEMA, "append", "NoTimeout")
+    return packed.groupBy(*KEY_COLUMNS).applyInPandasWithState(
         group_function(scorer), OUTPUT_SCHEMA, STATE_SCHEMA, "append", "NoTimeout")
 
 
@@ -182,6 +191,28 @@ def write_malformed(batch_df: DataFrame, batch_id: int, *, table_name: str, chec
                       location)
 
 
+def check_state_layout(spark: SparkSession, checkpoint: str, buckets: int) -> None:
+    """Record the state layout (``state_buckets``) in a new checkpoint; for one a query has started from,
+    ConfigError when it was made with another layout (a checkpoint without the record predates buckets: 0)."""
+    fs, marker = hadoop_path(spark, f"{checkpoint.rstrip('/')}/{LAYOUT_FILE}")
+    _, metadata = hadoop_path(spark, f"{checkpoint.rstrip('/')}/metadata")
+    if not fs.exists(metadata):
+        stream = fs.create(marker, True)
+        try:
+            stream.write(json.dumps({"state_buckets": buckets}).encode())
+        finally:
+            stream.close()
+        return
+    recorded = 0
+    if fs.exists(marker):
+        text = "".join(r.value for r in spark.read.text(marker.toString()).collect())
+        recorded = int(json.loads(text)["state_buckets"])
+    if recorded != buckets:
+        raise ConfigError(f"checkpoint {checkpoint} keeps its state with streaming.state_buckets={recorded}; this run "
+                          f"asks for {buckets}. The layout is fixed by a checkpoint's first run: set "
+                          f"streaming.state_buckets={recorded}, or start from a new checkpoint")
+
+
 def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: StreamSettings, progress: Progress,
                      stop: threading.Event | None = None, resolved: ResolvedDetector | None = None) -> StreamReport:
     """Run the score stream until it is caught up (availableNow) or `stop` is set (processingTime).
@@ -198,6 +229,7 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     scorer = SeriesScorer(resolved.detector, settings.threshold, settings.watermark_ns, settings.max_lateness_ns,
                           settings.event_gap_rows, explainer)
     checkpoint = checkpoint_dir(config, settings)
+    check_state_layout(spark, checkpoint, settings.state_buckets)
     report = StreamReport(checkpoint=checkpoint, detector=resolved.name)
 
     def on_batch(stats: BatchStats) -> None:

@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 from lakewatch.detectors.base import Detector
 from lakewatch.streaming.events import EventUpdate, Explanation, advance_events
 from lakewatch.streaming.explaining import Explainer
-from lakewatch.streaming.state import NO_TIME, SeriesState
+from lakewatch.streaming.state import NO_TIME, SeriesKey, SeriesState, read_bucket, write_bucket
 
 # Output row kinds. An event row is a new event (appended) or a later version of one written before (merged).
 KIND_SCORE, KIND_LATE, KIND_EVENT, KIND_EVENT_UPDATE = "score", "late", "event", "event_update"
@@ -128,32 +128,38 @@ class SeriesScorer:
         return ts <= state.last_scored_ns - self.max_lateness_ns
 
 
-# The OUTPUT_SCHEMA fields after the key, in the order output_frame builds its rows.
-_CELL_FIELDS = ("ts_us", "value", "score", "flag", "attributions", "base_value", "detail")
-
-
 def output_frame(series_id: str, channel: str, out: StepOutput, last_scored_ns: int) -> pd.DataFrame:
+    """The OUTPUT_SCHEMA rows of one step (:func:`output_rows`) as a DataFrame."""
+    return rows_frame(output_rows(series_id, channel, out, last_scored_ns))
+
+
+def output_rows(series_id: str, channel: str, out: StepOutput, last_scored_ns: int) -> list[tuple[Any, ...]]:
     """The OUTPUT_SCHEMA rows of one step: a 'score' row with the scored points, a 'late' row with the late
     points (detail: the last scored time) and an 'event' or 'event_update' row per event version (ts_us = [start],
     score = [peak score]; 'event_update' for an event an earlier batch wrote)."""
     rows: list[tuple[Any, ...]] = []
     if len(out.timestamps):
         attributions, base_values = _explanation_arrays(out)
-        rows.append((KIND_SCORE, out.timestamps // 1000, out.values, out.scores, out.flags, attributions,
-                     base_values, None))
+        rows.append((KIND_SCORE, series_id, channel, out.timestamps // 1000, out.values, out.scores, out.flags,
+                     attributions, base_values, None))
     if len(out.late_timestamps):
-        rows.append((KIND_LATE, out.late_timestamps // 1000, out.late_values, None, None, None, None,
-                     json.dumps({"last_scored_us": int(last_scored_ns // 1000)})))
+        rows.append((KIND_LATE, series_id, channel, out.late_timestamps // 1000, out.late_values, None, None, None,
+                     None, json.dumps({"last_scored_us": int(last_scored_ns // 1000)})))
     for update in out.events:
         event = update.event
         detail = json.dumps({"end_us": event.end_ns // 1000, "peak_us": event.peak_ns // 1000,
                              "points": event.points, "is_open": update.is_open})
-        rows.append((KIND_EVENT if update.is_new else KIND_EVENT_UPDATE, np.array([event.start_ns // 1000]), None,
-                     np.array([event.peak_score]), None, np.array([_attributions_json(event.top)], dtype=object),
+        rows.append((KIND_EVENT if update.is_new else KIND_EVENT_UPDATE, series_id, channel,
+                     np.array([event.start_ns // 1000]), None, np.array([event.peak_score]), None,
+                     np.array([_attributions_json(event.top)], dtype=object),
                      np.array([np.nan if event.base_value is None else event.base_value]), detail))
-    columns: dict[str, Any] = {"kind": [r[0] for r in rows], "series_id": [series_id] * len(rows),
-                               "channel": [channel] * len(rows)}
-    for i, name in enumerate(_CELL_FIELDS, start=1):
+    return rows
+
+
+def rows_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """OUTPUT_SCHEMA rows (tuples in its field order) as the DataFrame a state function yields."""
+    columns: dict[str, Any] = {}
+    for i, name in enumerate(OUTPUT_SCHEMA.fieldNames()):
         cells = np.empty(len(rows), dtype=object)  # one array per cell (pandas would broadcast a list of them)
         cells[:] = [r[i] for r in rows]
         columns[name] = cells
@@ -178,6 +184,13 @@ def _attributions_json(top: tuple[tuple[str, float], ...]) -> str | None:
     return json.dumps([{"input": name, "shap": float(value)} for name, value in top], separators=(",", ":"))
 
 
+def _step_packed(scorer: SeriesScorer, state: SeriesState, ts_parts: list[Any],
+                 value_parts: list[Any]) -> StepOutput:
+    """One step over a series' packed rows (ts_us and value arrays)."""
+    ts = np.concatenate(ts_parts).astype(np.int64) * 1000
+    return scorer.step(state, ts, np.concatenate(value_parts).astype(np.float64))
+
+
 def group_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]]:
     """The function applyInPandasWithState calls per (series_id, channel) with packed input rows (ts_us and value
     arrays, lakewatch.streaming.packing).
@@ -194,9 +207,34 @@ def group_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]
         for pdf in frames:
             ts_parts.extend(pdf["ts_us"])
             value_parts.extend(pdf["value"])
-        ts = np.concatenate(ts_parts).astype(np.int64) * 1000
-        out = scorer.step(current, ts, np.concatenate(value_parts).astype(np.float64))
+        out = _step_packed(scorer, current, ts_parts, value_parts)
         state.update(out.state.to_row())
         yield output_frame(series_id, channel, out, current.last_scored_ns)
 
     return score_group
+
+
+def bucket_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]]:
+    """The function applyInPandasWithState calls per bucket of series (``streaming.state_buckets``) with the
+    packed rows of the bucket's series: each series present is stepped as :func:`group_function` would, and the
+    bucket's state (every series' state, lakewatch.streaming.state.read_bucket) is stored once."""
+    def score_bucket(key: tuple[Any, ...], frames: Iterator[pd.DataFrame], state: Any) -> Iterator[pd.DataFrame]:
+        states = read_bucket(state.get) if state.exists else {}
+        packed: dict[SeriesKey, tuple[list[Any], list[Any]]] = {}
+        for pdf in frames:
+            for series_id, channel, ts, values in zip(pdf["series_id"], pdf["channel"], pdf["ts_us"], pdf["value"],
+                                                      strict=True):
+                parts = packed.setdefault((str(series_id), str(channel)), ([], []))
+                parts[0].append(ts)
+                parts[1].append(values)
+        rows: list[tuple[Any, ...]] = []
+        for (series_id, channel), (ts_parts, value_parts) in packed.items():
+            row = states.get((series_id, channel))
+            current = SeriesState.from_row(row) if row is not None else SeriesState()
+            out = _step_packed(scorer, current, ts_parts, value_parts)
+            states[(series_id, channel)] = out.state.to_row()
+            rows.extend(output_rows(series_id, channel, out, current.last_scored_ns))
+        state.update(write_bucket(states))
+        yield rows_frame(rows)
+
+    return score_bucket

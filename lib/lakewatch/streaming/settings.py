@@ -38,6 +38,9 @@ class StreamSettings:
     threshold: a point is flagged when its score >= threshold.
     event_gap_rows: an anomaly event stays open across up to this many unflagged rows.
     state_partitions: shuffle partitions of the stateful operator (fixed by the first run of a checkpoint).
+    state_buckets: 0 keeps one state row per series; N > 0 hashes the series into N buckets with one state row
+        each, which pays Spark's per-group cost once per bucket (fixed by the first run of a checkpoint). Worth it
+        when most series send rows in every micro-batch: a touched bucket rewrites all its series' states.
     max_files_per_trigger / max_bytes_per_trigger: Delta source rate limits (0 = Delta's defaults).
     explain: settings of lakewatch.explain.ExplainSettings (lags, top_k, background, snapshot_every, enabled).
     """
@@ -53,6 +56,7 @@ class StreamSettings:
     max_lateness: str = "0 seconds"
     event_gap_rows: int = 0
     state_partitions: int = 4
+    state_buckets: int = 0
     max_files_per_trigger: int = 0
     max_bytes_per_trigger: str = ""
     grace_stop_seconds: float = 30.0
@@ -71,7 +75,7 @@ class StreamSettings:
             parse_duration(getattr(self, name), f"streaming.{name}")
         if not 0.0 <= float(self.threshold) <= 1.0:
             raise ConfigError(f"streaming.threshold={self.threshold!r}: expected a score in [0, 1]")
-        for name in ("event_gap_rows", "max_files_per_trigger"):
+        for name in ("event_gap_rows", "max_files_per_trigger", "state_buckets"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"streaming.{name}={value!r}: expected an integer >= 0")

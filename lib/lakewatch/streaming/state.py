@@ -1,8 +1,12 @@
 """What the score stream keeps per (series_id, channel) in Spark's state store, and its Spark schema.
 
-One row per series: the detector's state bytes (Detector.state_to_bytes), the explanation trail bytes
+Per series: the detector's state bytes (Detector.state_to_bytes), the explanation trail bytes
 (lakewatch.explain.ExplainTrail.to_bytes, empty when explanations are off), the ordering bookkeeping (last scored
 and newest seen timestamp), the rows held back by the watermark, and the anomaly event still open.
+
+Stored one state row per series (STATE_SCHEMA, the default), or with ``streaming.state_buckets`` one row per
+bucket of series (BUCKET_STATE_SCHEMA): the bucket's series states as one Arrow IPC blob, so Spark's per-group
+cost is paid once per bucket instead of once per series.
 """
 
 from __future__ import annotations
@@ -36,6 +40,18 @@ STATE_SCHEMA = T.StructType([
     T.StructField("open_event", T.StringType()),
     T.StructField("rows_scored", T.LongType()),
 ])
+
+
+BUCKET_STATE_VERSION = 1
+BUCKET_STATE_SCHEMA = T.StructType([
+    T.StructField("version", T.IntegerType()),
+    T.StructField("series", T.BinaryType()),  # Arrow IPC stream: key columns + STATE_SCHEMA's, one row a series
+])
+_BUCKET_ARROW = pa.schema([("series_id", pa.string()), ("channel", pa.string()), ("version", pa.int32()),
+                           ("detector", pa.binary()), ("trail", pa.binary()), ("last_scored_ns", pa.int64()),
+                           ("max_seen_ns", pa.int64()), ("held_ts", pa.binary()), ("held_values", pa.binary()),
+                           ("open_event", pa.string()), ("rows_scored", pa.int64())])
+SeriesKey = tuple[str, str]
 
 
 class StreamStateError(ValueError):
@@ -123,3 +139,30 @@ def _decompress(data: bytes) -> bytes:
     except (struct.error, OSError, pa.ArrowException) as exc:
         raise StreamStateError(f"stream state bytes are damaged: {exc}") from exc
     return out
+
+
+def read_bucket(row: Any) -> dict[SeriesKey, tuple[Any, ...]]:
+    """The STATE_SCHEMA rows (tuples, for :meth:`SeriesState.from_row`) of a BUCKET_STATE_SCHEMA row, by
+    (series_id, channel); StreamStateError for another version or damaged bytes."""
+    version, blob = row[0], row[1]
+    if version != BUCKET_STATE_VERSION:
+        raise StreamStateError(f"bucketed stream state has version {version!r}; this job reads version "
+                               f"{BUCKET_STATE_VERSION} (start the query from a new checkpoint)")
+    try:
+        table = pa.ipc.open_stream(bytes(blob)).read_all()
+    except (pa.ArrowException, OSError) as exc:
+        raise StreamStateError(f"bucketed stream state bytes are damaged: {exc}") from exc
+    columns = [table[name].to_pylist() for name in _BUCKET_ARROW.names]
+    return {(sid, ch): rest for sid, ch, *rest in zip(*columns, strict=True)}
+
+
+def write_bucket(states: dict[SeriesKey, tuple[Any, ...]]) -> tuple[int, bytes]:
+    """The BUCKET_STATE_SCHEMA row holding `states` (STATE_SCHEMA tuples by (series_id, channel))."""
+    columns = list(zip(*((sid, ch, *row) for (sid, ch), row in states.items()), strict=True)) or [
+        () for _ in _BUCKET_ARROW.names]
+    table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, _BUCKET_ARROW, strict=True)],
+                                 schema=_BUCKET_ARROW)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, _BUCKET_ARROW) as writer:
+        writer.write_table(table)
+    return BUCKET_STATE_VERSION, sink.getvalue().to_pybytes()
