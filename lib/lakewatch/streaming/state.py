@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_type
 
 STATE_VERSION = 2  # 2: detector and trail bytes LZ4-compressed; 1 (read, never written): uncompressed
 READABLE_VERSIONS = (1, 2)
@@ -47,10 +48,8 @@ BUCKET_STATE_SCHEMA = T.StructType([
     T.StructField("version", T.IntegerType()),
     T.StructField("series", T.BinaryType()),  # Arrow IPC stream: key columns + STATE_SCHEMA's, one row a series
 ])
-_BUCKET_ARROW = pa.schema([("series_id", pa.string()), ("channel", pa.string()), ("version", pa.int32()),
-                           ("detector", pa.binary()), ("trail", pa.binary()), ("last_scored_ns", pa.int64()),
-                           ("max_seen_ns", pa.int64()), ("held_ts", pa.binary()), ("held_values", pa.binary()),
-                           ("open_event", pa.string()), ("rows_scored", pa.int64())])
+_BUCKET_ARROW = pa.schema([("series_id", pa.string()), ("channel", pa.string())]
+                          + [(f.name, to_arrow_type(f.dataType)) for f in STATE_SCHEMA])
 SeriesKey = tuple[str, str]
 
 
