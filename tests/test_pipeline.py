@@ -47,6 +47,19 @@ def test_synthetic_to_gold_and_idempotent_replay(spark, tmp_path: Path) -> None:
     assertDataFrameEqual(validations, spark.createDataFrame([("run-1", True, 0)], validations.schema))
 
 
+def test_ingest_and_refine_into_new_tables_then_again_add_nothing(spark, tmp_path: Path) -> None:
+    # Into tables made by the call itself bronze is not looked up and silver is appended to; the second
+    # round finds the tables and must find the rows too.
+    config = make_config(tmp_path, *SMALL)
+    first = ingest(spark, config, build_source(config, "synthetic"))
+    refined = run_refine(spark, config, first.ingest_id, quiet())
+    assert (first.bronze_rows, refined.silver_rows, refined.balanced) == (720, 720, True)
+    assert ingest(spark, config, build_source(config, "synthetic")).bronze_rows == 0
+    replay = run_refine(spark, config, first.ingest_id, quiet())
+    assert (replay.silver_rows, replay.duplicates) == (0, 720)
+    assert spark.table(config.tables.silver_readings).count() == 720
+
+
 def test_failed_suite_stops_before_gold_and_names_the_failures(spark, tmp_path: Path) -> None:
     config = make_config(tmp_path, *SMALL[:-1], "quality.min_rows_per_series=1000")
     with pytest.raises(ValidationFailed) as failure:

@@ -60,29 +60,35 @@ def ingest(spark: SparkSession, config: LakewatchConfig, source: Source) -> Inge
     """Read `source` and append its new rows to bronze; return what was added and rejected."""
     names = config.tables
     # Creating the tables (catalog work) and listing and checking the files overlap.
-    _, raw = run_together(lambda: tables.ensure_tables(spark, config, INGEST_TABLES), lambda: source.read(spark))
+    created, raw = run_together(lambda: tables.ensure_tables(spark, config, INGEST_TABLES),
+                                lambda: source.read(spark))
     ingest_id = new_run_id()
-    bronze = spark.table(names.bronze_readings)
-    rows = new_rows_only(raw.rows, bronze).transform(with_ingest_stamp(ingest_id))
+    # A bronze table made just now holds no source yet: nothing to look up (in a cold JVM that first
+    # read of a Delta table costs seconds).
+    rows = raw.rows if names.bronze_readings in created else new_rows_only(raw.rows, spark.table(names.bronze_readings))
+    rows = rows.transform(with_ingest_stamp(ingest_id))
     added, _, windows = run_together(
         lambda: tables.append(tables.conform(rows, tables.BRONZE_READINGS), names.bronze_readings),
-        lambda: _quarantine_rejected(spark, config, ingest_id, raw.rejected),
+        lambda: _quarantine_rejected(spark, config, ingest_id, raw.rejected,
+                                     fresh=names.silver_quarantine in created),
         lambda: _write_labels(spark, config, source.name, raw.labels) if raw.labels is not None else 0)
     return IngestReport(ingest_id=ingest_id, source_name=source.name, bronze_rows=added, files_read=raw.files_read,
                         rejected=raw.rejected, label_windows=windows)
 
 
 def _quarantine_rejected(spark: SparkSession, config: LakewatchConfig, ingest_id: str,
-                         rejected: tuple[RejectedFile, ...]) -> None:
+                         rejected: tuple[RejectedFile, ...], fresh: bool) -> None:
+    """Quarantine the files that could not be read, each file version once (`fresh`: the table is new)."""
     if not rejected:
         return
     now = datetime.now(UTC)
     rows = [(None, None, None, None, r.path, f"unreadable_file: {r.reason}", "ingest", r.path, r.version, None,
              ingest_id, now) for r in rejected]
     df = spark.createDataFrame(rows, tables.SILVER_QUARANTINE)
-    seen = spark.table(config.tables.silver_quarantine).where(F.col("stage") == "ingest").select(*SOURCE_KEY)
-    tables.append(df.join(seen, SOURCE_KEY, "left_anti").select(*tables.SILVER_QUARANTINE.fieldNames()),
-                  config.tables.silver_quarantine)
+    if not fresh:
+        seen = spark.table(config.tables.silver_quarantine).where(F.col("stage") == "ingest").select(*SOURCE_KEY)
+        df = df.join(seen, SOURCE_KEY, "left_anti").select(*tables.SILVER_QUARANTINE.fieldNames())
+    tables.append(df, config.tables.silver_quarantine)
 
 
 def _write_labels(spark: SparkSession, config: LakewatchConfig, source_name: str, labels: DataFrame) -> int:

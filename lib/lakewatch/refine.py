@@ -127,7 +127,7 @@ def parse_spec_for(config: LakewatchConfig, source_name: str) -> ParseSpec:
 
 def refine(spark: SparkSession, config: LakewatchConfig, ingest_id: str) -> RefineReport:
     """Refine the bronze rows of `ingest_id` into silver and quarantine; safe to re-run."""
-    tables.ensure_tables(spark, config, REFINE_TABLES)
+    created = tables.ensure_tables(spark, config, REFINE_TABLES)
     names = config.tables
     bronze = spark.table(names.bronze_readings).where(F.col("ingest_id") == ingest_id)
     rows_by_source = {r[0]: r[1] for r in bronze.groupBy("source_name").count().collect()}
@@ -148,7 +148,8 @@ def refine(spark: SparkSession, config: LakewatchConfig, ingest_id: str) -> Refi
         _, inserted = run_together(
             lambda: tables.replace_where(_quarantine_rows(classified), names.silver_quarantine,
                                          f"ingest_id = '{ingest_id}' AND stage = 'refine'"),
-            lambda: merge_into_silver(spark, names.silver_readings, _valid_rows(classified)))
+            lambda: insert_into_silver(spark, names.silver_readings, _valid_rows(classified),
+                                       fresh=names.silver_readings in created))
     finally:
         classified.unpersist()
     valid = counts.get(VALID, 0)
@@ -159,6 +160,17 @@ def refine(spark: SparkSession, config: LakewatchConfig, ingest_id: str) -> Refi
         quarantined=counts.get(QUARANTINE, 0),
         duplicates=counts.get(DUPLICATE, 0) + valid - inserted,
     )
+
+
+def insert_into_silver(spark: SparkSession, table_name: str, rows: DataFrame, fresh: bool) -> int:
+    """Insert the rows (unique by key) whose key is not yet in silver; return how many were inserted.
+
+    Into a silver table made just now (`fresh`, so empty) they are appended: a MERGE would find nothing
+    to match and cost a join and a second pass over the rows.
+    """
+    if fresh:
+        return tables.append(rows, table_name)
+    return merge_into_silver(spark, table_name, rows)
 
 
 def merge_into_silver(spark: SparkSession, table_name: str, rows: DataFrame) -> int:

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakewatch.config import LakewatchConfig
+from lakewatch.sources.filesystem import hadoop_path
 
 _RECENT_COMMITS = 20  # how far back a tagged commit is looked for when other writers committed after it
 
@@ -133,14 +134,23 @@ def table_location(config: LakewatchConfig, table_name: str) -> str:
 
 
 def ensure_table(spark: SparkSession, config: LakewatchConfig, table_name: str, schema: T.StructType,
-                 partition_by: Sequence[str] = ()) -> None:
-    """Create the schema and the external Delta table `table_name` at its location if either is absent."""
+                 partition_by: Sequence[str] = ()) -> bool:
+    """Create the schema and the external Delta table `table_name` at its location if either is absent.
+
+    Returns True when this call made a new, empty table; False when the table was in the catalog already or
+    its location held a Delta table (registered again, with its rows).
+    """
+    if spark.catalog.tableExists(table_name):
+        return False
     ensure_database(spark, config, table_name)
-    builder = DeltaTable.createIfNotExists(spark).tableName(table_name).addColumns(schema)
-    builder = builder.location(table_location(config, table_name))
+    location = table_location(config, table_name)
+    fs, log_dir = hadoop_path(spark, f"{location}/_delta_log")
+    had_log = bool(fs.exists(log_dir))
+    builder = DeltaTable.createIfNotExists(spark).tableName(table_name).addColumns(schema).location(location)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
     builder.execute()
+    return not had_log
 
 
 def ensure_database(spark: SparkSession, config: LakewatchConfig, table_name: str) -> None:
@@ -149,12 +159,12 @@ def ensure_database(spark: SparkSession, config: LakewatchConfig, table_name: st
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{config.path(database)}'")
 
 
-def ensure_tables(spark: SparkSession, config: LakewatchConfig, keys: Sequence[str] | None = None) -> None:
+def ensure_tables(spark: SparkSession, config: LakewatchConfig, keys: Sequence[str] | None = None) -> set[str]:
     """Create the fixed-schema lakewatch tables named by `keys` (TABLE_SCHEMAS keys; default all) that do
-    not exist yet."""
+    not exist yet; return the names of those made new and empty."""
     names = config.tables.all()
-    for key in keys if keys is not None else TABLE_SCHEMAS:
-        ensure_table(spark, config, names[key], TABLE_SCHEMAS[key])
+    return {names[key] for key in (keys if keys is not None else TABLE_SCHEMAS)
+            if ensure_table(spark, config, names[key], TABLE_SCHEMAS[key])}
 
 
 def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
