@@ -112,6 +112,11 @@ activate() {
   export LAKEWATCH_JARS_FILE="$JARS_FILE"
 }
 
+log_config_option() {
+  # Spark's console log: warnings and errors, without the metastore's routine notices (conf/log4j2.properties).
+  echo "-Dlog4j2.configurationFile=$ROOT/conf/log4j2.properties"
+}
+
 # Spark options that take a value, so they can be told apart from the job's own options.
 SPARK_VALUE_OPTS=" --master --deploy-mode --conf --driver-memory --executor-memory --executor-cores \
  --num-executors --total-executor-cores --jars --packages --repositories --files --py-files --name \
@@ -136,7 +141,7 @@ run_job() {
     --jars "$(cat "$JARS_FILE")" \
     --conf "spark.pyspark.python=$PYSPARK_PYTHON" \
     --conf "spark.pyspark.driver.python=$PYSPARK_DRIVER_PYTHON" \
-    --driver-java-options "-Dderby.system.home=${LAKEWATCH_DERBY_HOME:-$ROOT/delta_tables}" \
+    --driver-java-options "-Dderby.system.home=${LAKEWATCH_DERBY_HOME:-$ROOT/delta_tables} $(log_config_option)" \
     "${spark_args[@]}" "$script" ${job_args[@]+"${job_args[@]}"}
 }
 

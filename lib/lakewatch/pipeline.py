@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
-from lakewatch import features, refine, tables, validation
+from lakewatch import features, refine, tables
 from lakewatch.config import LakewatchConfig
 from lakewatch.errors import ValidationFailed
 from lakewatch.ingest import IngestReport, ingest
 from lakewatch.progress import Progress
 from lakewatch.refine import RefineReport
 from lakewatch.sources.base import Source
-from lakewatch.validation import ValidationReport
+
+if TYPE_CHECKING:  # Great Expectations takes seconds to import: loaded only by the stage that validates
+    from lakewatch.validation import ValidationReport
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ def run_refine(spark: SparkSession, config: LakewatchConfig, ingest_id: str, pro
 
 def run_validation(spark: SparkSession, config: LakewatchConfig, run_id: str, progress: Progress) -> ValidationReport:
     """Stage 3: validate silver; raise ValidationFailed (naming the failures) when the suite fails."""
+    from lakewatch import validation
+
     with progress.stage(f"validate {config.tables.silver_readings}") as counts:
         report = validation.validate_silver(spark, config, run_id)
         counts.update(expectations=report.evaluated, failed=len(report.failures))

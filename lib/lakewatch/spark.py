@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lakewatch.config import LakewatchConfig
+from lakewatch.config import LakewatchConfig, project_root
 from lakewatch.errors import ConfigError
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -48,8 +48,10 @@ def session_conf(config: LakewatchConfig) -> dict[str, str]:
         "spark.sql.warehouse.dir": config.path("_warehouse"),
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore_dir(config)};create=true",
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
-        # Keeps derby.log beside the metastore (honoured when this process launches the JVM itself).
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={Path(metastore_dir(config)).parent}",
+        # Keeps derby.log beside the metastore and quiets Spark's console log as spark-submit.sh does
+        # (honoured when this process launches the JVM itself).
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={Path(metastore_dir(config)).parent} "
+                                         f"-Dlog4j2.configurationFile={project_root() / 'conf' / 'log4j2.properties'}",
         "spark.jars": session_jars(),
         # Delta's own retention checks stay on; only schema changes on write are explicit.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
