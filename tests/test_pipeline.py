@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -145,3 +146,34 @@ def test_nab_category_reads_with_labels(spark, tmp_path: Path) -> None:
     labels = spark.table(config.tables.gold_labels)
     assert labels.where(F.col("series_id") == "realKnownCause/nyc_taxi").count() == 5
     assert labels.count() == report.label_windows
+
+    # Again: every file is in bronze with its version, so none is read, and the same windows are not rewritten.
+    versions = {name: _version(spark, name) for name in (config.tables.bronze_readings, config.tables.gold_labels)}
+    again = ingest(spark, config, build_source(config, "nab"))
+    assert (again.files_read, again.files_skipped, again.bronze_rows) == (0, 6, 0)
+    assert again.label_windows == report.label_windows
+    assert {name: _version(spark, name) for name in versions} == versions
+
+
+def _version(spark, table_name: str) -> int:
+    return DeltaTable.forName(spark, table_name).history(1).first()["version"]
+
+
+def test_only_new_and_changed_files_are_read_again(spark, tmp_path: Path) -> None:
+    data = tmp_path / "incoming"
+    _write(data, "a.csv", b"timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 00:05:00,2\n")
+    _write(data, "b.csv", b"timestamp,value\n2020-01-01 00:00:00,3\n")
+    _write(data, "empty.csv", b"")
+    config = make_config(tmp_path / "lake", f"sources.inbox.path={data}", "sources.inbox.value_column=value")
+    first = ingest(spark, config, build_source(config, "inbox"))
+    assert (first.files_read, first.files_skipped, first.bronze_rows) == (2, 0, 3)
+
+    _write(data, "b.csv", b"timestamp,value\n2020-01-01 00:00:00,3\n2020-01-01 00:05:00,4\n")  # a new version
+    _write(data, "c.csv", b"timestamp,value\n2020-01-01 00:00:00,5\n")
+    second = ingest(spark, config, build_source(config, "inbox"))
+    assert (second.files_read, second.files_skipped, second.bronze_rows) == (2, 1, 3)
+    sources = spark.table(config.tables.bronze_readings).groupBy("source").count().collect()
+    assert sorted((Path(r["source"]).name, r["count"]) for r in sources) == [("a.csv", 2), ("b.csv", 3), ("c.csv", 1)]
+    # The unreadable file is rejected on each ingest and quarantined once.
+    assert [Path(r.path).name for r in second.rejected] == ["empty.csv"]
+    assert spark.table(config.tables.silver_quarantine).where(F.col("stage") == "ingest").count() == 1

@@ -7,7 +7,9 @@ quarantine with their reason; labelled windows go to gold.labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakewatch import tables
-from lakewatch.concurrent import run_together
+from lakewatch.concurrent import in_background, run_together
 from lakewatch.config import LakewatchConfig
 from lakewatch.provenance import new_run_id
 from lakewatch.sources.base import RejectedFile, Source
@@ -32,21 +34,26 @@ class IngestReport:
     source_name: str
     bronze_rows: int
     files_read: int
+    files_skipped: int = 0
     rejected: tuple[RejectedFile, ...] = ()
     label_windows: int = 0
 
 
-def new_rows_only(raw: DataFrame, bronze: DataFrame) -> DataFrame:
-    """Drop the raw rows whose (source, source_version) is already in bronze.
+def ingested_sources(spark: SparkSession, bronze_name: str) -> list[tuple[str, str]]:
+    """The (source, source_version) pairs already in bronze (one per ingested file or synthetic series)."""
+    return [tuple(row) for row in spark.table(bronze_name).select(*SOURCE_KEY).distinct().collect()]
 
-    The ingested sources (one per file or synthetic series) are few, so they are collected and
-    broadcast: no shuffle of the raw rows, and no join at all into an empty bronze table.
+
+def new_rows_only(raw: DataFrame, known: Collection[tuple[str, str]]) -> DataFrame:
+    """Drop the raw rows whose (source, source_version) is in `known`.
+
+    The ingested sources are few, so they are broadcast: no shuffle of the raw rows, and no join at all
+    when nothing is known.
     """
-    seen = [tuple(row) for row in bronze.select(*SOURCE_KEY).distinct().collect()]
-    if not seen:
+    if not known:
         return raw
-    known = raw.sparkSession.createDataFrame(seen, "source string, source_version string")
-    return raw.join(F.broadcast(known), SOURCE_KEY, "left_anti")
+    seen = raw.sparkSession.createDataFrame(list(known), "source string, source_version string")
+    return raw.join(F.broadcast(seen), SOURCE_KEY, "left_anti")
 
 
 def with_ingest_stamp(ingest_id: str) -> Callable[[DataFrame], DataFrame]:
@@ -59,38 +66,63 @@ def with_ingest_stamp(ingest_id: str) -> Callable[[DataFrame], DataFrame]:
 def ingest(spark: SparkSession, config: LakewatchConfig, source: Source) -> IngestReport:
     """Read `source` and append its new rows to bronze; return what was added and rejected."""
     names = config.tables
-    # Creating the tables (catalog work) and listing and checking the files overlap.
-    created, raw = run_together(lambda: tables.ensure_tables(spark, config, INGEST_TABLES),
-                                lambda: source.read(spark))
+    # The tables are created (catalog work) while the source lists and checks its files; it then asks
+    # what bronze holds, and a file source leaves those files unread.
+    creating = in_background(lambda: tables.ensure_tables(spark, config, INGEST_TABLES))
+
+    @functools.cache
+    def known() -> tuple[tuple[str, str], ...]:
+        # A bronze table made just now holds nothing: no lookup (in a cold JVM the first read of a
+        # Delta table costs seconds).
+        fresh = names.bronze_readings in creating.result()
+        return () if fresh else tuple(ingested_sources(spark, names.bronze_readings))
+
+    try:
+        raw = source.read(spark, known)
+    finally:
+        created = creating.result()
     ingest_id = new_run_id()
-    # A bronze table made just now holds no source yet: nothing to look up (in a cold JVM that first
-    # read of a Delta table costs seconds).
-    rows = raw.rows if names.bronze_readings in created else new_rows_only(raw.rows, spark.table(names.bronze_readings))
-    rows = rows.transform(with_ingest_stamp(ingest_id))
+    rows = new_rows_only(raw.rows, known()).transform(with_ingest_stamp(ingest_id))
+    nothing_to_read = raw.files_skipped > 0 and raw.files_read == 0
     added, _, windows = run_together(
-        lambda: tables.append(tables.conform(rows, tables.BRONZE_READINGS), names.bronze_readings),
+        lambda: 0 if nothing_to_read else tables.append(tables.conform(rows, tables.BRONZE_READINGS),
+                                                        names.bronze_readings),
         lambda: _quarantine_rejected(spark, config, ingest_id, raw.rejected,
                                      fresh=names.silver_quarantine in created),
-        lambda: _write_labels(spark, config, source.name, raw.labels) if raw.labels is not None else 0)
+        lambda: _write_labels(spark, config, source.name, raw.labels, fresh=names.gold_labels in created)
+        if raw.labels is not None else 0)
     return IngestReport(ingest_id=ingest_id, source_name=source.name, bronze_rows=added, files_read=raw.files_read,
-                        rejected=raw.rejected, label_windows=windows)
+                        files_skipped=raw.files_skipped, rejected=raw.rejected, label_windows=windows)
 
 
 def _quarantine_rejected(spark: SparkSession, config: LakewatchConfig, ingest_id: str,
                          rejected: tuple[RejectedFile, ...], fresh: bool) -> None:
     """Quarantine the files that could not be read, each file version once (`fresh`: the table is new)."""
+    name = config.tables.silver_quarantine
+    if not fresh and rejected:
+        # Rejected files are few: the ones quarantined before are looked up and left out on the driver.
+        seen = {tuple(row) for row in spark.table(name).where(F.col("stage") == "ingest")
+                .select(*SOURCE_KEY).distinct().collect()}
+        rejected = tuple(r for r in rejected if (r.path, r.version) not in seen)
     if not rejected:
         return
     now = datetime.now(UTC)
     rows = [(None, None, None, None, r.path, f"unreadable_file: {r.reason}", "ingest", r.path, r.version, None,
              ingest_id, now) for r in rejected]
-    df = spark.createDataFrame(rows, tables.SILVER_QUARANTINE)
-    if not fresh:
-        seen = spark.table(config.tables.silver_quarantine).where(F.col("stage") == "ingest").select(*SOURCE_KEY)
-        df = df.join(seen, SOURCE_KEY, "left_anti").select(*tables.SILVER_QUARANTINE.fieldNames())
-    tables.append(df, config.tables.silver_quarantine)
+    tables.append(spark.createDataFrame(rows, tables.SILVER_QUARANTINE), name)
 
 
-def _write_labels(spark: SparkSession, config: LakewatchConfig, source_name: str, labels: DataFrame) -> int:
+def _write_labels(spark: SparkSession, config: LakewatchConfig, source_name: str, labels: DataFrame,
+                  fresh: bool) -> int:
+    """Replace the source's labelled windows in gold.labels unless they are the same already; return how
+    many the source has (`fresh`: the table is new)."""
+    name = config.tables.gold_labels
     df = tables.conform(labels.withColumn("source_name", F.lit(source_name)), tables.GOLD_LABELS)
-    return tables.replace_where(df, config.tables.gold_labels, f"source_name = '{source_name}'")
+    if not fresh:
+        # Windows are few: compared on the driver, which spares a rewrite and a commit on every re-ingest.
+        new = Counter(tuple(row) for row in df.collect())
+        current = Counter(tuple(row) for row in spark.table(name).where(F.col("source_name") == source_name)
+                          .select(*tables.GOLD_LABELS.fieldNames()).collect())
+        if new == current:
+            return sum(new.values())
+    return tables.replace_where(df, name, f"source_name = '{source_name}'")

@@ -33,7 +33,8 @@ def run_ingest(spark: SparkSession, config: LakewatchConfig, source: Source, pro
     """Stage 1: source to bronze."""
     with progress.stage(f"ingest {source.name} -> {config.tables.bronze_readings}") as counts:
         report = ingest(spark, config, source)
-        counts.update(bronze_rows=report.bronze_rows, files=report.files_read, rejected_files=len(report.rejected))
+        counts.update(bronze_rows=report.bronze_rows, files=report.files_read, skipped_files=report.files_skipped,
+                      rejected_files=len(report.rejected))
     for rejected in report.rejected:
         progress.say(f"rejected file {rejected.path}: {rejected.reason} (kept in {config.tables.silver_quarantine})")
     return report

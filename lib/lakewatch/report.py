@@ -14,6 +14,8 @@ def format_ingest(report: IngestReport) -> list[str]:
     lines = [f"  ingest id            {report.ingest_id}",
              f"  files read           {report.files_read:,}",
              f"  bronze rows added    {report.bronze_rows:,}"]
+    if report.files_skipped:
+        lines.append(f"  files skipped        {report.files_skipped:,} (in bronze already, same path and version)")
     if report.rejected:
         lines.append(f"  files rejected       {len(report.rejected):,} (see silver.quarantine, stage 'ingest')")
     if report.label_windows:

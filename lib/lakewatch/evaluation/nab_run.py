@@ -90,7 +90,11 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
     began = time.perf_counter()
     ingested = run_ingest(spark, config, NabSource(config.source("nab"), str(nab_dir)), progress)
     warming = in_background(lambda: warm_workers(spark, detector, params))  # while refine keeps the driver busy
-    run_refine(spark, config, ingested.ingest_id, progress)
+    if ingested.bronze_rows:
+        run_refine(spark, config, ingested.ingest_id, progress)
+    else:
+        progress.say(f"refine: nothing new in {config.tables.bronze_readings}, "
+                     f"{config.tables.silver_readings} is up to date")
     warming.result()
     seconds["ingest_refine"] = time.perf_counter() - began
     with progress.stage(f"score {len(windows)} NAB series with {detector}") as counts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -12,6 +13,7 @@ RAW_COLUMNS = (
     "series_id", "channel", "ts_raw", "value_raw", "raw_record",
     "source_name", "source", "source_version", "record_order",
 )
+RAW_SCHEMA = ", ".join(f"{c} {'long' if c == 'record_order' else 'string'}" for c in RAW_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,16 @@ class RawRead:
     rejected: tuple[RejectedFile, ...] = ()
     labels: DataFrame | None = None
     files_read: int = 0
+    files_skipped: int = 0
+
+
+# (source, source_version) pairs already in bronze, asked for by a source once it knows what it holds.
+KnownSources = Callable[[], Collection[tuple[str, str]]]
+
+
+def nothing_known() -> Collection[tuple[str, str]]:
+    """The KnownSources of an empty lakehouse."""
+    return ()
 
 
 class Source(Protocol):
@@ -50,6 +62,10 @@ class Source(Protocol):
     name: str
     parse: ParseSpec
 
-    def read(self, spark: SparkSession) -> RawRead:
-        """Read the source's raw rows; raise SourceError if the whole source is unreadable."""
+    def read(self, spark: SparkSession, known: KnownSources = nothing_known) -> RawRead:
+        """Read the source's raw rows; raise SourceError if the whole source is unreadable.
+
+        A source that can tell its parts apart before reading them (a file source: by path and version)
+        leaves out those `known()` names; ingest drops any other known rows after reading.
+        """
         ...

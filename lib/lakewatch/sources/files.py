@@ -18,7 +18,15 @@ from pyspark.sql import types as T
 
 from lakewatch.config import FileSourceSpec
 from lakewatch.errors import SourceError
-from lakewatch.sources.base import RAW_COLUMNS, ParseSpec, RawRead, RejectedFile
+from lakewatch.sources.base import (
+    RAW_COLUMNS,
+    RAW_SCHEMA,
+    KnownSources,
+    ParseSpec,
+    RawRead,
+    RejectedFile,
+    nothing_known,
+)
 from lakewatch.sources.filesystem import HEAD_BYTES, FileInfo, list_files, read_head, relative_stem
 
 CORRUPT = "_corrupt_record"
@@ -88,18 +96,25 @@ class FileSource:
         self.root = path or spec.path
         self.parse = ParseSpec(timestamp_format=spec.timestamp_format, timezone=spec.timezone)
 
-    def read(self, spark: SparkSession) -> RawRead:
-        """List, check and read every file; raise SourceError if none can be read."""
+    def read(self, spark: SparkSession, known: KnownSources = nothing_known) -> RawRead:
+        """List and check every file, then read those whose (path, version) `known()` does not name.
+
+        Raises SourceError if no file can be read at all.
+        """
         root, files = list_files(spark, self.root, self.name)
         groups, rejected = self._check_files(spark, files)
         if not groups:
             detail = "; ".join(f"{r.path}: {r.reason}" for r in rejected[:5])
             raise SourceError(f"source '{self.name}' at {self.root}: no readable file ({detail})")
+        readable = sum(len(group) for group in groups.values())
+        groups = _unknown_files(groups, set(known()))
         frames = [self._read_group(spark, root, columns, group) for columns, group in groups.items()]
-        rows = frames[0]
+        rows = frames[0] if frames else spark.createDataFrame([], RAW_SCHEMA)
         for frame in frames[1:]:
             rows = rows.unionByName(frame)
-        return RawRead(rows=rows, rejected=tuple(rejected), files_read=sum(len(g) for g in groups.values()))
+        files_read = sum(len(group) for group in groups.values())
+        return RawRead(rows=rows, rejected=tuple(rejected), files_read=files_read,
+                       files_skipped=readable - files_read)
 
     def _check_files(self, spark: SparkSession,
                      files: list[FileInfo]) -> tuple[dict[tuple[str, ...], list[FileInfo]], list[RejectedFile]]:
@@ -174,6 +189,13 @@ class FileSource:
 
     def _channels(self) -> tuple[str, ...]:
         return (self.spec.value_column,) if self.spec.value_column else self.spec.channel_columns
+
+
+def _unknown_files(groups: dict[tuple[str, ...], list[FileInfo]],
+                   known: set[tuple[str, str]]) -> dict[tuple[str, ...], list[FileInfo]]:
+    """`groups` without the files whose (path, version) is in `known`, and without groups left empty."""
+    kept = {columns: [f for f in files if (f.path, f.version) not in known] for columns, files in groups.items()}
+    return {columns: files for columns, files in kept.items() if files}
 
 
 def _normalised_path(col: Column) -> Column:

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from lakewatch.config import FileSourceSpec
 from lakewatch.errors import SourceError
-from lakewatch.sources.base import RawRead
+from lakewatch.sources.base import KnownSources, RawRead, nothing_known
 from lakewatch.sources.files import FileSource
 
 LABEL_KIND = "labelled_window"
@@ -50,11 +50,12 @@ class NabSource:
         self._files = FileSource(spec)
         self.parse = self._files.parse
 
-    def read(self, spark: SparkSession) -> RawRead:
-        """The corpus' raw rows and its labelled windows."""
-        raw = self._files.read(spark)
+    def read(self, spark: SparkSession, known: KnownSources = nothing_known) -> RawRead:
+        """The corpus' raw rows (files `known()` names left unread) and its labelled windows."""
+        raw = self._files.read(spark, known)
         labels = self._labels(spark) if self.spec.labels else None
-        return RawRead(rows=raw.rows, rejected=raw.rejected, labels=labels, files_read=raw.files_read)
+        return RawRead(rows=raw.rows, rejected=raw.rejected, labels=labels, files_read=raw.files_read,
+                       files_skipped=raw.files_skipped)
 
     def _labels(self, spark: SparkSession) -> DataFrame:
         rows = read_nab_windows(self.spec.labels or "")

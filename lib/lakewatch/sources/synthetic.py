@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakewatch.config import SyntheticSettings
-from lakewatch.sources.base import RAW_COLUMNS, ParseSpec, RawRead
+from lakewatch.sources.base import RAW_COLUMNS, KnownSources, ParseSpec, RawRead, nothing_known
 
 ANOMALY_KINDS = ("spike", "level_shift", "trend_change", "variance_burst", "flatline")
 CHUNK_ROWS = 500_000
@@ -124,8 +124,9 @@ class SyntheticSource:
     def __init__(self, settings: SyntheticSettings) -> None:
         self.settings = settings
 
-    def read(self, spark: SparkSession) -> RawRead:
-        """Raw rows and labelled windows of every series, as lazy DataFrames."""
+    def read(self, spark: SparkSession, known: KnownSources = nothing_known) -> RawRead:
+        """Raw rows and labelled windows of every series, as lazy DataFrames (all generated: ingest drops
+        the series `known` names)."""
         s = self.settings
         ids = spark.range(0, s.series, numPartitions=min(s.partitions, s.series))
 
