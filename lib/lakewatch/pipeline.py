@@ -77,12 +77,15 @@ def run_pipeline(spark: SparkSession, config: LakewatchConfig, source: Source, r
                  progress: Progress) -> PipelineReport:
     """Run every stage from `source` to gold; stops before gold when validation fails.
 
-    Every fixed-schema table is created first (the NAB ones empty), so the catalog the job prints can be
-    queried right away.
+    Every fixed-schema table exists when it returns, failed or not (the NAB ones empty), so the catalog
+    the job prints can be queried right away. The stages create the tables they write themselves, so on
+    a first run they know those are new and empty (nothing to look up in bronze, silver appended to).
     """
-    tables.ensure_tables(spark, config)
-    ingested = run_ingest(spark, config, source, progress)
-    refined = run_refine(spark, config, ingested.ingest_id, progress)
-    validated = run_validation(spark, config, run_id, progress)
-    feature_rows = run_features(spark, config, progress)
+    try:
+        ingested = run_ingest(spark, config, source, progress)
+        refined = run_refine(spark, config, ingested.ingest_id, progress)
+        validated = run_validation(spark, config, run_id, progress)
+        feature_rows = run_features(spark, config, progress)
+    finally:
+        tables.ensure_tables(spark, config)
     return PipelineReport(ingested, refined, validated, feature_rows)
