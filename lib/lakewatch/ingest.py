@@ -39,9 +39,13 @@ class IngestReport:
     label_windows: int = 0
 
 
-def ingested_sources(spark: SparkSession, bronze_name: str) -> list[tuple[str, str]]:
+def ingested_sources(spark: SparkSession, bronze_name: str) -> set[tuple[str, str]]:
     """The (source, source_version) pairs already in bronze (one per ingested file or synthetic series)."""
-    return [tuple(row) for row in spark.table(bronze_name).select(*SOURCE_KEY).distinct().collect()]
+    return _source_keys(spark.table(bronze_name))
+
+
+def _source_keys(df: DataFrame) -> set[tuple[str, str]]:
+    return {tuple(row) for row in df.select(*SOURCE_KEY).distinct().collect()}
 
 
 def new_rows_only(raw: DataFrame, known: Collection[tuple[str, str]]) -> DataFrame:
@@ -101,8 +105,7 @@ def _quarantine_rejected(spark: SparkSession, config: LakewatchConfig, ingest_id
     name = config.tables.silver_quarantine
     if not fresh and rejected:
         # Rejected files are few: the ones quarantined before are looked up and left out on the driver.
-        seen = {tuple(row) for row in spark.table(name).where(F.col("stage") == "ingest")
-                .select(*SOURCE_KEY).distinct().collect()}
+        seen = _source_keys(spark.table(name).where(F.col("stage") == "ingest"))
         rejected = tuple(r for r in rejected if (r.path, r.version) not in seen)
     if not rejected:
         return
