@@ -165,7 +165,7 @@ class LikelihoodParams(DetectorParams):
 
     avg_window: int = 10
     history: int = 8600
-    reestimate_every: int = 100
+    reestimate_every: int = 300
     learning_rows: int = 50
     warmup_rows: int = 150
     min_mean: float = 0.03

@@ -15,8 +15,8 @@ AVAILABLE_NOW = "availableNow"
 SOURCES = ("delta", "kafka")
 
 # The corpus-wide standard-profile threshold of the default detector (lakewatch_nab) on NAB v1.1: the point of
-# the score curve where the NAB standard score (74.03) peaks. Other detectors need their own (evaluate_nab).
-DEFAULT_THRESHOLD = 0.49948408705086356
+# the score curve where the NAB standard score (74.96) peaks. Other detectors need their own (evaluate_nab).
+DEFAULT_THRESHOLD = 0.5034722222222222
 
 _UNITS = {"ms": 0.001, "millisecond": 0.001, "s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0,
           "minute": 60.0, "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
