@@ -28,7 +28,14 @@ from lakewatch.detectors import get_detector
 from lakewatch.evaluation import load_profiles, load_windows, score_all_profiles
 from lakewatch.evaluation.nab_run import evaluate_nab
 from lakewatch.progress import Progress
-from lakewatch.scoring import detector_settings, keyed_readings, score_keyed, score_series, series_keys
+from lakewatch.scoring import (
+    detector_settings,
+    keyed_readings,
+    number_series,
+    score_keyed,
+    score_series,
+    series_keys,
+)
 from lakewatch.spark import get_spark
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -61,12 +68,11 @@ def grouped_copies(spark, config, detector: str, params: dict, copies: int) -> t
     copied = silver.crossJoin(spark.range(copies).withColumnRenamed("id", "copy")).withColumn(
         "series_id", F.concat_ws("#", "series_id", F.col("copy").cast("string"))).drop("copy").cache()
     points = copied.count()
-    keys = series_keys(spark, [(r.series_id, r.channel) for r in copied.select("series_id", "channel").distinct()
-                               .collect()])
-    grouped = keyed_readings(copied, keys).repartition(tasks, "key").cache()
+    names = number_series((r.series_id, r.channel) for r in copied.select("series_id", "channel").distinct().collect())
+    grouped = keyed_readings(copied, series_keys(spark, names)).repartition(tasks, "key").cache()
     grouped.count()
     began = time.perf_counter()
-    score_keyed(grouped, detector, params).write.format("noop").mode("overwrite").save()
+    score_keyed(grouped, names, detector, params).write.format("noop").mode("overwrite").save()
     seconds = time.perf_counter() - began
     grouped.unpersist()
     began = time.perf_counter()

@@ -67,13 +67,14 @@ def test_a_partition_scored_in_bounded_batches(monkeypatch: pytest.MonkeyPatch) 
     from lakewatch import scoring
 
     readings = _readings(3)
-    keys = {pair: i for i, pair in enumerate(sorted(set(zip(readings.series_id, readings.channel, strict=True))))}
+    names = scoring.number_series(zip(readings.series_id, readings.channel, strict=True))
+    keys = {pair: i for i, pair in enumerate(names)}
     keyed = pa.table({"key": [keys[p] for p in zip(readings.series_id, readings.channel, strict=True)],
                       "micros": readings["timestamp"].astype("int64") // 1_000, "value": readings["value"]})
     monkeypatch.setattr(scoring, "_BATCH_POINTS", 250)  # the 250- and 300-point series each fill a batch
-    out = list(scoring._score_partition(DETECTOR, {})(iter(keyed.to_batches(max_chunksize=100))))
+    out = list(scoring._score_partition(DETECTOR, {}, names)(iter(keyed.to_batches(max_chunksize=100))))
     assert [batch.num_rows for batch in out] == [1, 1, 1]
     got = pa.Table.from_batches(out).to_pylist()
-    for (series_id, channel), key in keys.items():
-        row = next(r for r in got if r["key"] == key)
-        assert row["scores"] == _expected(readings, series_id, channel)["anomaly_score"].tolist()
+    assert sorted((r["series_id"], r["channel"]) for r in got) == names
+    for row in got:
+        assert row["scores"] == _expected(readings, row["series_id"], row["channel"])["anomaly_score"].tolist()

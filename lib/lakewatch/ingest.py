@@ -21,6 +21,7 @@ from lakewatch.concurrent import in_background, run_together
 from lakewatch.config import LakewatchConfig
 from lakewatch.provenance import new_run_id
 from lakewatch.sources.base import RejectedFile, Source
+from lakewatch.spark import local_frame
 
 SOURCE_KEY = ["source", "source_version"]
 INGEST_TABLES = ("bronze_readings", "silver_quarantine", "gold_labels")
@@ -56,7 +57,7 @@ def new_rows_only(raw: DataFrame, known: Collection[tuple[str, str]]) -> DataFra
     """
     if not known:
         return raw
-    seen = raw.sparkSession.createDataFrame(list(known), "source string, source_version string")
+    seen = local_frame(raw.sparkSession, list(known), "source string, source_version string")
     return raw.join(F.broadcast(seen), SOURCE_KEY, "left_anti")
 
 

@@ -3,7 +3,7 @@ grouped in Python per partition (mapInArrow), one row of arrays back per series.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,9 +13,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakewatch.errors import ConfigError
+from lakewatch.spark import local_frame
 
 SCORED_SCHEMA = "series_id string, channel string, timestamp timestamp, value double, anomaly_score double"
-SERIES_ARRAYS_SCHEMA = "key long, micros array<long>, values array<double>, scores array<double>"
+SERIES_ARRAYS_SCHEMA = ("series_id string, channel string, micros array<long>, values array<double>, "
+                        "scores array<double>")
 _KEYS_SCHEMA = "key long, series_id string, channel string"
 _BATCH_POINTS = 1_000_000
 
@@ -34,23 +36,25 @@ def detector_settings(name: str | None = None) -> tuple[str, dict[str, Any]]:
     return chosen, {}
 
 
-def _series_batch(key: np.ndarray, micros: np.ndarray, values: np.ndarray, scores: np.ndarray,
-                  bounds: np.ndarray) -> pa.RecordBatch:
+def _series_batch(names: Sequence[tuple[str, str]], key: np.ndarray, micros: np.ndarray, values: np.ndarray,
+                  scores: np.ndarray, bounds: np.ndarray) -> pa.RecordBatch:
     """One SERIES_ARRAYS_SCHEMA row per series of rows sorted by (key, micros); bounds: each series' first
-    row and, last, the end."""
+    row and, last, the end; names: each key's (series_id, channel)."""
     offsets = pa.array(bounds - bounds[0], pa.int32())
+    series = [names[k] for k in key[bounds[:-1]]]
     return pa.RecordBatch.from_arrays(
-        [pa.array(key[bounds[:-1]], pa.int64()), pa.ListArray.from_arrays(offsets, pa.array(micros, pa.int64())),
+        [pa.array([s for s, _ in series], pa.string()), pa.array([c for _, c in series], pa.string()),
+         pa.ListArray.from_arrays(offsets, pa.array(micros, pa.int64())),
          pa.ListArray.from_arrays(offsets, pa.array(values, pa.float64())),
          pa.ListArray.from_arrays(offsets, pa.array(scores, pa.float64()))],
-        names=["key", "micros", "values", "scores"])
+        names=["series_id", "channel", "micros", "values", "scores"])
 
 
-def _score_partition(detector_name: str, params: Mapping[str, Any]) -> Callable[[Iterator[pa.RecordBatch]],
-                                                                               Iterator[pa.RecordBatch]]:
+def _score_partition(detector_name: str, params: Mapping[str, Any], names: Sequence[tuple[str, str]]
+                     ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A function scoring every series of one partition of keyed rows (key, micros, value): it sorts the
     partition by key and time, scores each key's run of rows from a fresh state, and yields
-    SERIES_ARRAYS_SCHEMA rows in batches of about _BATCH_POINTS points."""
+    SERIES_ARRAYS_SCHEMA rows, named by `names[key]`, in batches of about _BATCH_POINTS points."""
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from lakewatch.detectors import get_detector
 
@@ -70,7 +74,7 @@ def _score_partition(detector_name: str, params: Mapping[str, Any]) -> Callable[
             scores[start:end] = detector.score_series(values[start:end], micros[start:end] * 1_000)
             if end - bounds[first] >= _BATCH_POINTS or i == len(bounds) - 2:
                 done = slice(bounds[first], end)
-                yield _series_batch(key, micros[done], values[done], scores[done], bounds[first:i + 2])
+                yield _series_batch(names, key, micros[done], values[done], scores[done], bounds[first:i + 2])
                 first = i + 1
 
     return score
@@ -101,10 +105,14 @@ def _warm_detector(detector_name: str, params: Mapping[str, Any]) -> Callable[[I
     return warm
 
 
-def series_keys(spark: SparkSession, series: Iterable[tuple[str, str]]) -> DataFrame:
-    """A small DataFrame (key long, series_id, channel) numbering the distinct (series_id, channel) pairs."""
-    pairs = sorted(set(series))
-    return spark.createDataFrame([(i, s, c) for i, (s, c) in enumerate(pairs)], _KEYS_SCHEMA)
+def number_series(series: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The distinct (series_id, channel) pairs in a fixed order: a pair's key is its index."""
+    return sorted(set(series))
+
+
+def series_keys(spark: SparkSession, names: Sequence[tuple[str, str]]) -> DataFrame:
+    """A small DataFrame (key long, series_id, channel) of numbered pairs (see number_series)."""
+    return local_frame(spark, [(i, s, c) for i, (s, c) in enumerate(names)], _KEYS_SCHEMA)
 
 
 def _distinct_series(readings: DataFrame) -> list[tuple[str, str]]:
@@ -117,14 +125,16 @@ def keyed_readings(readings: DataFrame, keys: DataFrame) -> DataFrame:
         "key", F.unix_micros("timestamp").alias("micros"), "value")
 
 
-def score_keyed(keyed: DataFrame, detector_name: str, params: Mapping[str, Any]) -> DataFrame:
-    """Score keyed readings (keyed_readings), partitioned by key, one SERIES_ARRAYS_SCHEMA row per series.
+def score_keyed(keyed: DataFrame, names: Sequence[tuple[str, str]], detector_name: str,
+                params: Mapping[str, Any]) -> DataFrame:
+    """Score keyed readings (keyed_readings), partitioned by key, one SERIES_ARRAYS_SCHEMA row per series;
+    `names` are the numbered pairs the keys index.
 
     Every series' rows must lie in one partition (`repartition(n, "key")`). Each task holds its
     partition's rows in memory (24 bytes a point) while it scores them: Python does the grouping, so
-    Spark spends no sort on it.
+    Spark spends no sort on it, and names each series itself, so no join follows.
     """
-    return keyed.mapInArrow(_score_partition(detector_name, dict(params)), SERIES_ARRAYS_SCHEMA)
+    return keyed.mapInArrow(_score_partition(detector_name, dict(params), list(names)), SERIES_ARRAYS_SCHEMA)
 
 
 def score_series(readings: DataFrame, detector_name: str, params: Mapping[str, Any], partitions: int | None = None,
@@ -137,11 +147,10 @@ def score_series(readings: DataFrame, detector_name: str, params: Mapping[str, A
     session's shuffle partitions). Series travel to Python under a number, not their names, and come
     back as one row each: strings and per-point rows cost Spark's Arrow path more than the detector does.
     """
-    keys = series_keys(readings.sparkSession, _distinct_series(readings) if series is None else series)
-    keyed = keyed_readings(readings, keys)
+    names = number_series(_distinct_series(readings) if series is None else series)
+    keyed = keyed_readings(readings, series_keys(readings.sparkSession, names))
     keyed = keyed.repartition(partitions, "key") if partitions else keyed.repartition("key")
-    scored = score_keyed(keyed, detector_name, params)
-    return scored.join(F.broadcast(keys), "key").select("series_id", "channel", "micros", "values", "scores")
+    return score_keyed(keyed, names, detector_name, params)
 
 
 def score_readings(readings: DataFrame, detector_name: str, params: Mapping[str, Any], partitions: int | None = None,

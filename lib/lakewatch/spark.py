@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from pyspark.sql import SparkSession
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 
 from lakewatch.config import LakewatchConfig, project_root
 from lakewatch.errors import ConfigError
@@ -79,6 +82,17 @@ def get_spark(app_name: str, config: LakewatchConfig, extra_conf: Mapping[str, s
 def partitions_for(spark: SparkSession, rows: int, rows_per_partition: int) -> int:
     """Shuffle partitions for `rows` rows: at least one per core, at most about `rows_per_partition` rows each."""
     return max(spark.sparkContext.defaultParallelism, -(-int(rows) // int(rows_per_partition)))
+
+
+def local_frame(spark: SparkSession, rows: Sequence[Sequence[Any]], schema: str) -> DataFrame:
+    """A DataFrame of a few rows held on the driver, with `schema` given in DDL, planned as a local relation.
+
+    createDataFrame from a list makes an RDD of pickled rows: every job that reads it (the broadcast side
+    of a join, say) starts a Python worker to unpickle them. Sent as Arrow, the rows become a local
+    relation that Spark reads in the driver's JVM with no job at all.
+    """
+    struct = T.StructType.fromDDL(schema)
+    return spark.createDataFrame(pd.DataFrame(list(rows), columns=struct.names), struct)
 
 
 def _print_conf_args() -> None:

@@ -99,8 +99,9 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
     seconds["ingest_refine"] = time.perf_counter() - began
     with progress.stage(f"score {len(windows)} NAB series with {detector}") as counts:
         began = time.perf_counter()
-        # Two tasks per core: NAB's series differ 20-fold in length, so one task per core would leave a core idle.
-        tasks = 2 * spark.sparkContext.defaultParallelism
+        # One task per core: a task costs ~0.1-0.2 s of its own here, and NAB's 58 series hash into halves of
+        # 52% and 48% of the points on two cores (two tasks per core: 1.06 s against 0.96 s, warm).
+        tasks = spark.sparkContext.defaultParallelism
         series = [(key[:-len(".csv")], VALUE_CHANNEL) for key in sorted(windows)]
         scored = score_series(spark.table(config.tables.silver_readings), detector, params, tasks, series)
         # The corpus is NAB's fixed 365k rows: its threshold optimisation runs on the driver.

@@ -28,6 +28,7 @@ from lakewatch.sources.base import (
     nothing_known,
 )
 from lakewatch.sources.filesystem import HEAD_BYTES, FileInfo, list_files, read_head, relative_stem
+from lakewatch.spark import local_frame
 
 CORRUPT = "_corrupt_record"
 OTHER_DELIMITERS = (",", ";", "\t", "|")
@@ -156,8 +157,8 @@ class FileSource:
             df = spark.read.parquet(*paths).select(*[F.col(f"`{c}`").cast("string").alias(c) for c in columns])
             df = df.withColumn(CORRUPT, F.lit(None).cast("string"))
         df = df.withColumn("_file", _normalised_path(F.col("_metadata.file_path")))
-        catalog = spark.createDataFrame(
-            [(_normalised_str(f.path), f.path, f.version, relative_stem(root, f.path)) for f in files],
+        catalog = local_frame(
+            spark, [(_normalised_str(f.path), f.path, f.version, relative_stem(root, f.path)) for f in files],
             "_file string, source string, source_version string, _file_series string",
         )
         df = df.join(F.broadcast(catalog), "_file").withColumn("record_order", F.monotonically_increasing_id())
