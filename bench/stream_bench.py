@@ -9,18 +9,23 @@ Throughput: writes a silver-like Delta table (series x points, one commit per ti
 the first `--warmup` fraction (states created, kernels compiled), then times a second catch-up run over the rest:
 sustained events/s = rows scored / wall time of that run. In the same process it scores the same events with
 detector.score_series per series (the in-process loop) and reports the overhead ratio.
-Latency (--latency-rate R): a writer thread appends a Delta commit every --commit-interval seconds holding the
-events due at R events/s, timestamp = the append time, while the query runs with a processingTime trigger; over
-the rows appended after a warm-up it reports p50/p95 of scored_at - timestamp (scored) and of the commit time of
-the row's batch - timestamp (visible to readers). Results go to bench/out/stream-<series>x<points>.json.
+Latency (--latency-rate R): while the query runs with a processingTime trigger, readings arrive at R events/s
+with timestamp = their arrival time: with --source delta (silver.readings, the default) a writer thread in this
+process appends a Delta commit every --commit-interval seconds holding the events due, so the writer's Spark jobs
+share the query's JVM and cores; with --source kafka a producer process sends them as JSON to a real Kafka
+broker (tests/kafka_harness.py) every --produce-interval seconds. Over the rows that arrived after a warm-up it
+reports p50/p95 of scored_at - timestamp (scored) and of the commit time of the row's batch - timestamp
+(visible to readers). Results go to bench/out/stream-<series>x<points>[-b<buckets>][-latency[-kafka]].json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -30,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from lakewatch import tables
-from lakewatch.config import load_config
+from lakewatch.config import load_config, project_root
 from lakewatch.detectors import get_detector
 from lakewatch.progress import Progress
 from lakewatch.spark import get_spark
@@ -96,40 +101,100 @@ def throughput(spark, config, args, settings: StreamSettings) -> dict:
             "loop_events_per_s_one_core": round(rate), "loop_over_stream": round(rate / stream_rate, 2)}
 
 
+def delta_writer(spark, config, args, stop: threading.Event, appended: dict) -> None:
+    """Append a silver commit every --commit-interval s holding the events due at --latency-rate, timestamp =
+    append time, until `stop`; counts rows and commits in `appended`."""
+    began = time.monotonic()
+    while not stop.is_set():
+        # Each commit holds the points due since the last one, so the input rate holds when a commit is slow.
+        due = int(args.latency_rate * (time.monotonic() - began + args.commit_interval)) - appended["rows"]
+        points = max(1, due // args.series)
+        now = np.datetime64(time.time_ns() // 1000, "us")  # Spark keeps microseconds: no unsafe cast
+        frame = readings(args.series, appended["rows"] // args.series, points)  # each series goes on
+        frame["timestamp"] = now + np.repeat(np.arange(points), args.series)  # 1 us apart per series
+        append(spark, config, frame)
+        appended["rows"] += len(frame)
+        appended["commits"] += 1
+        time.sleep(max(0.0, began + appended["commits"] * args.commit_interval - time.monotonic()))
+
+
+def kafka_producer(bootstrap: str, topic: str, series: int, rate: int, interval: float, stop, sent) -> None:
+    """(In its own process.) Send JSON readings at `rate` events/s every `interval` s until `stop` is set; a
+    reading's timestamp is its send time in epoch milliseconds (a series' points in one send 1 ms apart, the
+    last at the send time). `sent` counts the messages."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
+    ids = [f"s{i:05d}" for i in range(series)]
+    began, sends = time.monotonic(), 0
+    while not stop.is_set():
+        due = int(rate * (time.monotonic() - began + interval)) - sent.value
+        points = max(1, due // series)
+        now_ms = time.time_ns() // 1_000_000
+        values = readings(series, sent.value // series, points)["value"].to_numpy()  # time-major
+        for row, value in enumerate(values):
+            sid = ids[row % series]
+            stamp = now_ms - (points - 1 - row // series)
+            producer.send(topic, key=sid.encode(), value=f'{{"series_id":"{sid}","timestamp":{stamp},'
+                                                        f'"value":{float(value)!r}}}'.encode())
+        sent.value += len(values)
+        sends += 1
+        time.sleep(max(0.0, began + sends * interval - time.monotonic()))
+    producer.flush(30)
+    producer.close(10)
+
+
+def kafka_broker():
+    """The test harness's real Kafka broker (KRaft, loopback), imported from tests/."""
+    sys.path.insert(0, str(project_root()))
+    from tests.kafka_harness import KafkaBroker
+
+    return KafkaBroker()
+
+
 def latency(spark, config, args, settings: StreamSettings) -> dict:
-    """Append at --latency-rate events/s while a processingTime query runs; p50/p95 of the time from a reading's
-    append to its score row being scored (scored_at) and being visible (its batch's commit)."""
+    """Readings arrive at --latency-rate events/s (Delta appends or a Kafka producer) while a processingTime query
+    runs; p50/p95 of the time from a reading's arrival to its score row being scored (scored_at) and being
+    visible (its batch's commit)."""
+    if args.source == "kafka":
+        with kafka_broker() as broker:
+            broker.create_topic("readings", partitions=args.partitions)
+            kafka = {"bootstrap_servers": broker.bootstrap, "topic": "readings", "starting_offsets": "earliest"}
+            return _latency(spark, config, args, StreamSettings(**{**settings.__dict__, "source": "kafka",
+                                                                  "kafka": kafka}))
+    return _latency(spark, config, args, settings)
+
+
+def _latency(spark, config, args, settings: StreamSettings) -> dict:
     stop_writer, stop_query = threading.Event(), threading.Event()
     appended = {"rows": 0, "commits": 0}
     warm_until = time.time() + args.latency_warmup
-
-    def writer() -> None:
-        began = time.monotonic()
-        while not stop_writer.is_set():
-            # Each commit holds the points due since the last one, so the input rate holds when a commit is slow.
-            due = int(args.latency_rate * (time.monotonic() - began + args.commit_interval)) - appended["rows"]
-            points = max(1, due // args.series)
-            now = np.datetime64(time.time_ns() // 1000, "us")  # Spark keeps microseconds: no unsafe cast
-            frame = readings(args.series, appended["rows"] // args.series, points)  # each series goes on
-            frame["timestamp"] = now + np.repeat(np.arange(points), args.series)  # 1 us apart per series
-            append(spark, config, frame)
-            appended["rows"] += len(frame)
-            appended["commits"] += 1
-            time.sleep(max(0.0, began + appended["commits"] * args.commit_interval - time.monotonic()))
+    if settings.source == "kafka":
+        context = multiprocessing.get_context("spawn")  # no fork of a process that holds a JVM gateway
+        stop_producer, sent = context.Event(), context.Value("q", 0)
+        feed = context.Process(target=kafka_producer, args=(settings.kafka["bootstrap_servers"],
+                                                            settings.kafka["topic"], args.series, args.latency_rate,
+                                                            args.produce_interval, stop_producer, sent))
+    else:
+        feed = threading.Thread(target=delta_writer, args=(spark, config, args, stop_writer, appended), daemon=True)
 
     live = StreamSettings(**{**settings.__dict__, "trigger": f"processingTime={args.trigger_s} seconds",
                              "checkpoint": settings.checkpoint + "_latency", "query_name": "bench_latency"})
-    thread = threading.Thread(target=writer, daemon=True)
     reports = []
     query = threading.Thread(target=lambda: reports.append(
         run_score_stream(spark, config, live, Progress("latency"), stop_query)))
     query.start()
     time.sleep(5)
     began = time.time()
-    thread.start()
+    feed.start()
     time.sleep(args.latency_warmup + args.latency_seconds)
-    stop_writer.set()
-    thread.join()
+    if settings.source == "kafka":
+        stop_producer.set()
+        feed.join()
+        appended.update(rows=sent.value, commits=None)
+    else:
+        stop_writer.set()
+        feed.join()
     wrote_s = time.time() - began
     time.sleep(args.trigger_s * 3 + 10)
     stop_query.set()
@@ -141,7 +206,7 @@ def latency(spark, config, args, settings: StreamSettings) -> dict:
         "batch_id").toPandas().join(visible, on="batch_id")
     scored, shown = rows["scored_at"] - rows["appended_at"], rows["visible_at"] - rows["appended_at"]
     batches = [b for b in reports[0].batch_stats if b.finished_at >= warm_until]
-    figures = {"target_events_per_s": args.latency_rate,
+    figures = {"source": settings.source, "target_events_per_s": args.latency_rate,
                "achieved_input_events_per_s": round(appended["rows"] / wrote_s), "commits": appended["commits"],
                "trigger_s": args.trigger_s, "measured_rows": len(rows)}
     for name, seconds in (("scored", scored), ("visible", shown)):
@@ -181,6 +246,9 @@ def main() -> None:
     parser.add_argument("--latency-warmup", type=float, default=20.0)
     parser.add_argument("--commit-interval", type=float, default=1.0)
     parser.add_argument("--trigger-s", type=float, default=1.0)
+    parser.add_argument("--source", choices=("delta", "kafka"), default="delta",
+                        help="where the latency run's readings arrive (the throughput run reads Delta)")
+    parser.add_argument("--produce-interval", type=float, default=0.1, help="seconds between Kafka sends")
     parser.add_argument("--root", default=None, help="lakehouse folder (default: a temporary one, removed)")
     args = parser.parse_args()
     root = Path(args.root or tempfile.mkdtemp(prefix="lakewatch-stream-bench-"))
@@ -211,7 +279,8 @@ def main() -> None:
         if not args.root:
             shutil.rmtree(root, ignore_errors=True)
     result["load_average_at_end"] = os.getloadavg()[0]
-    suffix = (f"-b{args.state_buckets}" if args.state_buckets else "") + ("-latency" if args.latency_rate else "")
+    suffix = ((f"-b{args.state_buckets}" if args.state_buckets else "") + ("-latency" if args.latency_rate else "")
+              + ("-kafka" if args.latency_rate and args.source == "kafka" else ""))
     write_result(f"stream-{args.series}x{args.points}{suffix}", result)
 
 
