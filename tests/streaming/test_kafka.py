@@ -94,6 +94,8 @@ def test_settings_are_checked() -> None:
         lk.KafkaSettings(topic="t").reader_options()
     with pytest.raises(ConfigError, match="max_offsets_per_trigger"):
         lk.KafkaSettings("h:1", "t", max_offsets_per_trigger=0).reader_options()
+    with pytest.raises(ConfigError, match="malformed_every"):
+        lk.KafkaSettings("h:1", "t", malformed_every="soon").reader_options()
     opts = lk.KafkaSettings("h:1", "t", "latest", 100, False, (("kafka.security.protocol", "SSL"),)).reader_options()
     assert opts == {"kafka.bootstrap.servers": "h:1", "subscribe": "t", "startingOffsets": "latest",
                     "failOnDataLoss": "false", "maxOffsetsPerTrigger": "100", "kafka.security.protocol": "SSL"}

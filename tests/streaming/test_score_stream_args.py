@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from lakewatch.errors import ConfigError
-from lakewatch.streaming.settings import StreamSettings, parse_duration, parse_trigger
+from lakewatch.streaming.settings import StreamSettings, at_most_every, parse_duration, parse_trigger
 from tests.conftest import REPO
 
 _spec = importlib.util.spec_from_file_location("score_stream_job", REPO / "jobs" / "score_stream.py")
@@ -39,6 +39,13 @@ def test_bad_arguments_are_usage_errors_naming_the_value(argv, message, capsys):
 def test_trigger_and_duration_parsing():
     assert parse_trigger("availableNow") == {"availableNow": True}
     assert parse_trigger("processingTime=1.5 minutes") == {"processingTime": "90000 milliseconds"}
+    # The malformed-message query's trigger: lengthened to the floor, never shortened; availableNow kept.
+    assert at_most_every("processingTime=1 second", 30.0) == {"processingTime": "30000 milliseconds"}
+    assert at_most_every("processingTime=2 minutes", 30.0) == {"processingTime": "120000 milliseconds"}
+    assert at_most_every("processingTime=5 seconds", 0.0) == {"processingTime": "5000 milliseconds"}
+    assert at_most_every("availableNow", 30.0) == {"availableNow": True}
+    with pytest.raises(ConfigError, match="trigger"):
+        at_most_every("every5", 30.0)
     assert parse_duration("0") == 0.0 and parse_duration("2h") == 7200.0
     with pytest.raises(ConfigError, match=r"streaming\.watermark"):
         StreamSettings(watermark="soon")

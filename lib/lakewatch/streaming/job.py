@@ -24,7 +24,13 @@ from lakewatch.streaming.explaining import make_explainer
 from lakewatch.streaming.packing import KEY_COLUMNS, pack_batches, packed_schema
 from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, bucket_function, group_function
-from lakewatch.streaming.settings import StreamSettings, checkpoint_dir, parse_trigger
+from lakewatch.streaming.settings import (
+    StreamSettings,
+    at_most_every,
+    checkpoint_dir,
+    parse_duration,
+    parse_trigger,
+)
 from lakewatch.streaming.sink import (
     BatchStats,
     SinkSpec,
@@ -125,16 +131,19 @@ def delta_readings(spark: SparkSession, config: LakewatchConfig, settings: Strea
     return reader.table(config.tables.silver_readings)
 
 
-def kafka_streams(spark: SparkSession, settings: StreamSettings) -> tuple[DataFrame, DataFrame]:
-    """Readings and malformed messages from Kafka via lakewatch.streaming.kafka (imported only for Kafka)."""
+def kafka_streams(spark: SparkSession, settings: StreamSettings) -> tuple[DataFrame, DataFrame, dict[str, Any]]:
+    """Readings and malformed messages from Kafka via lakewatch.streaming.kafka (imported only for Kafka), and
+    the trigger of the malformed-message query (streaming.kafka.malformed_every)."""
     from lakewatch.streaming.kafka import KafkaSettings, read_kafka_readings
 
     options = dict(settings.kafka)
     if not options.get("bootstrap_servers") or not options.get("topic"):
         raise ConfigError("streaming source kafka needs streaming.kafka.bootstrap_servers and .topic "
                           "(--bootstrap HOST:PORT --topic NAME)")
-    streams = read_kafka_readings(spark, KafkaSettings(**options))
-    return streams.readings, streams.malformed
+    kafka = KafkaSettings(**options)
+    streams = read_kafka_readings(spark, kafka)
+    every = parse_duration(kafka.malformed_every, "Kafka malformed_every")
+    return streams.readings, streams.malformed, at_most_every(settings.trigger, every)
 
 
 def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: StreamSettings) -> DataFrame:
@@ -242,10 +251,10 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
                      f"{stats.events:,} event updates")
 
     if settings.source == "kafka":
-        readings, malformed = kafka_streams(spark, settings)
+        readings, malformed, malformed_trigger = kafka_streams(spark, settings)
         source_name = f"kafka://{settings.kafka.get('topic')}"
     else:
-        readings, malformed = delta_readings(spark, config, settings), None
+        readings, malformed, malformed_trigger = delta_readings(spark, config, settings), None, {}
         source_name = config.tables.silver_readings
     targets = (config.tables.gold_anomaly_scores, config.tables.gold_anomalies, config.tables.silver_quarantine)
     spec = SinkSpec(*targets, resolved.name, resolved.model_version, settings.threshold, checkpoint, source_name,
@@ -256,7 +265,7 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
                       partial(write_batch, spec=spec, on_batch=on_batch), settings.state_partitions)]
     if malformed is not None:
         bad_checkpoint = f"{checkpoint.rstrip('/')}_malformed"
-        queries.append(_start(malformed, f"{settings.query_name}_malformed", bad_checkpoint, trigger,
+        queries.append(_start(malformed, f"{settings.query_name}_malformed", bad_checkpoint, malformed_trigger,
                               partial(write_malformed, table_name=spec.quarantine_table,
                                       location=spec.location(spec.quarantine_table),
                                       checkpoint=bad_checkpoint), 1))

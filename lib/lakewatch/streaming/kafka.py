@@ -20,6 +20,7 @@ from pyspark.sql import types as T
 from lakewatch import tables
 from lakewatch.errors import ConfigError
 from lakewatch.refine import is_blank
+from lakewatch.streaming.settings import parse_duration
 
 DEFAULT_CHANNEL = "value"
 QUARANTINE_STAGE = "kafka"
@@ -59,6 +60,9 @@ class KafkaSettings:
 
     ``starting_offsets``: "earliest", "latest" or Spark's JSON offsets; only used when a query starts without
     a checkpoint. ``max_offsets_per_trigger``: cap on messages per micro-batch (None = no cap).
+    ``malformed_every``: under a processingTime trigger, how often the malformed-message query (its own read
+    and parse of the topic) runs, at least as seldom as the scoring query; malformed messages reach
+    silver.quarantine up to this late, and the scoring query keeps the cores in between.
     ``fail_on_data_loss``: fail the query when offsets it expected are gone (deleted topic, retention);
     False skips the gap (with a warning in Spark's log). ``options``: extra ``kafka.*`` consumer options
     (e.g. security settings) as (key, value) pairs.
@@ -70,6 +74,7 @@ class KafkaSettings:
     max_offsets_per_trigger: int | None = None
     fail_on_data_loss: bool = True
     options: tuple[tuple[str, str], ...] = ()
+    malformed_every: str = "30 seconds"
 
     def validate(self) -> None:
         """Raise ConfigError naming the field when a setting cannot work."""
@@ -81,6 +86,7 @@ class KafkaSettings:
             raise ConfigError(
                 f"Kafka: max_offsets_per_trigger={self.max_offsets_per_trigger}; expected a positive number or None"
             )
+        parse_duration(self.malformed_every, "Kafka malformed_every")
 
     def reader_options(self) -> dict[str, str]:
         """The options for ``spark.readStream.format("kafka")``."""

@@ -134,3 +134,13 @@ def parse_trigger(text: str) -> dict[str, Any]:
                           f"or '{AVAILABLE_NOW}'")
     seconds = parse_duration(interval, "trigger processingTime")
     return {"processingTime": f"{round(seconds * 1000)} milliseconds"}
+
+
+def at_most_every(text: str, seconds: float) -> dict[str, Any]:
+    """Keyword arguments of DataStreamWriter.trigger for the trigger `text`, firing at most once every `seconds`
+    (a processingTime interval shorter than that is lengthened; availableNow stays as it is)."""
+    trigger = parse_trigger(text)
+    if AVAILABLE_NOW in trigger:
+        return trigger
+    interval = parse_duration(str(text).partition("=")[2], "trigger processingTime")
+    return {"processingTime": f"{round(max(interval, seconds) * 1000)} milliseconds"}
