@@ -95,8 +95,13 @@ def _die_with_parent() -> None:
 
 
 def _cluster_id() -> str:
-    # Kafka's Uuid text form: URL-safe base64 of 16 bytes without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's Uuid text form: URL-safe base64 of 16 bytes without padding. One in 64 starts with "-", which
+    # StorageTool's argument parser takes for an option ("--cluster-id: expected one argument"); Kafka's own
+    # Uuid.randomUuid skips those too.
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 class KafkaBroker:

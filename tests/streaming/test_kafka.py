@@ -89,6 +89,14 @@ def test_static_parse_splits_good_and_bad(spark: SparkSession) -> None:
         "not json at all", "not_json", f"kafka://t/0/{len(GOOD)}", "kafka", "batch-1")
 
 
+def test_the_harness_never_makes_a_cluster_id_that_reads_as_an_option() -> None:
+    from tests.kafka_harness import _cluster_id
+
+    ids = [_cluster_id() for _ in range(2000)]  # one in 64 random ids starts with "-"
+    assert not [i for i in ids if i.startswith("-")]
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="bootstrap_servers"):
         lk.KafkaSettings(topic="t").reader_options()
@@ -165,3 +173,45 @@ def test_score_stream_from_kafka_end_to_end(spark: SparkSession, broker: KafkaBr
     want = [(f"kafka://{topic}/{p}/{o}", reason, _text(message))
             for (message, reason), (p, o) in zip(BAD[:4], bad_acks, strict=True)]
     assertDataFrameEqual(quarantine, spark.createDataFrame(want, "source string, reason string, raw_record string"))
+
+
+def test_a_running_stream_quarantines_malformed_messages_on_its_own_slower_trigger(
+        spark: SparkSession, broker: KafkaBroker, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from lakewatch.progress import Progress
+    from lakewatch.streaming.job import run_score_stream
+    from lakewatch.streaming.settings import StreamSettings
+    from tests.conftest import make_config
+    from tests.streaming.harness import make_readings
+
+    config = make_config(tmp_path / "lake")
+    topic = f"live{next(_topics)}"
+    broker.create_topic(topic, partitions=2)
+    rows = make_readings(series=2, points=60, seed=5)
+    broker.produce(topic, [{"series_id": r.series_id, "timestamp": r.timestamp.isoformat() + "Z", "value": r.value}
+                           for r in rows.itertuples()])
+    bad_acks = broker.produce(topic, [m for m, _ in BAD[:3]])
+    settings = StreamSettings(source="kafka", trigger="processingTime=1 second", detector="robust_zscore",
+                              state_partitions=2, checkpoint=str(tmp_path / "ckpt"), explain={"enabled": False},
+                              kafka={"bootstrap_servers": broker.bootstrap, "topic": topic, "malformed_every": "3 s"})
+    stop = threading.Event()
+    runner = threading.Thread(target=run_score_stream, args=(spark, config, settings, Progress("test-live"), stop))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if (spark.catalog.tableExists(config.tables.silver_quarantine)
+                    and spark.table(config.tables.silver_quarantine).count() >= len(bad_acks)
+                    and spark.table(config.tables.gold_anomaly_scores).count() >= len(rows)):
+                break
+            time.sleep(1)
+    finally:
+        stop.set()
+        runner.join(120)
+    assert not runner.is_alive()
+    assert spark.table(config.tables.gold_anomaly_scores).count() == len(rows)
+    quarantine = spark.table(config.tables.silver_quarantine).select("source", "reason")
+    want = [(f"kafka://{topic}/{p}/{o}", reason) for (_, reason), (p, o) in zip(BAD[:3], bad_acks, strict=True)]
+    assertDataFrameEqual(quarantine, spark.createDataFrame(want, "source string, reason string"))
