@@ -188,8 +188,13 @@ run_job() {
     exec "${submit[@]}"
   fi
   log "recording the classes this job loads, for faster starts of later jobs (once; ~12 s as it exits)"
-  local status=0
-  "${submit[@]}" || status=$?
+  # Not exec'd, to put the archive in place afterwards: a signal to this script is passed on to the job.
+  local child status=0
+  "${submit[@]}" < /dev/stdin &
+  child=$!
+  trap 'kill -TERM "$child" 2> /dev/null || true' TERM INT HUP
+  until wait "$child"; status=$?; ! kill -0 "$child" 2> /dev/null; do :; done
+  trap - TERM INT HUP
   record_class_sharing "$status"
   return "$status"
 }
