@@ -165,19 +165,21 @@ run_job() {
   local job=$1; shift
   local script="$ROOT/jobs/$job.py"
   [[ -f $script ]] || { list_jobs >&2; die "unknown job '$job' (no jobs/$job.py)"; }
-  local spark_args=() job_args=() has_master=0
+  local spark_args=() job_args=() has_master=0 cluster_mode=0
   while [[ $# -gt 0 ]]; do
     if [[ $SPARK_VALUE_OPTS == *" $1 "* ]]; then
       [[ $# -ge 2 ]] || die "spark option $1 needs a value"
       [[ $1 == --master ]] && has_master=1
+      [[ $1 == --deploy-mode && $2 == cluster ]] && cluster_mode=1
       spark_args+=("$1" "$2"); shift 2
     else
       job_args+=("$1"); shift
     fi
   done
   [[ $has_master == 1 ]] || spark_args+=(--master "${LAKEWATCH_MASTER:-local[*]}")
-  local sharing
-  sharing=$(class_sharing_option)
+  local sharing=""
+  # The archive is this machine's: a driver started elsewhere (cluster deploy mode) goes without.
+  [[ $cluster_mode == 1 ]] || sharing=$(class_sharing_option)
   local submit=("$SPARK_HOME/bin/spark-submit"
     --jars "$(cat "$JARS_FILE")"
     --conf "spark.pyspark.python=$PYSPARK_PYTHON"
