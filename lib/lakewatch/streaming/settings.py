@@ -124,23 +124,26 @@ def parse_duration(text: str, what: str = "duration") -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def parse_trigger(text: str) -> dict[str, Any]:
-    """Keyword arguments of DataStreamWriter.trigger for "processingTime=<interval>" or "availableNow"."""
+def _trigger_seconds(text: str) -> float | None:
+    """The interval of a "processingTime=<interval>" trigger in seconds, None for "availableNow"."""
     if text == AVAILABLE_NOW:
-        return {"availableNow": True}
+        return None
     key, sep, interval = str(text).partition("=")
     if key != "processingTime" or not sep:
         raise ConfigError(f"trigger={text!r}: expected 'processingTime=<interval>' (e.g. processingTime=5 seconds) "
                           f"or '{AVAILABLE_NOW}'")
-    seconds = parse_duration(interval, "trigger processingTime")
-    return {"processingTime": f"{round(seconds * 1000)} milliseconds"}
+    return parse_duration(interval, "trigger processingTime")
+
+
+def parse_trigger(text: str) -> dict[str, Any]:
+    """Keyword arguments of DataStreamWriter.trigger for "processingTime=<interval>" or "availableNow"."""
+    return at_most_every(text, 0.0)
 
 
 def at_most_every(text: str, seconds: float) -> dict[str, Any]:
     """Keyword arguments of DataStreamWriter.trigger for the trigger `text`, firing at most once every `seconds`
     (a processingTime interval shorter than that is lengthened; availableNow stays as it is)."""
-    trigger = parse_trigger(text)
-    if AVAILABLE_NOW in trigger:
-        return trigger
-    interval = parse_duration(str(text).partition("=")[2], "trigger processingTime")
+    interval = _trigger_seconds(text)
+    if interval is None:
+        return {"availableNow": True}
     return {"processingTime": f"{round(max(interval, seconds) * 1000)} milliseconds"}
