@@ -166,17 +166,17 @@ def latency(spark, config, args, settings: StreamSettings) -> dict:
 
 
 def _latency(spark, config, args, settings: StreamSettings) -> dict:
-    stop_writer, stop_query = threading.Event(), threading.Event()
+    stop_feed, stop_query = threading.Event(), threading.Event()
     appended = {"rows": 0, "commits": 0}
     warm_until = time.time() + args.latency_warmup
     if settings.source == "kafka":
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds a JVM gateway
-        stop_producer, sent = context.Event(), context.Value("q", 0)
+        stop_feed, sent = context.Event(), context.Value("q", 0)
         feed = context.Process(target=kafka_producer, args=(settings.kafka["bootstrap_servers"],
                                                             settings.kafka["topic"], args.series, args.latency_rate,
-                                                            args.produce_interval, stop_producer, sent))
+                                                            args.produce_interval, stop_feed, sent))
     else:
-        feed = threading.Thread(target=delta_writer, args=(spark, config, args, stop_writer, appended), daemon=True)
+        feed = threading.Thread(target=delta_writer, args=(spark, config, args, stop_feed, appended), daemon=True)
 
     live = StreamSettings(**{**settings.__dict__, "trigger": f"processingTime={args.trigger_s} seconds",
                              "checkpoint": settings.checkpoint + "_latency", "query_name": "bench_latency"})
@@ -188,13 +188,10 @@ def _latency(spark, config, args, settings: StreamSettings) -> dict:
     began = time.time()
     feed.start()
     time.sleep(args.latency_warmup + args.latency_seconds)
+    stop_feed.set()
+    feed.join()
     if settings.source == "kafka":
-        stop_producer.set()
-        feed.join()
         appended.update(rows=sent.value, commits=None)
-    else:
-        stop_writer.set()
-        feed.join()
     wrote_s = time.time() - began
     time.sleep(args.trigger_s * 3 + 10)
     stop_query.set()
