@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
@@ -133,9 +133,19 @@ def table_location(config: LakewatchConfig, table_name: str) -> str:
     return config.path(*table_name.split("."))
 
 
+def catalog_location(spark: SparkSession, table_name: str) -> str:
+    """Where the catalog says `table_name` keeps its files (from its catalog entry; the Delta log is not
+    replayed, as DeltaTable.detail() would for its size and file count)."""
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table_name}").where(F.col("col_name") == "Location").collect()
+    if not rows:
+        raise ValueError(f"table {table_name} has no location in the catalog")
+    return str(rows[0]["data_type"])
+
+
 def ensure_table(spark: SparkSession, config: LakewatchConfig, table_name: str, schema: T.StructType,
-                 partition_by: Sequence[str] = ()) -> bool:
-    """Create the schema and the external Delta table `table_name` at its location if either is absent.
+                 partition_by: Sequence[str] = (), properties: Mapping[str, str] | None = None) -> bool:
+    """Create the schema and the external Delta table `table_name` at its location if either is absent,
+    with the Delta table `properties` given (a table that exists keeps its own).
 
     Returns True when this call made a new, empty table; False when the table was in the catalog already or
     its location held a Delta table (registered again, with its rows).
@@ -149,6 +159,8 @@ def ensure_table(spark: SparkSession, config: LakewatchConfig, table_name: str, 
     builder = DeltaTable.createIfNotExists(spark).tableName(table_name).addColumns(schema).location(location)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
     builder.execute()
     return not had_log
 

@@ -61,7 +61,7 @@ class SinkSpec:
 
 def table_locations(spark: SparkSession, table_names: Iterable[str]) -> dict[str, str]:
     """The Delta location of each table (for :attr:`SinkSpec.locations`)."""
-    return {name: DeltaTable.forName(spark, name).detail().first()["location"] for name in table_names}
+    return {name: tables.catalog_location(spark, name) for name in table_names}
 
 
 @dataclass(frozen=True)
