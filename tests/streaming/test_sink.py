@@ -67,3 +67,17 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
     assert scores.count() == 7
     assert spark.table(lake.tables.gold_anomalies).count() == 2  # app-2's batch updated a's event in place
     assert tables.current_version(anomalies) == 3
+
+
+def test_score_files_carry_statistics_for_the_filtered_columns_only(spark, lake):
+    ensure_stream_tables(spark, lake)
+    spec = SinkSpec(lake.tables.gold_anomaly_scores, lake.tables.gold_anomalies, lake.tables.silver_quarantine,
+                    "det", "det@abc", 0.5, "unused", "test-source", app_id="app-stats")
+    write_batch(spark.createDataFrame(_rows(0), OUTPUT_SCHEMA), 0, spec=spec)
+    location = tables.catalog_location(spark, spec.scores_table)
+    stats = [json.loads(add["stats"]) for add in spark.read.json(f"{location}/_delta_log/*.json")
+             .where("add IS NOT NULL").select("add.stats").collect()]
+    assert stats and all(s["numRecords"] > 0 for s in stats)
+    for s in stats:  # series_id .. flag are indexed (files skipped on them); the rest cost without skipping any
+        assert {"series_id", "timestamp", "score", "flag"} <= set(s["nullCount"])
+        assert not {"base_value", "detector", "scored_at", "batch_id"} & set(s["nullCount"])

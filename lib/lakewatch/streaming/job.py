@@ -22,7 +22,7 @@ from lakewatch.progress import Progress
 from lakewatch.sources.filesystem import hadoop_path
 from lakewatch.streaming.explaining import make_explainer
 from lakewatch.streaming.packing import KEY_COLUMNS, pack_batches, packed_schema
-from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
+from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES, GOLD_ANOMALY_SCORES_PROPERTIES
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, bucket_function, group_function
 from lakewatch.streaming.settings import (
     StreamSettings,
@@ -165,7 +165,8 @@ def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: S
 
 def ensure_stream_tables(spark: SparkSession, config: LakewatchConfig) -> None:
     """Create gold.anomaly_scores, gold.anomalies and silver.quarantine if absent."""
-    tables.ensure_table(spark, config, config.tables.gold_anomaly_scores, GOLD_ANOMALY_SCORES)
+    tables.ensure_table(spark, config, config.tables.gold_anomaly_scores, GOLD_ANOMALY_SCORES,
+                        properties=GOLD_ANOMALY_SCORES_PROPERTIES)
     tables.ensure_table(spark, config, config.tables.gold_anomalies, GOLD_ANOMALIES)
     tables.ensure_table(spark, config, config.tables.silver_quarantine, tables.SILVER_QUARANTINE)
 
