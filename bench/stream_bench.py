@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyspark.sql.streaming import StreamingQueryListener
 
 from lakewatch import tables
 from lakewatch.config import load_config, project_root
@@ -165,6 +166,39 @@ def latency(spark, config, args, settings: StreamSettings) -> dict:
     return _latency(spark, config, args, settings)
 
 
+class TriggerDurations(StreamingQueryListener):
+    """Collects the durationMs of every progress event of one query (what Spark spent on each part of a trigger)."""
+
+    def __init__(self, query_name: str) -> None:
+        self.query_name = query_name
+        self.durations: list[tuple[float, dict[str, int]]] = []  # (epoch seconds received, durationMs)
+
+    def onQueryStarted(self, event) -> None:  # PySpark names the listener methods
+        """Nothing to collect."""
+
+    def onQueryProgress(self, event) -> None:
+        """Keep the trigger's durations."""
+        if event.progress.name == self.query_name:
+            self.durations.append((time.time(), dict(event.progress.durationMs)))
+
+    def onQueryIdle(self, event) -> None:
+        """Nothing to collect."""
+
+    def onQueryTerminated(self, event) -> None:
+        """Nothing to collect."""
+
+    def medians(self, since: float) -> dict[str, float]:
+        """Median seconds of each part over the triggers reported after `since` (epoch seconds); 'other' is
+        the trigger less its batch (offsets, planning, the write-ahead and commit logs)."""
+        kept = [d for at, d in self.durations if at >= since and d.get("addBatch")]
+        if not kept:
+            return {}
+        parts = {"trigger": [d["triggerExecution"] / 1000 for d in kept],
+                 "batch": [d["addBatch"] / 1000 for d in kept],
+                 "other": [(d["triggerExecution"] - d["addBatch"]) / 1000 for d in kept]}
+        return {name: round(float(np.median(values)), 2) for name, values in parts.items()}
+
+
 def _latency(spark, config, args, settings: StreamSettings) -> dict:
     stop_feed, stop_query = threading.Event(), threading.Event()
     appended = {"rows": 0, "commits": 0}
@@ -181,6 +215,8 @@ def _latency(spark, config, args, settings: StreamSettings) -> dict:
     live = StreamSettings(**{**settings.__dict__, "trigger": f"processingTime={args.trigger_s} seconds",
                              "checkpoint": settings.checkpoint + "_latency", "query_name": "bench_latency"})
     reports = []
+    durations = TriggerDurations(live.query_name)
+    spark.streams.addListener(durations)
     query = threading.Thread(target=lambda: reports.append(
         run_score_stream(spark, config, live, Progress("latency"), stop_query)))
     query.start()
@@ -196,6 +232,7 @@ def _latency(spark, config, args, settings: StreamSettings) -> dict:
     time.sleep(args.trigger_s * 3 + 10)
     stop_query.set()
     query.join()
+    spark.streams.removeListener(durations)
     visible = pd.Series({b.batch_id: b.finished_at for b in reports[0].batch_stats}, name="visible_at")
     rows = spark.table(config.tables.gold_anomaly_scores).where(
         f"timestamp >= timestamp_micros({int(warm_until * 1e6)})").selectExpr(
@@ -213,6 +250,7 @@ def _latency(spark, config, args, settings: StreamSettings) -> dict:
     if batches:
         figures["batch_seconds_median"] = round(float(np.median([b.seconds for b in batches])), 2)
         figures["batch_scoring_seconds_median"] = round(float(np.median([b.scoring_seconds for b in batches])), 2)
+    figures["trigger_seconds_median"] = durations.medians(warm_until)
     return figures
 
 
