@@ -33,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
 
 from lakewatch import tables
-from lakewatch.config import load_config, project_root
+from lakewatch.config import LakewatchConfig, load_config, project_root
 from lakewatch.detectors import get_detector
 from lakewatch.progress import Progress
 from lakewatch.spark import get_spark
@@ -254,6 +255,17 @@ def _latency(spark, config, args, settings: StreamSettings) -> dict:
     return figures
 
 
+def bench_session(name: str, partitions: int = 2, master: str = "local[2]",
+                  root: Path | None = None) -> tuple[Path, LakewatchConfig, SparkSession]:
+    """A lakehouse folder (`root`, or a new temporary one), its config and a SparkSession for a benchmark:
+    `master`, `partitions` shuffle partitions, 6 GB of driver memory, no UI."""
+    root = root or Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    config = load_config("local", [f"table_root={root}"])
+    spark = get_spark(name, config, {"spark.master": master, "spark.driver.memory": "6g", "spark.ui.enabled": "false",
+                                     "spark.sql.shuffle.partitions": str(partitions)})
+    return root, config, spark
+
+
 def write_result(name: str, result: dict) -> Path:
     """Write `result` to bench/out/<name>.json and say where."""
     OUT.mkdir(exist_ok=True)
@@ -286,11 +298,8 @@ def main() -> None:
     parser.add_argument("--produce-interval", type=float, default=0.1, help="seconds between Kafka sends")
     parser.add_argument("--root", default=None, help="lakehouse folder (default: a temporary one, removed)")
     args = parser.parse_args()
-    root = Path(args.root or tempfile.mkdtemp(prefix="lakewatch-stream-bench-"))
-    config = load_config("local", [f"table_root={root}"])
-    spark = get_spark("lakewatch-stream-bench", config, {
-        "spark.master": args.master, "spark.driver.memory": "6g", "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": str(args.partitions)})
+    root, config, spark = bench_session("lakewatch-stream-bench", args.partitions, args.master,
+                                        Path(args.root) if args.root else None)
     tables.ensure_table(spark, config, config.tables.silver_readings, tables.SILVER_READINGS)
     settings = StreamSettings(trigger="availableNow", detector=args.detector, state_partitions=args.partitions,
                               state_buckets=args.state_buckets,

@@ -16,21 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from stream_bench import append, readings, write_result
+from stream_bench import append, bench_session, readings, write_result
 
 from lakewatch import tables
-from lakewatch.config import load_config
 from lakewatch.detectors import get_detector
-from lakewatch.spark import get_spark
 from lakewatch.streaming.packing import pack_batches, packed_schema
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, group_function
 from lakewatch.streaming.state import STATE_SCHEMA, STATE_VERSION
@@ -86,11 +82,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=2000)
     parser.add_argument("--state-bytes", type=int, default=25_000, help="stand-in state blob per series")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="lakewatch-stream-stages-"))
-    config = load_config("local", [f"table_root={root}"])
-    spark = get_spark("lakewatch-stream-stages", config, {
-        "spark.master": "local[2]", "spark.driver.memory": "6g", "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": "2"})
+    root, config, spark = bench_session("lakewatch-stream-stages")
     blob = np.random.default_rng(0).bytes(args.state_bytes)
     warm = args.points // 5
     try:

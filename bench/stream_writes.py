@@ -20,20 +20,16 @@ import argparse
 import json
 import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
-from stream_bench import write_result
+from stream_bench import bench_session, write_result
 
 from lakewatch import tables
-from lakewatch.config import load_config
-from lakewatch.spark import get_spark
 from lakewatch.streaming.schemas import GOLD_ANOMALY_SCORES, GOLD_ANOMALY_SCORES_PROPERTIES
 from lakewatch.streaming.scoring import KIND_SCORE, OUTPUT_SCHEMA
 from lakewatch.streaming.sink import SinkSpec, append_idempotent, to_scores
@@ -73,11 +69,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1600)
     parser.add_argument("--repeats", type=int, default=6)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="lakewatch-stream-writes-"))
-    config = load_config("local", [f"table_root={root}"])
-    spark = get_spark("lakewatch-stream-writes", config, {
-        "spark.master": "local[2]", "spark.driver.memory": "6g", "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": "2"})
+    root, config, spark = bench_session("lakewatch-stream-writes")
     names = {"seven": "gold.scores_seven_stats", "default": "gold.scores_default_stats"}
     try:
         tables.ensure_table(spark, config, names["seven"], GOLD_ANOMALY_SCORES,
