@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import yaml
 
 from lakewatch.errors import ConfigError
+from lakewatch.layout import Lakehouse
 
 T = TypeVar("T")
 
@@ -140,6 +141,11 @@ class LakewatchConfig:
         """A short, stable hash of the resolved configuration, stamped on every run."""
         blob = json.dumps(self.raw, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+    @property
+    def lakehouse(self) -> Lakehouse:
+        """Every location under this configuration's table root."""
+        return Lakehouse(self.table_root)
 
     def path(self, *parts: str) -> str:
         """A location under the table root."""
