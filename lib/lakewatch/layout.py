@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakewatch.errors import ConfigError
+
 WAREHOUSE = "_warehouse"
 METASTORE = "_metastore"
 GX = "_gx"
@@ -70,14 +72,14 @@ class Lakehouse:
     def database(self, schema: str) -> str:
         """The folder of catalog schema `schema` (``bronze``, ``silver``, ``gold``, ``ops``, ...)."""
         if schema.startswith("_"):
-            raise ValueError(f"schema {schema!r} starts with '_', which is kept for lakewatch's working folders")
+            raise ConfigError(f"schema {schema!r} starts with '_', which is kept for lakewatch's working folders")
         return self.join(schema)
 
     def table(self, table_name: str) -> str:
         """The storage location of catalog table ``schema.table``: ``<root>/<schema>/<table>``."""
         schema, sep, table = table_name.partition(".")
         if not sep or not schema or not table or "." in table:
-            raise ValueError(f"table name {table_name!r} must look like schema.table")
+            raise ConfigError(f"table name {table_name!r} must look like schema.table")
         self.database(schema)
         return self.join(schema, table)
 
