@@ -86,8 +86,10 @@ class Lakehouse:
         schema, sep, table = table_name.partition(".")
         if not sep or not schema or not table or "." in table:
             raise ConfigError(f"table name {table_name!r} must look like schema.table")
-        self.database(schema)
-        return self.join(schema, table)
+        try:
+            return f"{self.database(schema)}/{table}"
+        except ConfigError as exc:
+            raise ConfigError(f"table name {table_name!r}: {exc}") from None
 
     @property
     def warehouse(self) -> str:
