@@ -156,10 +156,24 @@ log_config_option() {
   echo "-Dlog4j2.configurationFile=$ROOT/conf/log4j2.properties"
 }
 
-# Spark options that take a value, so they can be told apart from the job's own options.
-SPARK_VALUE_OPTS=" --master --deploy-mode --conf --driver-memory --executor-memory --executor-cores \
- --num-executors --total-executor-cores --jars --packages --repositories --files --py-files --name \
- --properties-file --driver-java-options --driver-class-path --queue --archives --principal --keytab "
+# Spark options that take a value, so they can be told apart from the job's own options: every one that
+# `spark-submit --help` lists (tests/test_launcher.py checks this list against it).
+SPARK_VALUE_OPTS=" --master --deploy-mode --class --name --jars --packages --exclude-packages --repositories \
+ --py-files --files --archives --conf -c --properties-file --driver-memory --driver-java-options \
+ --driver-library-path --driver-class-path --executor-memory --proxy-user --remote --driver-cores --kill \
+ --status --total-executor-cores --executor-cores --num-executors --principal --keytab --queue "
+
+derby_home() {
+  # The folder the job's Derby metastore keeps derby.log in: that of the lakehouse its options select
+  # (--table-root, --env, --set table_root=..., $LAKEWATCH_TABLE_ROOT), as lakewatch.layout resolves it without
+  # Spark; $LAKEWATCH_DERBY_HOME overrides it. Prints nothing when the job's config does not load: the job
+  # then stops with a usage error naming the problem.
+  if [[ -n ${LAKEWATCH_DERBY_HOME:-} ]]; then
+    echo "$LAKEWATCH_DERBY_HOME"
+    return
+  fi
+  "$VENV/bin/python" -m lakewatch.layout --derby-home "$@" 2> /dev/null || true
+}
 
 run_job() {
   local job=$1; shift
@@ -177,14 +191,18 @@ run_job() {
     fi
   done
   [[ $has_master == 1 ]] || spark_args+=(--master "${LAKEWATCH_MASTER:-local[*]}")
-  local sharing=""
-  # The archive is this machine's: a driver started elsewhere (cluster deploy mode) goes without.
-  [[ $cluster_mode == 1 ]] || sharing=$(class_sharing_option)
+  local sharing="" derby=""
+  # The archive and the Derby home are this machine's: a driver started elsewhere (cluster deploy mode) goes
+  # without, and its metastore and derby.log stay in its own working directory (lakewatch.layout).
+  if [[ $cluster_mode == 0 ]]; then
+    sharing=$(class_sharing_option)
+    derby=$(derby_home ${job_args[@]+"${job_args[@]}"})
+  fi
   local submit=("$SPARK_HOME/bin/spark-submit"
     --jars "$(cat "$JARS_FILE")"
     --conf "spark.pyspark.python=$PYSPARK_PYTHON"
     --conf "spark.pyspark.driver.python=$PYSPARK_DRIVER_PYTHON"
-    --driver-java-options "-Dderby.system.home=${LAKEWATCH_DERBY_HOME:-$ROOT/delta_tables} $(log_config_option) $sharing"
+    --driver-java-options "${derby:+-Dderby.system.home=$derby }$(log_config_option) $sharing"
     "${spark_args[@]}" "$script" ${job_args[@]+"${job_args[@]}"})
   if [[ $sharing != *ArchiveClassesAtExit* ]]; then
     exec "${submit[@]}"
@@ -222,4 +240,7 @@ main() {
   esac
 }
 
-main "$@"
+# Sourced (by tests/test_launcher.py), it only defines its functions and settings.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

@@ -303,7 +303,7 @@ def main() -> None:
     tables.ensure_table(spark, config, config.tables.silver_readings, tables.SILVER_READINGS)
     settings = StreamSettings(trigger="availableNow", detector=args.detector, state_partitions=args.partitions,
                               state_buckets=args.state_buckets,
-                              checkpoint=str(root / "_checkpoints" / "bench"),
+                              checkpoint=config.lakehouse.checkpoint("bench", "score"),
                               explain={"enabled": bool(args.explain)})
     result = {"series": args.series, "points": args.points, "detector": args.detector, "explain": args.explain,
               "master": args.master, "partitions": args.partitions, "state_buckets": args.state_buckets,

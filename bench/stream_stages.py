@@ -88,10 +88,10 @@ def main() -> None:
     try:
         tables.ensure_table(spark, config, config.tables.silver_readings, tables.SILVER_READINGS)
         append(spark, config, readings(args.series, 0, warm))
-        warmup = {cut: run(spark, config, cut, blob, str(root / f"cp_{cut}")) for cut in CUTS}
+        warmup = {cut: run(spark, config, cut, blob, config.lakehouse.checkpoint("stream_stages", cut)) for cut in CUTS}
         for part in np.array_split(np.arange(warm, args.points), 4):
             append(spark, config, readings(args.series, int(part[0]), len(part)))
-        timed = {cut: run(spark, config, cut, blob, str(root / f"cp_{cut}")) for cut in CUTS}
+        timed = {cut: run(spark, config, cut, blob, config.lakehouse.checkpoint("stream_stages", cut)) for cut in CUTS}
     finally:
         spark.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 
 from lakewatch.config import LakewatchConfig, load_config
 from lakewatch.errors import ConfigError, LakewatchError, SourceError, ValidationFailed
+from lakewatch.job_options import add_job_options, config_overrides
 from lakewatch.progress import Progress
 from lakewatch.runs import RunRecord, track_run
 from lakewatch.sources.synthetic import SOURCE_NAME as SYNTHETIC
@@ -23,21 +24,14 @@ JobBody = Callable[[SparkSession, LakewatchConfig, RunRecord, Progress], int]
 def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every job takes (--env, --set, --table-root)."""
     parser = argparse.ArgumentParser(prog=f"./spark-submit.sh {prog}", description=description)
-    parser.add_argument("--env", default=None, help="config environment: conf/<env>.yaml over conf/base.yaml "
-                                                     "(default: $LAKEWATCH_ENV or local)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set synthetic.series=100 (repeatable)")
-    parser.add_argument("--table-root", default=None, help="lakehouse root (default: delta_tables/ in the project)")
+    add_job_options(parser)
     return parser
 
 
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LakewatchConfig:
     """Load the layered config for parsed job arguments; a bad config is a usage error naming it."""
-    overrides = list(args.overrides)
-    if args.table_root:
-        overrides.append(f"table_root={args.table_root}")
     try:
-        return load_config(args.env, overrides)
+        return load_config(args.env, config_overrides(args))
     except ConfigError as exc:
         parser.error(str(exc))
         raise  # unreachable: parser.error exits

@@ -230,7 +230,7 @@ def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, 
 
 
 def _resolve_path(value: str, root: Path) -> str:
-    if "://" in value or value.startswith("/"):
+    if "://" in value or value.startswith(("/", "file:")):
         return value
     return str((root / value).resolve())
 

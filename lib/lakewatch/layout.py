@@ -8,10 +8,16 @@ them. Nothing else in lakewatch joins path strings under the table root: it asks
 Some things must sit on a local disk whatever the table root is (the embedded metastore, the Great
 Expectations project, the MLflow SQLite store): :meth:`Lakehouse.local_dir` gives them a folder under a local
 root, or under the working directory when the root is remote.
+
+``python -m lakewatch.layout --derby-home [job options]`` prints the Derby home of the lakehouse a job's options
+select; spark-submit.sh asks it before every job, so it imports neither Spark nor the job.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,8 +86,10 @@ class Lakehouse:
         schema, sep, table = table_name.partition(".")
         if not sep or not schema or not table or "." in table:
             raise ConfigError(f"table name {table_name!r} must look like schema.table")
-        self.database(schema)
-        return self.join(schema, table)
+        try:
+            return f"{self.database(schema)}/{table}"
+        except ConfigError as exc:
+            raise ConfigError(f"table name {table_name!r}: {exc}") from None
 
     @property
     def warehouse(self) -> str:
@@ -92,6 +100,11 @@ class Lakehouse:
     def metastore(self) -> Path:
         """The embedded Derby metastore database (always local)."""
         return self.local_dir(METASTORE)
+
+    @property
+    def derby_home(self) -> Path:
+        """Derby's system home (``derby.system.home``, where derby.log goes): the folder holding the metastore."""
+        return self.metastore.parent
 
     # ------------------------------------------------------------------------------------------- tools
     @property
@@ -136,3 +149,32 @@ class Lakehouse:
         if relative.startswith("/") or "://" in relative or relative.startswith("file:"):
             return relative
         return self.join(relative)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the Derby home of the lakehouse that job options `argv` select (``--derby-home`` among them).
+
+    The job's lakehouse comes from its --env, --set table_root=..., --table-root and $LAKEWATCH_TABLE_ROOT, read
+    as lakewatch.cli reads them; the job's other options are ignored. Exits 1, with the reason on stderr, when
+    that config does not load (the job reports it again as a usage error), and 2 without ``--derby-home``.
+    """
+    from lakewatch.config import load_config
+    from lakewatch.job_options import add_job_options, config_overrides
+
+    # No help and no abbreviations: `--help` and `--table` (train's own option) belong to the job.
+    parser = argparse.ArgumentParser(prog="python -m lakewatch.layout", add_help=False, allow_abbrev=False)
+    parser.add_argument("--derby-home", action="store_true", required=True,
+                        help="print the Derby home of the job's lakehouse")
+    add_job_options(parser)
+    args, _ = parser.parse_known_args(argv)
+    try:
+        config = load_config(args.env, config_overrides(args))
+    except ConfigError as exc:
+        print(f"[lakewatch] {exc}", file=sys.stderr)
+        return 1
+    print(config.lakehouse.derby_home)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,7 +6,6 @@ from lakewatch.config import LakewatchConfig
 from lakewatch.ingest import IngestReport
 from lakewatch.pipeline import PipelineReport
 from lakewatch.refine import RefineReport
-from lakewatch.tables import table_location
 
 
 def format_ingest(report: IngestReport) -> list[str]:
@@ -34,8 +33,9 @@ def format_refine(report: RefineReport) -> list[str]:
 
 def format_tables(config: LakewatchConfig) -> list[str]:
     """Where every table lives, and how to query them."""
-    lines = [f"tables (catalog name -> location), under {config.table_root}:"]
-    lines += [f"  {name:<22} {table_location(config, name)}" for name in config.tables.all().values()]
+    lakehouse = config.lakehouse
+    lines = [f"tables (catalog name -> location), under {lakehouse.root}:"]
+    lines += [f"  {name:<22} {lakehouse.table(name)}" for name in config.tables.all().values()]
     lines += ["query them:",
               '  ./spark-submit.sh sql "SELECT channel, count(*) AS n FROM silver.readings GROUP BY channel"',
               '  ./spark-submit.sh sql "SELECT reason, count(*) AS n FROM silver.quarantine GROUP BY reason"',

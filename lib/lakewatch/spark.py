@@ -33,13 +33,8 @@ def session_jars() -> str:
 
 
 def metastore_dir(config: LakewatchConfig) -> str:
-    """Where the embedded Derby metastore lives: under a local table root, else in ./metastore_db."""
-    root = config.table_root
-    if root.startswith("file:"):
-        root = root[len("file:"):]
-    if "://" in root:
-        return str(Path.cwd() / "metastore_db")
-    return str(Path(root) / "_metastore")
+    """Where the embedded Derby metastore lives: under a local table root, else in ./_metastore."""
+    return str(config.lakehouse.metastore)
 
 
 def session_conf(config: LakewatchConfig) -> dict[str, str]:
@@ -48,12 +43,12 @@ def session_conf(config: LakewatchConfig) -> dict[str, str]:
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
         "spark.sql.catalogImplementation": "hive",
-        "spark.sql.warehouse.dir": config.path("_warehouse"),
+        "spark.sql.warehouse.dir": config.lakehouse.warehouse,
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore_dir(config)};create=true",
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
         # Keeps derby.log beside the metastore and quiets Spark's console log as spark-submit.sh does
         # (honoured when this process launches the JVM itself).
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={Path(metastore_dir(config)).parent} "
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={config.lakehouse.derby_home} "
                                          f"-Dlog4j2.configurationFile={project_root() / 'conf' / 'log4j2.properties'}",
         "spark.jars": session_jars(),
         # Delta's own retention checks stay on; only schema changes on write are explicit.

@@ -129,8 +129,8 @@ TABLE_SCHEMAS: dict[str, T.StructType] = {
 
 
 def table_location(config: LakewatchConfig, table_name: str) -> str:
-    """The storage path of a catalog table: <table_root>/<schema>/<table>."""
-    return config.path(*table_name.split("."))
+    """The storage path of a catalog table: <table_root>/<schema>/<table> (ConfigError for a bad name)."""
+    return config.lakehouse.table(table_name)
 
 
 def catalog_location(spark: SparkSession, table_name: str) -> str:
@@ -168,7 +168,7 @@ def ensure_table(spark: SparkSession, config: LakewatchConfig, table_name: str, 
 def ensure_database(spark: SparkSession, config: LakewatchConfig, table_name: str) -> None:
     """Create the schema (database) of `table_name` under the table root if it does not exist."""
     database = table_name.split(".")[0]
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{config.path(database)}'")
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{config.lakehouse.database(database)}'")
 
 
 def ensure_tables(spark: SparkSession, config: LakewatchConfig, keys: Sequence[str] | None = None) -> set[str]:

@@ -162,9 +162,7 @@ def _failure(item: Any) -> ExpectationFailure:
 
 def gx_context_dir(config: LakewatchConfig) -> Path:
     """Where the GX project (and its Data Docs) lives: under the table root when it is local."""
-    root = config.table_root
-    local = root[len("file:"):] if root.startswith("file:") else root
-    return Path(local if "://" not in local else Path.cwd()) / "_gx"
+    return config.lakehouse.gx
 
 
 def validate_silver(spark: SparkSession, config: LakewatchConfig, run_id: str) -> ValidationReport:

@@ -39,12 +39,12 @@ def _logged(config: LakewatchConfig, detector, score: float | None = None) -> tu
 
 def test_configure_uses_a_sqlite_store_and_artifacts_under_the_table_root(store: LakewatchConfig) -> None:
     settings = tracking.configure(store)
-    root = Path(store.table_root)
-    assert settings.tracking_uri == f"sqlite:///{root / '_mlflow' / 'mlflow.db'}"
+    lakehouse = store.lakehouse
+    assert settings.tracking_uri == f"sqlite:///{lakehouse.mlflow_db}"
     assert settings.tracking_uri.startswith("sqlite:////")
     assert mlflow.get_tracking_uri() == mlflow.get_registry_uri() == settings.tracking_uri
     experiment = MlflowClient().get_experiment_by_name("lakewatch")
-    assert experiment.artifact_location == (root / "_mlflow" / "artifacts").as_uri()
+    assert experiment.artifact_location == lakehouse.mlflow_artifacts.as_uri()
 
 
 def test_runs_carry_provenance_and_the_model_has_a_signature(store: LakewatchConfig) -> None:
@@ -57,7 +57,7 @@ def test_runs_carry_provenance_and_the_model_has_a_signature(store: LakewatchCon
     assert model.metadata.signature.inputs.input_names() == ["series_id", "channel", "timestamp", "value"]
     assert model.metadata.signature.outputs.input_names() == ["anomaly_score"]
     artifacts = Path(tracking.resolve_model_location(uri).removeprefix("file://"))
-    assert str(artifacts).startswith(str(Path(store.table_root) / "_mlflow" / "artifacts"))
+    assert str(artifacts).startswith(str(store.lakehouse.mlflow_artifacts))
 
 
 def test_pyfunc_predict_scores_each_series_in_time_order_aligned_with_the_input(store: LakewatchConfig) -> None:

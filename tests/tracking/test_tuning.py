@@ -133,7 +133,7 @@ def test_bad_tuning_input_fails_before_any_trial(spark, mini_corpus: Path, tmp_p
         run_tuning(spark, bad_store, base, progress)
     with pytest.raises(TuningError, match="max_evals must be a positive integer"):
         base.with_overrides(max_evals=0)
-    assert not (Path(config.table_root) / "_mlflow").exists()  # every check ran before MLflow was touched
+    assert not config.lakehouse.mlflow.exists()  # every check ran before MLflow was touched
 
 
 def test_the_job_rejects_bad_arguments_naming_them(mini_corpus: Path, tmp_path: Path,

@@ -109,7 +109,7 @@ def stream_settings(config: LakewatchConfig) -> StreamSettings:
 
 def checkpoint_dir(config: LakewatchConfig, settings: StreamSettings) -> str:
     """The query's checkpoint folder: the configured one, or <table_root>/_checkpoints/score_stream/<query>."""
-    return settings.checkpoint or config.path("_checkpoints", "score_stream", settings.query_name)
+    return settings.checkpoint or config.lakehouse.checkpoint("score_stream", settings.query_name)
 
 
 def parse_duration(text: str, what: str = "duration") -> float:
