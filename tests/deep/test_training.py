@@ -65,7 +65,7 @@ def test_train_model_with_torch_distributor_two_processes(spark, tmp_path: Path)
     assert len(result.metrics["loss"]) == 1 and np.isfinite(result.metrics["loss"][0])
     assert result.metrics["windows_per_second"][0] > 0
     assert result.params["use_gpu_resolved"] is False
-    assert not Path(config.path("_training", "run1")).exists(), "training files are removed after the run"
+    assert not Path(config.lakehouse.training("run1")).exists(), "training files are removed after the run"
     detector = result.detector
     assert isinstance(detector, AutoencoderDetector) and detector.channels == 1
     assert detector.info["run_id"] == "run1"

@@ -13,10 +13,8 @@ from mlflow.tracking import MlflowClient
 from lakewatch import tables, tracking
 from lakewatch.progress import Progress
 from lakewatch.tuning import TuningError, TuningSettings
-from lakewatch.tuning.deep import DeepObjective, run_deep_tuning, training_available
+from lakewatch.tuning.deep import DeepObjective, run_deep_tuning
 from tests.conftest import make_config
-
-pytestmark = pytest.mark.skipif(not training_available(), reason="lakewatch.training is not importable")
 
 SPACE = {"learning_rate": {"loguniform": [1e-3, 1e-2]}, "hidden": {"choice": [4, 8]}}
 
