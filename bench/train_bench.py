@@ -81,8 +81,8 @@ def main() -> None:
     settings = TrainingSettings(model=args.model, window=args.window, epochs=args.epochs,
                                 batch_size=args.batch_size, num_processes=2, files_per_process=2)
     progress = Progress("train-bench")
-    job, summary, _ = prepare_job(spark, config, settings, config.path("_training", "bench"), progress, False)
-    listed = list_training_files(config.path("_training", "bench"))
+    job, summary, _ = prepare_job(spark, config, settings, config.lakehouse.training("bench"), progress, False)
+    listed = list_training_files(config.lakehouse.training("bench"))
     runs: dict[str, dict] = {}
 
     threads = args.threads
