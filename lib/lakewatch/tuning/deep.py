@@ -2,8 +2,8 @@
 (``train_worker`` without torch.distributed, a few epochs) on training files the driver wrote once; the loss is
 the trial's final-epoch training reconstruction loss (the training loop keeps no validation split, so the search
 space leaves the window length alone: losses over different windows would not compare). The chosen
-configuration is then trained at full size with TorchDistributor (``train_model``), scored on NAB when the model
-is univariate, logged and promoted like any training run."""
+configuration is then trained at full size with TorchDistributor, scored on NAB when the model is univariate,
+logged and promoted by the same function as the ``train`` job (:func:`lakewatch.training.run.train_and_register`)."""
 
 from __future__ import annotations
 
