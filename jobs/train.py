@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 from lakewatch import cli
 from lakewatch.config import project_root
 from lakewatch.deep.models import MODEL_KINDS
 from lakewatch.errors import ConfigError
-from lakewatch.training import TrainingSettings, train_model
-from lakewatch.training.mlflow_run import log_training_run, nab_scores, tracking_available
+from lakewatch.training import TrainingSettings
+from lakewatch.training.run import train_and_register
 
 DEFAULT_NAB = project_root().parent / "shared" / "nab"
 
@@ -58,19 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
 
     def body(spark, config, record, progress) -> int:
-        result = train_model(spark, config, args.settings, progress, run_id=record.run_id)
-        out = Path(args.out) if args.out else Path(config.path("_models", record.run_id))
-        result.detector.save_artifacts(out)
-        scores: dict[str, float] = {}
-        if args.evaluate_nab:
-            with progress.stage("score NAB in-process"):
-                scores = nab_scores(args.corpus, result.detector)
-        details: dict[str, Any] = {"model": args.settings.model, "windows": result.windows,
-                                   "final_loss": result.metrics["loss"][-1], "artifacts": str(out), "nab": scores}
-        if not args.no_mlflow and tracking_available():
-            details.update(log_training_run(spark, config, result, scores, out))
-        elif not args.no_mlflow:
-            progress.say("lakewatch.tracking is not available: the run is not logged to MLflow")
+        trained = train_and_register(spark, config, args.settings, progress, run_id=record.run_id,
+                                     artifacts=args.out, corpus=args.corpus if args.evaluate_nab else None,
+                                     log=not args.no_mlflow)
+        result, out, scores = trained.result, trained.artifacts, trained.nab
+        details = {"model": args.settings.model, "windows": result.windows, "final_loss": trained.final_loss,
+                   "artifacts": str(out), "nab": scores, **trained.mlflow_details()}
         record.rows_in = result.params["rows"]
         record.details = details
         print(f"lakewatch train: {args.settings.model} on {result.params['series']:,} series, "

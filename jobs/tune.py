@@ -9,7 +9,7 @@ from lakewatch.detectors import available_detectors
 from lakewatch.errors import LakewatchError
 from lakewatch.tracking import resolve_settings
 from lakewatch.tuning import TuningError, check_corpus, tuning_settings
-from lakewatch.tuning.deep import DEEP_SPACE, run_deep_tuning, training_available
+from lakewatch.tuning.deep import DEEP_SPACE, run_deep_tuning
 from lakewatch.tuning.run import format_outcome, format_trials, run_tuning
 from lakewatch.tuning.settings import TuningSettings
 
@@ -28,14 +28,13 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--seed", type=int, default=None, help="search seed (default: tuning.seed)")
     parser.add_argument("--no-register", action="store_true", help="log the best detector but do not register it")
     parser.add_argument("--model-kind", default="detector", choices=MODEL_KINDS,
-                        help="'detector' (registry detectors, the default) or 'deep' (needs lakewatch.training)")
+                        help="'detector' (registry detectors, the default) or 'deep' (a window autoencoder, "
+                             "lakewatch.training)")
     args, config = cli.parse_job_args(parser, argv)
     if args.max_evals is not None and args.max_evals < 1:
         parser.error(f"--max-evals {args.max_evals}: expected a positive number of trials")
     if args.parallelism is not None and args.parallelism < 0:
         parser.error(f"--parallelism {args.parallelism}: expected 0 (Spark's default) or a positive number")
-    if args.model_kind == "deep" and not training_available():
-        parser.error("--model-kind deep: lakewatch.training (and torch) cannot be imported in this environment")
     if args.model_kind == "deep" and args.detector:
         parser.error("--detector applies to --model-kind detector; the deep space is tuning.spaces.deep")
     try:

@@ -1,4 +1,5 @@
-"""Fixtures for the tracking and tuning tests: a three-file NAB mini-corpus and readings to score."""
+"""Fixtures for the tracking and tuning tests: a three-file NAB mini-corpus, readings to score and a tiny
+feature table to train on."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lakewatch import tables
+from lakewatch.config import LakewatchConfig
 from tests.conftest import nab_dir
 
 MINI_FILES = (
@@ -57,3 +60,16 @@ def expected_scores(detector, readings: pd.DataFrame) -> pd.DataFrame:
         nanos = group["timestamp"].to_numpy(dtype="datetime64[ns]").view("int64")
         out.append(group.assign(anomaly_score=detector.score_series(group["value"].to_numpy(), nanos)))
     return pd.concat(out).reset_index(drop=True)
+
+
+def write_features(spark, config: LakewatchConfig) -> None:
+    """A gold.features table of two smooth univariate series (220 and 180 rows) under the config's table root."""
+    rng = np.random.default_rng(0)
+    rows = [pd.DataFrame({"series_id": name, "channel": "value",
+                          "timestamp": pd.date_range("2026-03-01", periods=n, freq="5min"),
+                          "value": np.sin(np.arange(n) / 8) + rng.normal(0, 0.05, n)})
+            for name, n in (("a", 220), ("b", 180))]
+    name = config.tables.gold_features
+    tables.ensure_database(spark, config, name)
+    df = spark.createDataFrame(pd.concat(rows), "series_id string, channel string, timestamp timestamp, value double")
+    tables.overwrite(df, name, tables.table_location(config, name))

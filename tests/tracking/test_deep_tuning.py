@@ -5,32 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from lakewatch import tables, tracking
+from lakewatch import tracking
 from lakewatch.progress import Progress
 from lakewatch.tuning import TuningError, TuningSettings
-from lakewatch.tuning.deep import DeepObjective, run_deep_tuning, training_available
+from lakewatch.tuning.deep import DeepObjective, run_deep_tuning
 from tests.conftest import make_config
-
-pytestmark = pytest.mark.skipif(not training_available(), reason="lakewatch.training is not importable")
+from tests.tracking.conftest import write_features
 
 SPACE = {"learning_rate": {"loguniform": [1e-3, 1e-2]}, "hidden": {"choice": [4, 8]}}
-
-
-def _features(spark, config) -> None:
-    rng = np.random.default_rng(0)
-    rows = [pd.DataFrame({"series_id": name, "channel": "value",
-                          "timestamp": pd.date_range("2026-03-01", periods=n, freq="5min"),
-                          "value": np.sin(np.arange(n) / 8) + rng.normal(0, 0.05, n)})
-            for name, n in (("a", 220), ("b", 180))]
-    name = config.tables.gold_features
-    tables.ensure_database(spark, config, name)
-    df = spark.createDataFrame(pd.concat(rows), "series_id string, channel string, timestamp timestamp, value double")
-    tables.overwrite(df, name, tables.table_location(config, name))
 
 
 def test_deep_tuning_trains_the_best_configuration_and_registers_it(spark, mini_corpus: Path,
@@ -38,7 +23,7 @@ def test_deep_tuning_trains_the_best_configuration_and_registers_it(spark, mini_
     config = make_config(tmp_path / "lake", "training.window=16", "training.latent=4", "training.hidden=8",
                          "training.epochs=1", "training.batch_size=64", "training.num_processes=2",
                          "training.files_per_process=1", "training.use_gpu=false")
-    _features(spark, config)
+    write_features(spark, config)
     settings = TuningSettings(corpus=str(mini_corpus), max_evals=2, parallelism=2, seed=1, deep_trial_epochs=1,
                               spaces={"deep": SPACE})
     outcome = run_deep_tuning(spark, config, settings, Progress("test-deep-tune", heartbeat_s=3600))

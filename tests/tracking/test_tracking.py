@@ -3,6 +3,9 @@ by alias, Spark scoring with a registered model, and clear errors for a bad stor
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -45,6 +48,30 @@ def test_configure_uses_a_sqlite_store_and_artifacts_under_the_table_root(store:
     assert mlflow.get_tracking_uri() == mlflow.get_registry_uri() == settings.tracking_uri
     experiment = MlflowClient().get_experiment_by_name("lakewatch")
     assert experiment.artifact_location == lakehouse.mlflow_artifacts.as_uri()
+
+
+def test_a_file_uri_table_root_keeps_the_store_in_its_local_folder(tmp_path: Path, store: LakewatchConfig) -> None:
+    lake = tmp_path / "lake"
+    config = make_config(f"file://{lake}")  # a URI, not a Path: Path would fold "file:///" into "file:/"
+    settings = tracking.configure(config)
+    assert settings.tracking_uri == f"sqlite:///{lake / '_mlflow' / 'mlflow.db'}"
+    assert (lake / "_mlflow" / "mlflow.db").is_file()
+    experiment = MlflowClient().get_experiment_by_name("lakewatch")
+    assert experiment.artifact_location == (lake / "_mlflow" / "artifacts").as_uri()
+    assert not any(Path(p).name.startswith("file:") for p in (Path.cwd(), *Path.cwd().iterdir()))
+    tracking.configure(store)  # leave MLflow pointed at the module's store
+
+
+def test_importing_tracking_sets_no_environment_variable_and_configure_quiets_mlflow() -> None:
+    names = sorted(tracking.store.QUIET_ENVIRONMENT)
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    lib = str(Path(tracking.__file__).parents[2])  # this checkout's lakewatch, whatever the venv has installed
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [lib, env.get("PYTHONPATH")]))
+    show = f"print([os.environ.get(n) for n in {names!r}])"
+    script = f"import os; import lakewatch.tracking as t; {show}; t.quiet_mlflow(); {show}"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    quiet = [tracking.store.QUIET_ENVIRONMENT[n] for n in names]
+    assert out.stdout.splitlines()[:2] == [str([None] * len(names)), str(quiet)]
 
 
 def test_runs_carry_provenance_and_the_model_has_a_signature(store: LakewatchConfig) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from lakewatch.deep.calibration import fit_calibration
 from lakewatch.deep.detector import AutoencoderDetector
 from lakewatch.deep.models import ModelSpec
 from lakewatch.deep.windows import RobustScaler
+from lakewatch.layout import Lakehouse
 from lakewatch.progress import Progress
 from lakewatch.provenance import new_run_id
 from lakewatch.training.data import (
@@ -66,6 +68,19 @@ def resolve_use_gpu(setting: Any, spark: SparkSession, local_mode: bool) -> bool
     except ValueError:
         configured = False
     return bool(torch.cuda.is_available() and configured)
+
+
+def local_path(location: str) -> Path | None:
+    """A location under the table root (a path or a ``file:`` URI) as a local path; None on a remote file system."""
+    return Lakehouse(location).local_root
+
+
+def remove_local_dir(location: str) -> None:
+    """Remove a working folder such as a run's training files, when it is on the local file system (a remote one
+    is left to the file system's own lifecycle rules)."""
+    path = local_path(location)
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def model_spec(settings: TrainingSettings, channels: int) -> ModelSpec:
@@ -141,7 +156,7 @@ def train_model(spark: SparkSession, config: LakewatchConfig, settings: Training
     use_gpu = resolve_use_gpu(settings.use_gpu, spark, settings.local_mode)
     if settings.use_gpu == "auto" and torch.cuda.is_available() and not use_gpu:
         progress.say("CUDA is available but Spark has no GPU resources configured; training on CPU")
-    data_dir = config.path("_training", run_id)
+    data_dir = config.lakehouse.training(run_id)
     try:
         job, summary, channel_names = prepare_job(spark, config, settings, data_dir, progress, use_gpu)
         with progress.stage(f"train {settings.model} with TorchDistributor ({settings.num_processes} process(es), "
@@ -150,8 +165,8 @@ def train_model(spark: SparkSession, config: LakewatchConfig, settings: Training
             output = run_distributed(job, settings, use_gpu)
             train_seconds = time.perf_counter() - trained_at
     finally:
-        if not settings.keep_training_files and "://" not in data_dir:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        if not settings.keep_training_files:
+            remove_local_dir(data_dir)
     params = {**settings.as_dict(), "use_gpu_resolved": use_gpu, "series": summary.series,
               "rows": summary.rows, "dropped_rows": summary.dropped_rows, "channel_names": list(channel_names)}
     info = {"run_id": run_id, "table": settings.table or config.tables.gold_features,
