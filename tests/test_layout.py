@@ -20,7 +20,6 @@ LIB = project_root() / "lib" / "lakewatch"
 
 # Modules another part of the layout refactoring moves onto Lakehouse (tracking, training, tuning); each must
 # still spell a working folder's name here, so the integrator empties this set when those branches merge.
-PENDING_MERGE = {"tracking.py", "training/train.py", "tuning/deep.py"}
 
 
 def _locations(lake: Lakehouse) -> dict[str, object]:
@@ -174,6 +173,4 @@ def test_the_literal_scan_sees_code_and_skips_docstrings() -> None:
 
 def test_only_layout_spells_the_working_folder_names() -> None:
     found = _folder_spellings()
-    assert set(found) - PENDING_MERGE == set(), {m: found[m] for m in set(found) - PENDING_MERGE}
-    assert PENDING_MERGE - set(found) == set(), "these modules no longer name a working folder: drop them " \
-                                                "from PENDING_MERGE"
+    assert found == {}, found
