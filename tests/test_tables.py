@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.errors import AnalysisException
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from tests.conftest import make_config
 
 
@@ -20,7 +20,7 @@ def test_ensure_tables_names_only_the_tables_it_made_new_and_empty(spark, tmp_pa
     assert tables.ensure_tables(spark, config, keys) == set()
 
     label = (("s", datetime(2020, 1, 1), datetime(2020, 1, 2), "labelled_window", "test"),)
-    tables.append(spark.createDataFrame(label, tables.GOLD_LABELS), names.gold_labels)
+    tables.append(spark.createDataFrame(label, schemas.GOLD_LABELS), names.gold_labels)
     # The catalog entry goes, the Delta table at its location stays: registered again, with its row, not new.
     spark.sql(f"DROP TABLE {names.gold_labels}")
     assert tables.ensure_tables(spark, config, keys) == set()
@@ -34,7 +34,7 @@ def test_catalog_location_is_where_the_table_keeps_its_delta_log(spark, tmp_path
     location = tables.catalog_location(spark, name)
     assert location.rstrip("/").endswith(tables.table_location(config, name).rstrip("/"))
     label = (("s", datetime(2020, 1, 1), datetime(2020, 1, 2), "labelled_window", "test"),)
-    tables.append(spark.createDataFrame(label, tables.GOLD_LABELS), name)
+    tables.append(spark.createDataFrame(label, schemas.GOLD_LABELS), name)
     assert spark.read.format("delta").load(location).count() == 1
 
 

@@ -21,3 +21,15 @@ class ValidationFailed(LakewatchError):
     def __init__(self, message: str, failures: list[dict] | None = None) -> None:
         super().__init__(message)
         self.failures = failures or []
+
+
+class TableError(LakewatchError):
+    """A lakehouse table is not where or what lakewatch expects (no catalog location, a write that lost rows)."""
+
+
+class SchemaMismatch(TableError, ValueError):
+    """A DataFrame lacks the columns of the table schema it is written to."""
+
+
+class ModelError(LakewatchError, ValueError):
+    """A deep model's spec, scaler or calibration is malformed or cannot be built from the data given."""
