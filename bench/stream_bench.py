@@ -36,7 +36,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.config import LakewatchConfig, load_config, project_root
 from lakewatch.detectors import get_detector
 from lakewatch.progress import Progress
@@ -65,7 +65,7 @@ def readings(series: int, first: int, count: int, seed: int = 11) -> pd.DataFram
 
 def append(spark, config, frame: pd.DataFrame) -> None:
     """One Delta commit of silver-shaped rows."""
-    tables.append(spark.createDataFrame(frame, tables.SILVER_READINGS), config.tables.silver_readings)
+    tables.append(spark.createDataFrame(frame, schemas.SILVER_READINGS), config.tables.silver_readings)
 
 
 def loop_rate(frame: pd.DataFrame, detector_name: str) -> float:
@@ -300,7 +300,7 @@ def main() -> None:
     args = parser.parse_args()
     root, config, spark = bench_session("lakewatch-stream-bench", args.partitions, args.master,
                                         Path(args.root) if args.root else None)
-    tables.ensure_table(spark, config, config.tables.silver_readings, tables.SILVER_READINGS)
+    tables.ensure_table(spark, config, config.tables.silver_readings, schemas.SILVER_READINGS)
     settings = StreamSettings(trigger="availableNow", detector=args.detector, state_partitions=args.partitions,
                               state_buckets=args.state_buckets,
                               checkpoint=config.lakehouse.checkpoint("bench", "score"),

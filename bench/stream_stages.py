@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from stream_bench import append, bench_session, readings, write_result
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.detectors import get_detector
 from lakewatch.streaming.packing import pack_batches, packed_schema
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, group_function
@@ -86,7 +86,7 @@ def main() -> None:
     blob = np.random.default_rng(0).bytes(args.state_bytes)
     warm = args.points // 5
     try:
-        tables.ensure_table(spark, config, config.tables.silver_readings, tables.SILVER_READINGS)
+        tables.ensure_table(spark, config, config.tables.silver_readings, schemas.SILVER_READINGS)
         append(spark, config, readings(args.series, 0, warm))
         warmup = {cut: run(spark, config, cut, blob, config.lakehouse.checkpoint("stream_stages", cut)) for cut in CUTS}
         for part in np.array_split(np.arange(warm, args.points), 4):

@@ -30,7 +30,7 @@ from pyspark.sql import DataFrame, SparkSession
 from stream_bench import bench_session, write_result
 
 from lakewatch import tables
-from lakewatch.streaming.schemas import GOLD_ANOMALY_SCORES, GOLD_ANOMALY_SCORES_PROPERTIES
+from lakewatch.schemas import GOLD_ANOMALY_SCORES, GOLD_ANOMALY_SCORES_PROPERTIES
 from lakewatch.streaming.scoring import KIND_SCORE, OUTPUT_SCHEMA
 from lakewatch.streaming.sink import SinkSpec, append_idempotent, to_scores
 

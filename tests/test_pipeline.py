@@ -10,10 +10,11 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from lakewatch.errors import SourceError, ValidationFailed
+from lakewatch.errors import LakewatchError, SourceError, StageError, ValidationFailed
 from lakewatch.ingest import ingest
-from lakewatch.pipeline import run_pipeline, run_refine
+from lakewatch.pipeline import require_balanced, run_pipeline, run_refine
 from lakewatch.progress import Progress
+from lakewatch.refine import RefineReport
 from lakewatch.sources import build_source
 from tests.conftest import make_config
 
@@ -177,3 +178,13 @@ def test_only_new_and_changed_files_are_read_again(spark, tmp_path: Path) -> Non
     # The unreadable file is rejected on each ingest and quarantined once.
     assert [Path(r.path).name for r in second.rejected] == ["empty.csv"]
     assert spark.table(config.tables.silver_quarantine).where(F.col("stage") == "ingest").count() == 1
+
+
+def test_a_refine_that_loses_rows_is_a_stage_error_naming_the_ingest_and_counts() -> None:
+    balanced = RefineReport("ingest-7", bronze_rows=10, silver_rows=7, quarantined=2, duplicates=1)
+    assert require_balanced(balanced) is balanced
+    lossy = RefineReport("ingest-7", bronze_rows=10, silver_rows=6, quarantined=2, duplicates=1)
+    with pytest.raises(StageError, match=r"refine of ingest ingest-7 does not add up: silver 6 \+ quarantined 2 "
+                                         r"\+ duplicates 1 = 9 rows; expected the 10 rows of bronze") as error:
+        require_balanced(lossy)
+    assert isinstance(error.value, LakewatchError)  # what run_job reports in one line

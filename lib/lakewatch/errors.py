@@ -21,3 +21,27 @@ class ValidationFailed(LakewatchError):
     def __init__(self, message: str, failures: list[dict] | None = None) -> None:
         super().__init__(message)
         self.failures = failures or []
+
+
+class TableError(LakewatchError):
+    """A lakehouse table is not where or what lakewatch expects (no catalog location, an unknown table key)."""
+
+
+class SchemaMismatch(TableError, ValueError):
+    """A DataFrame lacks the columns of the table schema it is written to."""
+
+
+class StageError(LakewatchError):
+    """A pipeline stage's result does not add up (rows lost between the tables it reads and writes)."""
+
+
+class ModelError(LakewatchError, ValueError):
+    """A deep model's spec, scaler or calibration is malformed or cannot be built from the data given."""
+
+
+class ModelSpecError(ModelError):
+    """A model spec or its scaler names an unknown kind or mode, or a size out of range."""
+
+
+class CalibrationError(ModelError):
+    """Score calibration was asked to fit on no usable reconstruction error."""

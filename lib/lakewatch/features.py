@@ -12,28 +12,24 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.config import FeatureSettings, LakewatchConfig
 
-FEATURE_VERSION = 1
-
-
-def feature_columns(settings: FeatureSettings) -> list[str]:
-    """Names of the feature columns, in table order, for these settings."""
-    cols = ["hour_sin", "hour_cos", "dow_sin", "dow_cos"]
-    cols += [f"lag_{k}" for k in settings.lags] + [f"diff_{k}" for k in settings.lags]
-    for w in settings.windows:
-        cols += [f"mean_{w}", f"std_{w}", f"min_{w}", f"max_{w}"]
-    return [*cols, "zscore"]
+FEATURE_VERSION = 1  # the feature_version column: raised when a feature's definition changes
 
 
 def build_features(settings: FeatureSettings) -> Callable[[DataFrame], DataFrame]:
     """Transform silver readings (series_id, channel, timestamp, value) into gold feature rows.
 
-    Output: series_id, channel, timestamp, value, the columns of feature_columns(settings), and
-    feature_version. Rolling statistics cover the last w rows including t; zscore compares the
-    value at t with the mean and standard deviation of the longest window's rows before t.
+    Output: schemas.gold_features(settings): series_id, channel, timestamp, value, the columns of
+    schemas.feature_columns(settings) (sines and cosines of the time of day and day of week; per lag k the
+    value k rows back and the difference to it; per window w the mean, sample standard deviation, min and
+    max of the last w rows) and feature_version. Rolling statistics cover the last w rows including t (fewer at
+    a series' start); zscore compares the value at t with the mean and sample standard deviation of the
+    longest window's rows before t, and is 0 where those rows do not vary (or are fewer than two).
     """
+    schema = schemas.gold_features(settings)
+
     def transform(silver: DataFrame) -> DataFrame:
         ordered = Window.partitionBy("series_id", "channel").orderBy("timestamp")
         value = F.col("value")
@@ -54,8 +50,8 @@ def build_features(settings: FeatureSettings) -> Callable[[DataFrame], DataFrame
         before = ordered.rowsBetween(-longest, -1)
         mean_before, std_before = F.avg(value).over(before), F.stddev_samp(value).over(before)
         exprs.append(F.when(std_before > 0, (value - mean_before) / std_before).otherwise(F.lit(0.0)).alias("zscore"))
-        return silver.select("series_id", "channel", "timestamp", "value", *exprs,
-                             F.lit(FEATURE_VERSION).alias("feature_version"))
+        return tables.conform(silver.select("series_id", "channel", "timestamp", "value", *exprs,
+                                            F.lit(FEATURE_VERSION).alias("feature_version")), schema)
 
     return transform
 

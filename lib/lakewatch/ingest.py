@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.concurrent import in_background, run_together
 from lakewatch.config import LakewatchConfig
 from lakewatch.provenance import new_run_id
@@ -90,7 +90,7 @@ def ingest(spark: SparkSession, config: LakewatchConfig, source: Source) -> Inge
     rows = new_rows_only(raw.rows, known()).transform(with_ingest_stamp(ingest_id))
     nothing_to_read = raw.files_skipped > 0 and raw.files_read == 0
     added, _, windows = run_together(
-        lambda: 0 if nothing_to_read else tables.append(tables.conform(rows, tables.BRONZE_READINGS),
+        lambda: 0 if nothing_to_read else tables.append(tables.conform(rows, schemas.BRONZE_READINGS),
                                                         names.bronze_readings),
         lambda: _quarantine_rejected(spark, config, ingest_id, raw.rejected,
                                      fresh=names.silver_quarantine in created),
@@ -113,7 +113,7 @@ def _quarantine_rejected(spark: SparkSession, config: LakewatchConfig, ingest_id
     now = datetime.now(UTC)
     rows = [(None, None, None, None, r.path, f"unreadable_file: {r.reason}", "ingest", r.path, r.version, None,
              ingest_id, now) for r in rejected]
-    tables.append(spark.createDataFrame(rows, tables.SILVER_QUARANTINE), name)
+    tables.append(spark.createDataFrame(rows, schemas.SILVER_QUARANTINE), name)
 
 
 def _write_labels(spark: SparkSession, config: LakewatchConfig, source_name: str, labels: DataFrame,
@@ -121,12 +121,12 @@ def _write_labels(spark: SparkSession, config: LakewatchConfig, source_name: str
     """Replace the source's labelled windows in gold.labels unless they are the same already; return how
     many the source has (`fresh`: the table is new)."""
     name = config.tables.gold_labels
-    df = tables.conform(labels.withColumn("source_name", F.lit(source_name)), tables.GOLD_LABELS)
+    df = tables.conform(labels.withColumn("source_name", F.lit(source_name)), schemas.GOLD_LABELS)
     if not fresh:
         # Windows are few: compared on the driver, which spares a rewrite and a commit on every re-ingest.
         new = Counter(tuple(row) for row in df.collect())
         current = Counter(tuple(row) for row in spark.table(name).where(F.col("source_name") == source_name)
-                          .select(*tables.GOLD_LABELS.fieldNames()).collect())
+                          .select(*schemas.GOLD_LABELS.fieldNames()).collect())
         if new == current:
             return sum(new.values())
     return tables.replace_where(df, name, f"source_name = '{source_name}'")

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 
 from lakewatch import features, refine, tables
 from lakewatch.config import LakewatchConfig
-from lakewatch.errors import ValidationFailed
+from lakewatch.errors import StageError, ValidationFailed
 from lakewatch.ingest import IngestReport, ingest
 from lakewatch.progress import Progress
 from lakewatch.refine import RefineReport
@@ -46,8 +46,17 @@ def run_refine(spark: SparkSession, config: LakewatchConfig, ingest_id: str, pro
         report = refine.refine(spark, config, ingest_id)
         counts.update(bronze=report.bronze_rows, silver=report.silver_rows, quarantined=report.quarantined,
                       duplicates=report.duplicates)
+    return require_balanced(report)
+
+
+def require_balanced(report: RefineReport) -> RefineReport:
+    """`report` when every bronze row of its ingest went to silver, quarantine or the duplicates; else
+    StageError naming the ingest and the counts that do not add up."""
     if not report.balanced:
-        raise RuntimeError(f"refine of ingest {ingest_id} lost rows: {report}")
+        accounted = report.silver_rows + report.quarantined + report.duplicates
+        raise StageError(f"refine of ingest {report.ingest_id} does not add up: silver {report.silver_rows} + "
+                         f"quarantined {report.quarantined} + duplicates {report.duplicates} = {accounted} rows; "
+                         f"expected the {report.bronze_rows} rows of bronze")
     return report
 
 

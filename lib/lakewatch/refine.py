@@ -14,7 +14,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.concurrent import run_together
 from lakewatch.config import LakewatchConfig, QualitySettings
 from lakewatch.sources.base import ParseSpec
@@ -114,7 +114,7 @@ def _quarantine_rows(classified: DataFrame) -> DataFrame:
     return tables.conform(
         classified.where(F.col("status") == QUARANTINE)
         .withColumn("stage", F.lit("refine")).withColumn("quarantined_at", F.current_timestamp()),
-        tables.SILVER_QUARANTINE)
+        schemas.SILVER_QUARANTINE)
 
 
 def parse_spec_for(config: LakewatchConfig, source_name: str) -> ParseSpec:
@@ -175,7 +175,7 @@ def insert_into_silver(spark: SparkSession, table_name: str, rows: DataFrame, fr
 
 def merge_into_silver(spark: SparkSession, table_name: str, rows: DataFrame) -> int:
     """Insert the rows whose key is not yet in silver; return how many were inserted."""
-    keys = " AND ".join(f"t.{k} = s.{k}" for k in tables.READING_KEYS)
+    keys = " AND ".join(f"t.{k} = s.{k}" for k in schemas.READING_KEYS)
     target = DeltaTable.forName(spark, table_name)
     before = tables.current_version(target)
     target.alias("t").merge(rows.alias("s"), keys).whenNotMatchedInsertAll().execute()

@@ -11,7 +11,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.config import LakewatchConfig
 from lakewatch.provenance import git_commit, new_run_id
 
@@ -51,5 +51,5 @@ def _write(spark: SparkSession, config: LakewatchConfig, record: RunRecord, stat
         (error or "")[:4000] or None, json.dumps(record.details, default=str), git_commit(), config.config_hash,
     )
     name = config.tables.ops_pipeline_runs
-    tables.ensure_table(spark, config, name, tables.OPS_PIPELINE_RUNS)
-    tables.append(spark.createDataFrame([row], tables.OPS_PIPELINE_RUNS), name)
+    tables.ensure_table(spark, config, name, schemas.OPS_PIPELINE_RUNS)
+    tables.append(spark.createDataFrame([row], schemas.OPS_PIPELINE_RUNS), name)

@@ -1,4 +1,4 @@
-"""Schemas of the lakehouse tables and the few functions that create, read and write them."""
+"""The few functions that create, read and write the lakehouse tables (their schemas: lakewatch.schemas)."""
 
 from __future__ import annotations
 
@@ -10,122 +10,12 @@ from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakewatch import schemas
 from lakewatch.config import LakewatchConfig
+from lakewatch.errors import SchemaMismatch, TableError
 from lakewatch.sources.filesystem import hadoop_path
 
 _RECENT_COMMITS = 20  # how far back a tagged commit is looked for when other writers committed after it
-
-READING_KEYS = ("series_id", "channel", "timestamp")
-
-BRONZE_READINGS = T.StructType([
-    T.StructField("series_id", T.StringType()),
-    T.StructField("channel", T.StringType()),
-    T.StructField("ts_raw", T.StringType()),
-    T.StructField("value_raw", T.StringType()),
-    T.StructField("raw_record", T.StringType()),
-    T.StructField("source_name", T.StringType(), False),
-    T.StructField("source", T.StringType(), False),
-    T.StructField("source_version", T.StringType(), False),
-    T.StructField("record_order", T.LongType(), False),
-    T.StructField("ingest_id", T.StringType(), False),
-    T.StructField("ingested_at", T.TimestampType(), False),
-])
-
-SILVER_READINGS = T.StructType([
-    T.StructField("series_id", T.StringType(), False),
-    T.StructField("channel", T.StringType(), False),
-    T.StructField("timestamp", T.TimestampType(), False),
-    T.StructField("value", T.DoubleType(), False),
-    T.StructField("source", T.StringType()),
-    T.StructField("ingest_id", T.StringType()),
-])
-
-SILVER_QUARANTINE = T.StructType([
-    T.StructField("series_id", T.StringType()),
-    T.StructField("channel", T.StringType()),
-    T.StructField("ts_raw", T.StringType()),
-    T.StructField("value_raw", T.StringType()),
-    T.StructField("raw_record", T.StringType()),
-    T.StructField("reason", T.StringType(), False),
-    T.StructField("stage", T.StringType(), False),
-    T.StructField("source", T.StringType()),
-    T.StructField("source_version", T.StringType()),
-    T.StructField("record_order", T.LongType()),
-    T.StructField("ingest_id", T.StringType()),
-    T.StructField("quarantined_at", T.TimestampType(), False),
-])
-
-GOLD_LABELS = T.StructType([
-    T.StructField("series_id", T.StringType(), False),
-    T.StructField("window_start", T.TimestampType(), False),
-    T.StructField("window_end", T.TimestampType(), False),
-    T.StructField("kind", T.StringType(), False),
-    T.StructField("source_name", T.StringType(), False),
-])
-
-OPS_PIPELINE_RUNS = T.StructType([
-    T.StructField("run_id", T.StringType(), False),
-    T.StructField("job", T.StringType(), False),
-    T.StructField("args", T.StringType()),
-    T.StructField("started_at", T.TimestampType(), False),
-    T.StructField("ended_at", T.TimestampType()),
-    T.StructField("rows_in", T.LongType()),
-    T.StructField("rows_out", T.LongType()),
-    T.StructField("status", T.StringType(), False),
-    T.StructField("error", T.StringType()),
-    T.StructField("details", T.StringType()),
-    T.StructField("git_commit", T.StringType()),
-    T.StructField("config_hash", T.StringType()),
-])
-
-OPS_VALIDATION_RUNS = T.StructType([
-    T.StructField("run_id", T.StringType(), False),
-    T.StructField("suite", T.StringType(), False),
-    T.StructField("table_name", T.StringType(), False),
-    T.StructField("success", T.BooleanType(), False),
-    T.StructField("expectations_evaluated", T.IntegerType(), False),
-    T.StructField("expectations_failed", T.IntegerType(), False),
-    T.StructField("failures", T.StringType()),
-    T.StructField("data_docs", T.StringType()),
-    T.StructField("validated_at", T.TimestampType(), False),
-])
-
-GOLD_NAB_RESULTS = T.StructType([
-    T.StructField("detector", T.StringType(), False),
-    T.StructField("series_id", T.StringType(), False),
-    T.StructField("timestamp", T.TimestampType(), False),
-    T.StructField("value", T.DoubleType()),
-    T.StructField("anomaly_score", T.DoubleType(), False),
-    T.StructField("label", T.IntegerType(), False),
-    T.StructField("flag", T.BooleanType(), False),
-])
-
-GOLD_NAB_SCORES = T.StructType([
-    T.StructField("detector", T.StringType(), False),
-    T.StructField("profile", T.StringType(), False),
-    T.StructField("category", T.StringType(), False),
-    T.StructField("threshold", T.DoubleType(), False),
-    T.StructField("score", T.DoubleType()),
-    T.StructField("raw_score", T.DoubleType(), False),
-    T.StructField("tp", T.LongType(), False),
-    T.StructField("fp", T.LongType(), False),
-    T.StructField("fn", T.LongType(), False),
-    T.StructField("tn", T.LongType(), False),
-    T.StructField("run_id", T.StringType(), False),
-    T.StructField("evaluated_at", T.TimestampType(), False),
-])
-
-# gold.features has columns that depend on the configured windows; see lakewatch.features.
-TABLE_SCHEMAS: dict[str, T.StructType] = {
-    "bronze_readings": BRONZE_READINGS,
-    "silver_readings": SILVER_READINGS,
-    "silver_quarantine": SILVER_QUARANTINE,
-    "gold_labels": GOLD_LABELS,
-    "gold_nab_results": GOLD_NAB_RESULTS,
-    "gold_nab_scores": GOLD_NAB_SCORES,
-    "ops_pipeline_runs": OPS_PIPELINE_RUNS,
-    "ops_validation_runs": OPS_VALIDATION_RUNS,
-}
 
 
 def table_location(config: LakewatchConfig, table_name: str) -> str:
@@ -138,7 +28,8 @@ def catalog_location(spark: SparkSession, table_name: str) -> str:
     replayed, as DeltaTable.detail() would for its size and file count)."""
     rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table_name}").where(F.col("col_name") == "Location").collect()
     if not rows:
-        raise ValueError(f"table {table_name} has no location in the catalog")
+        raise TableError(f"table {table_name} has no Location in DESCRIBE TABLE EXTENDED; expected an external "
+                         "Delta table with one")
     return str(rows[0]["data_type"])
 
 
@@ -172,19 +63,39 @@ def ensure_database(spark: SparkSession, config: LakewatchConfig, table_name: st
 
 
 def ensure_tables(spark: SparkSession, config: LakewatchConfig, keys: Sequence[str] | None = None) -> set[str]:
-    """Create the fixed-schema lakewatch tables named by `keys` (TABLE_SCHEMAS keys; default all) that do
-    not exist yet; return the names of those made new and empty."""
+    """Create the fixed-schema lakewatch tables named by `keys` (schemas.TABLE_SCHEMAS keys, the stream tables
+    included; default all) that do not exist yet, each with its schemas.TABLE_PROPERTIES; return the names of
+    those made new and empty.
+
+    Raises TableError naming a key that is not a fixed-schema table.
+    """
     names = config.tables.all()
-    return {names[key] for key in (keys if keys is not None else TABLE_SCHEMAS)
-            if ensure_table(spark, config, names[key], TABLE_SCHEMAS[key])}
+    chosen = tuple(keys) if keys is not None else tuple(schemas.TABLE_SCHEMAS)
+    unknown = [key for key in chosen if key not in schemas.TABLE_SCHEMAS]
+    if unknown:
+        raise TableError(f"ensure_tables keys {unknown} name no fixed-schema table; expected keys of "
+                         f"lakewatch.schemas.TABLE_SCHEMAS: {sorted(schemas.TABLE_SCHEMAS)}")
+    return {names[key] for key in chosen
+            if ensure_table(spark, config, names[key], schemas.TABLE_SCHEMAS[key], (),
+                            schemas.TABLE_PROPERTIES.get(key))}
 
 
 def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
-    """Select and cast `df`'s columns to `schema`, in its order (missing columns are an error)."""
+    """Select and cast `df`'s columns to `schema`, in its order.
+
+    Raises SchemaMismatch naming the schema (its TABLE_SCHEMAS key when it is one), the missing columns and
+    the DataFrame's columns.
+    """
     missing = [f.name for f in schema.fields if f.name not in df.columns]
     if missing:
-        raise ValueError(f"DataFrame lacks columns {missing} needed for the table schema (has {df.columns})")
+        raise SchemaMismatch(f"DataFrame with columns {df.columns} lacks {missing} of the {_schema_label(schema)} "
+                             f"schema; expected all of {schema.fieldNames()}")
     return df.select(*[df[f.name].cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def _schema_label(schema: T.StructType) -> str:
+    """The TABLE_SCHEMAS key of `schema` (compared by value), or 'given' for a schema of no fixed table."""
+    return next((key for key, known in schemas.TABLE_SCHEMAS.items() if known == schema), "given")
 
 
 def append(df: DataFrame, table_name: str) -> int:

@@ -20,7 +20,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.config import LakewatchConfig, QualitySettings
 from lakewatch.errors import ConfigError
 
@@ -189,5 +189,5 @@ def record_validation(spark: SparkSession, config: LakewatchConfig, report: Vali
     """Append one row for `report` to ops.validation_runs."""
     row = (report.run_id, report.suite, report.table_name, report.success, report.evaluated, len(report.failures),
            json.dumps([f.__dict__ for f in report.failures], default=str), report.data_docs, datetime.now(UTC))
-    tables.ensure_table(spark, config, config.tables.ops_validation_runs, tables.OPS_VALIDATION_RUNS)
-    tables.append(spark.createDataFrame([row], tables.OPS_VALIDATION_RUNS), config.tables.ops_validation_runs)
+    tables.ensure_table(spark, config, config.tables.ops_validation_runs, schemas.OPS_VALIDATION_RUNS)
+    tables.append(spark.createDataFrame([row], schemas.OPS_VALIDATION_RUNS), config.tables.ops_validation_runs)

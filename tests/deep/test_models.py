@@ -17,6 +17,7 @@ from lakewatch.deep import (
     sliding_windows,
     window_errors,
 )
+from lakewatch.errors import CalibrationError, LakewatchError, ModelSpecError
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
@@ -80,8 +81,10 @@ def test_global_scaler_round_trips_and_centres() -> None:
     assert RobustScaler.from_dict(scaler.to_dict()) == scaler
     scaled = scaler.transform(sliding_windows(values, 10))
     assert abs(np.median(scaled)) < 0.1
-    with pytest.raises(ValueError, match="not one of"):
+    with pytest.raises(ModelSpecError, match=r"RobustScaler mode 'minmax' is not a scaling; expected one of"):
         RobustScaler("minmax", (0.0,), (1.0,))
+    with pytest.raises(ModelSpecError, match="RobustScaler has 2 centres but 1 scales"):
+        RobustScaler("global", (0.0, 1.0), (1.0,))
 
 
 def test_calibration_is_monotone_in_unit_interval_and_keeps_ranking_beyond_training() -> None:
@@ -94,8 +97,8 @@ def test_calibration_is_monotone_in_unit_interval_and_keeps_ranking_beyond_train
     assert scores[-3] < scores[-2] < scores[-1]  # beyond the largest training error, still ranked
     assert abs(float(np.mean(cal.score(errors))) - 0.5) < 0.02  # about uniform on its own training errors
     assert Calibration.from_dict(cal.to_dict()) == cal
-    with pytest.raises(ValueError, match="zero reconstruction errors"):
-        fit_calibration(np.array([np.nan]))
+    with pytest.raises(CalibrationError, match="got 2 reconstruction errors, none finite"):
+        fit_calibration(np.array([np.nan, np.inf]))
 
 
 def test_window_errors_use_the_tail_rows_only() -> None:
@@ -106,3 +109,16 @@ def test_window_errors_use_the_tail_rows_only() -> None:
     assert whole.shape == last.shape == (5,)
     assert not np.allclose(whole, last)
     np.testing.assert_allclose(window_errors(model, x, tail=1, chunk=2), last, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"kind": "gru_ae"}, r"ModelSpec kind 'gru_ae' is not a model; expected one of \('cnn_ae'"),
+    ({"latent": 0}, r"ModelSpec latent=0; expected a positive integer"),
+    ({"hidden": 2.5}, r"ModelSpec hidden=2.5; expected a positive integer"),
+    ({"window": 3}, r"ModelSpec window=3 is too short; expected at least 4 rows"),
+])
+def test_a_bad_model_spec_names_the_field_and_what_was_expected(fields: dict, message: str) -> None:
+    with pytest.raises(ModelSpecError, match=message) as error:
+        ModelSpec(**fields)
+    # run_job reports a LakewatchError in one line; callers that catch ValueError still do.
+    assert isinstance(error.value, LakewatchError) and isinstance(error.value, ValueError)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.config import LakewatchConfig
 from lakewatch.detectors import Detector
 
@@ -34,9 +34,9 @@ def append_silver(spark: SparkSession, config: LakewatchConfig, rows: pd.DataFra
     One file, so a stream reading one file per micro-batch sees the rows in the order of the commits.
     """
     name = config.tables.silver_readings
-    tables.ensure_table(spark, config, name, tables.SILVER_READINGS)
-    pdf = rows.assign(source="test", ingest_id=ingest_id)[[f.name for f in tables.SILVER_READINGS.fields]]
-    tables.append(spark.createDataFrame(pdf, tables.SILVER_READINGS).coalesce(1), name)
+    tables.ensure_table(spark, config, name, schemas.SILVER_READINGS)
+    pdf = rows.assign(source="test", ingest_id=ingest_id)[[f.name for f in schemas.SILVER_READINGS.fields]]
+    tables.append(spark.createDataFrame(pdf, schemas.SILVER_READINGS).coalesce(1), name)
 
 
 def batch_scores(rows: pd.DataFrame, detector: Detector) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
-from lakewatch import tables
+from lakewatch import schemas
 from lakewatch.errors import ConfigError
 from lakewatch.streaming import kafka as lk
 from tests.kafka_harness import KafkaBroker
@@ -83,7 +83,8 @@ def test_static_parse_splits_good_and_bad(spark: SparkSession) -> None:
     assertDataFrameEqual(lk.malformed_of(parsed).select("topic", "partition", "offset", "raw", "reason"),
                          _expected_malformed(spark, "t", bad_acks))
     quarantine = lk.to_quarantine(lk.malformed_of(parsed), "batch-1")
-    assert [(f.name, f.dataType) for f in quarantine.schema] == [(f.name, f.dataType) for f in tables.SILVER_QUARANTINE]
+    want = schemas.SILVER_QUARANTINE
+    assert [(f.name, f.dataType) for f in quarantine.schema] == [(f.name, f.dataType) for f in want]
     first = quarantine.orderBy("record_order").first()
     assert (first.raw_record, first.reason, first.source, first.stage, first.ingest_id) == (
         "not json at all", "not_json", f"kafka://t/0/{len(GOOD)}", "kafka", "batch-1")

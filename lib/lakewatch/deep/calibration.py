@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erf
 
+from lakewatch.errors import CalibrationError
+
 _EPS = 1e-12
 
 
@@ -51,10 +53,11 @@ class Calibration:
 
 def fit_calibration(errors: np.ndarray, points: int = 200) -> Calibration:
     """Fit a calibration on training reconstruction errors (at least one finite error needed)."""
-    e = np.asarray(errors, dtype=np.float64)
-    e = e[np.isfinite(e)]
+    given = np.asarray(errors, dtype=np.float64).ravel()
+    e = given[np.isfinite(given)]
     if len(e) == 0:
-        raise ValueError("cannot calibrate on zero reconstruction errors; the training set produced no window")
+        raise CalibrationError(f"fit_calibration got {len(given)} reconstruction errors, none finite; expected at "
+                               "least one (a training set too short for one window gives none)")
     le = np.log(np.maximum(e, 0.0) + _EPS)
     quantiles = np.quantile(le, (np.arange(1, points + 1) - 0.5) / points)
     spread = float(np.std(le))

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lakewatch.errors import ModelSpecError
+
 MODEL_KINDS = ("cnn_ae", "lstm_ae", "vae")
 _KERNEL = 5
 
@@ -33,13 +35,13 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
-            raise ValueError(f"model kind {self.kind!r} is not one of {MODEL_KINDS}")
+            raise ModelSpecError(f"ModelSpec kind {self.kind!r} is not a model; expected one of {MODEL_KINDS}")
         for name in ("window", "channels", "latent", "hidden"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"model {name}={value!r} must be a positive integer")
+                raise ModelSpecError(f"ModelSpec {name}={value!r}; expected a positive integer")
         if self.window < 4:
-            raise ValueError(f"model window={self.window} is too short; expected at least 4 rows")
+            raise ModelSpecError(f"ModelSpec window={self.window} is too short; expected at least 4 rows")
 
     def to_dict(self) -> dict:
         """A JSON-ready description."""

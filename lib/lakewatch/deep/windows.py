@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lakewatch.errors import ModelSpecError
+
 SCALINGS = ("global", "window")
 _IQR_TO_SIGMA = 1.349
 _CLIP = 20.0
@@ -47,9 +49,10 @@ class RobustScaler:
 
     def __post_init__(self) -> None:
         if self.mode not in SCALINGS:
-            raise ValueError(f"scaler mode {self.mode!r} is not one of {SCALINGS}")
+            raise ModelSpecError(f"RobustScaler mode {self.mode!r} is not a scaling; expected one of {SCALINGS}")
         if len(self.center) != len(self.scale):
-            raise ValueError(f"scaler has {len(self.center)} centres but {len(self.scale)} scales")
+            raise ModelSpecError(f"RobustScaler has {len(self.center)} centres but {len(self.scale)} scales; expected "
+                                 "one of each per channel")
 
     @property
     def channels(self) -> int:

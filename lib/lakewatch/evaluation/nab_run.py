@@ -14,7 +14,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.concurrent import in_background, run_together
 from lakewatch.config import LakewatchConfig
 from lakewatch.evaluation.nab_corpus import (
@@ -154,7 +154,7 @@ def _write_results(spark: SparkSession, config: LakewatchConfig, detector: str, 
     # The scored points are on the driver already (NAB's scoring is sequential): labelled there, cheaper
     # than joining the scored rows with gold.labels on the cluster.
     name = config.tables.gold_nab_results
-    tables.ensure_table(spark, config, name, tables.GOLD_NAB_RESULTS)
+    tables.ensure_table(spark, config, name, schemas.GOLD_NAB_RESULTS)
     tables.replace_where(results_rows(spark, detector, frames, windows, threshold), name, f"detector = '{detector}'")
 
 
@@ -174,8 +174,8 @@ def _write_scores(spark: SparkSession, config: LakewatchConfig, detector: str, r
             rows.append((detector, name, category, float(result.threshold), _finite(score), float(acc[0]),
                          int(acc[1]), int(acc[2]), int(acc[3]), int(acc[4]), run_id, now))
     name = config.tables.gold_nab_scores
-    tables.ensure_table(spark, config, name, tables.GOLD_NAB_SCORES)
-    tables.replace_where(spark.createDataFrame(rows, tables.GOLD_NAB_SCORES), name, f"detector = '{detector}'")
+    tables.ensure_table(spark, config, name, schemas.GOLD_NAB_SCORES)
+    tables.replace_where(spark.createDataFrame(rows, schemas.GOLD_NAB_SCORES), name, f"detector = '{detector}'")
 
 
 def _finite(value: float) -> float | None:

@@ -37,7 +37,7 @@ class ParseSpec:
 class RawRead:
     """What a source read: raw rows (RAW_COLUMNS), rejected files, and labelled windows if it has any.
 
-    `labels` has columns series_id, window_start, window_end, kind (see tables.GOLD_LABELS).
+    `labels` has columns series_id, window_start, window_end, kind (see schemas.GOLD_LABELS).
     """
 
     rows: DataFrame

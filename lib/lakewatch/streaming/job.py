@@ -22,7 +22,6 @@ from lakewatch.progress import Progress
 from lakewatch.sources.filesystem import hadoop_path
 from lakewatch.streaming.explaining import make_explainer
 from lakewatch.streaming.packing import KEY_COLUMNS, pack_batches, packed_schema
-from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES, GOLD_ANOMALY_SCORES_PROPERTIES
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, bucket_function, group_function
 from lakewatch.streaming.settings import (
     StreamSettings,
@@ -163,12 +162,13 @@ def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: S
         group_function(scorer), OUTPUT_SCHEMA, STATE_SCHEMA, "append", "NoTimeout")
 
 
-def ensure_stream_tables(spark: SparkSession, config: LakewatchConfig) -> None:
-    """Create gold.anomaly_scores, gold.anomalies and silver.quarantine if absent."""
-    tables.ensure_table(spark, config, config.tables.gold_anomaly_scores, GOLD_ANOMALY_SCORES,
-                        properties=GOLD_ANOMALY_SCORES_PROPERTIES)
-    tables.ensure_table(spark, config, config.tables.gold_anomalies, GOLD_ANOMALIES)
-    tables.ensure_table(spark, config, config.tables.silver_quarantine, tables.SILVER_QUARANTINE)
+STREAM_TABLES = ("gold_anomaly_scores", "gold_anomalies", "silver_quarantine")
+
+
+def ensure_stream_tables(spark: SparkSession, config: LakewatchConfig) -> set[str]:
+    """Create the tables the stream writes (STREAM_TABLES: gold.anomaly_scores, gold.anomalies and
+    silver.quarantine) if absent; return the names of those made new and empty."""
+    return tables.ensure_tables(spark, config, STREAM_TABLES)
 
 
 def check_state_store(spark: SparkSession, progress: Progress) -> str:

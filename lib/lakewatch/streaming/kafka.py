@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakewatch import tables
+from lakewatch import schemas, tables
 from lakewatch.errors import ConfigError
 from lakewatch.refine import is_blank
 from lakewatch.streaming.settings import parse_duration
@@ -187,7 +187,7 @@ def malformed_of(parsed: DataFrame) -> DataFrame:
 
 
 def to_quarantine(malformed: DataFrame, ingest_id: Column | str | None = None) -> DataFrame:
-    """Malformed messages as silver.quarantine rows (schema ``tables.SILVER_QUARANTINE``).
+    """Malformed messages as silver.quarantine rows (schema ``schemas.SILVER_QUARANTINE``).
 
     raw_record = the message text, source = kafka://topic/partition/offset, source_version = the topic,
     record_order = the offset, stage = "kafka"; ``ingest_id`` (e.g. the query id and batch) is optional.
@@ -199,4 +199,4 @@ def to_quarantine(malformed: DataFrame, ingest_id: Column | str | None = None) -
         F.col("offset").alias("record_order"), ingest.alias("ingest_id"),
         F.current_timestamp().alias("quarantined_at"),
     )
-    return tables.conform(rows, tables.SILVER_QUARANTINE)
+    return tables.conform(rows, schemas.SILVER_QUARANTINE)

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from lakewatch import tables
 from lakewatch.concurrent import run_together
-from lakewatch.streaming.schemas import ATTRIBUTIONS, EVENT_KEY, GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
+from lakewatch.schemas import ATTRIBUTIONS, EVENT_KEY, GOLD_ANOMALIES, GOLD_ANOMALY_SCORES, SILVER_QUARANTINE
 from lakewatch.streaming.scoring import EVENT_DETAIL_SCHEMA, KIND_EVENT, KIND_EVENT_UPDATE, KIND_LATE, KIND_SCORE
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
@@ -140,7 +140,7 @@ def to_quarantine(batch: DataFrame, spec: SinkSpec, scored_at: datetime) -> Data
         F.lit(LATE_REASON).alias("reason"), F.lit(STAGE).alias("stage"), F.lit(spec.source_name).alias("source"),
         F.lit(None).cast("string").alias("source_version"), F.lit(None).cast("long").alias("record_order"),
         F.lit(None).cast("string").alias("ingest_id"), F.lit(scored_at).alias("quarantined_at"))
-    return tables.conform(rows, tables.SILVER_QUARANTINE)
+    return tables.conform(rows, SILVER_QUARANTINE)
 
 
 def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datetime,

@@ -1,0 +1,207 @@
+"""Schemas of every Delta table lakewatch writes, the keys its writers merge on, and the Delta properties a
+table is created with; lakewatch.tables creates, reads and writes them.
+
+The shapes that never reach a table stay next to the function that makes them: Arrow and pandas UDF outputs
+(lakewatch.scoring, lakewatch.streaming.scoring, lakewatch.streaming.state, lakewatch.sources.synthetic), the
+rows a source yields before bronze (lakewatch.sources.base.RAW_SCHEMA) and the parsed Kafka messages
+(lakewatch.streaming.kafka).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import types as T
+
+from lakewatch.config import FeatureSettings
+
+# Key of a reading in silver.readings: refine merges on it, so a re-run never writes a reading twice.
+READING_KEYS = ("series_id", "channel", "timestamp")
+
+BRONZE_READINGS = T.StructType([
+    T.StructField("series_id", T.StringType()),
+    T.StructField("channel", T.StringType()),
+    T.StructField("ts_raw", T.StringType()),
+    T.StructField("value_raw", T.StringType()),
+    T.StructField("raw_record", T.StringType()),
+    T.StructField("source_name", T.StringType(), False),
+    T.StructField("source", T.StringType(), False),
+    T.StructField("source_version", T.StringType(), False),
+    T.StructField("record_order", T.LongType(), False),
+    T.StructField("ingest_id", T.StringType(), False),
+    T.StructField("ingested_at", T.TimestampType(), False),
+])
+
+SILVER_READINGS = T.StructType([
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("channel", T.StringType(), False),
+    T.StructField("timestamp", T.TimestampType(), False),
+    T.StructField("value", T.DoubleType(), False),
+    T.StructField("source", T.StringType()),
+    T.StructField("ingest_id", T.StringType()),
+])
+
+SILVER_QUARANTINE = T.StructType([
+    T.StructField("series_id", T.StringType()),
+    T.StructField("channel", T.StringType()),
+    T.StructField("ts_raw", T.StringType()),
+    T.StructField("value_raw", T.StringType()),
+    T.StructField("raw_record", T.StringType()),
+    T.StructField("reason", T.StringType(), False),
+    T.StructField("stage", T.StringType(), False),
+    T.StructField("source", T.StringType()),
+    T.StructField("source_version", T.StringType()),
+    T.StructField("record_order", T.LongType()),
+    T.StructField("ingest_id", T.StringType()),
+    T.StructField("quarantined_at", T.TimestampType(), False),
+])
+
+GOLD_LABELS = T.StructType([
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("window_start", T.TimestampType(), False),
+    T.StructField("window_end", T.TimestampType(), False),
+    T.StructField("kind", T.StringType(), False),
+    T.StructField("source_name", T.StringType(), False),
+])
+
+OPS_PIPELINE_RUNS = T.StructType([
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("job", T.StringType(), False),
+    T.StructField("args", T.StringType()),
+    T.StructField("started_at", T.TimestampType(), False),
+    T.StructField("ended_at", T.TimestampType()),
+    T.StructField("rows_in", T.LongType()),
+    T.StructField("rows_out", T.LongType()),
+    T.StructField("status", T.StringType(), False),
+    T.StructField("error", T.StringType()),
+    T.StructField("details", T.StringType()),
+    T.StructField("git_commit", T.StringType()),
+    T.StructField("config_hash", T.StringType()),
+])
+
+OPS_VALIDATION_RUNS = T.StructType([
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("suite", T.StringType(), False),
+    T.StructField("table_name", T.StringType(), False),
+    T.StructField("success", T.BooleanType(), False),
+    T.StructField("expectations_evaluated", T.IntegerType(), False),
+    T.StructField("expectations_failed", T.IntegerType(), False),
+    T.StructField("failures", T.StringType()),
+    T.StructField("data_docs", T.StringType()),
+    T.StructField("validated_at", T.TimestampType(), False),
+])
+
+GOLD_NAB_RESULTS = T.StructType([
+    T.StructField("detector", T.StringType(), False),
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("timestamp", T.TimestampType(), False),
+    T.StructField("value", T.DoubleType()),
+    T.StructField("anomaly_score", T.DoubleType(), False),
+    T.StructField("label", T.IntegerType(), False),
+    T.StructField("flag", T.BooleanType(), False),
+])
+
+GOLD_NAB_SCORES = T.StructType([
+    T.StructField("detector", T.StringType(), False),
+    T.StructField("profile", T.StringType(), False),
+    T.StructField("category", T.StringType(), False),
+    T.StructField("threshold", T.DoubleType(), False),
+    T.StructField("score", T.DoubleType()),
+    T.StructField("raw_score", T.DoubleType(), False),
+    T.StructField("tp", T.LongType(), False),
+    T.StructField("fp", T.LongType(), False),
+    T.StructField("fn", T.LongType(), False),
+    T.StructField("tn", T.LongType(), False),
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("evaluated_at", T.TimestampType(), False),
+])
+
+# The tables the score stream writes: gold.anomaly_scores (every point) and gold.anomalies (events).
+
+ATTRIBUTIONS = T.ArrayType(T.StructType([
+    T.StructField("input", T.StringType()),
+    T.StructField("shap", T.DoubleType()),
+]))
+
+GOLD_ANOMALY_SCORES = T.StructType([
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("channel", T.StringType(), False),
+    T.StructField("timestamp", T.TimestampType(), False),
+    T.StructField("value", T.DoubleType()),
+    T.StructField("raw_score", T.DoubleType(), False),
+    T.StructField("score", T.DoubleType(), False),
+    T.StructField("flag", T.BooleanType(), False),
+    T.StructField("attributions", ATTRIBUTIONS),
+    T.StructField("base_value", T.DoubleType()),
+    T.StructField("detector", T.StringType(), False),
+    T.StructField("model_version", T.StringType(), False),
+    T.StructField("scored_at", T.TimestampType(), False),
+    T.StructField("batch_id", T.LongType(), False),
+])
+
+# Delta collects min/max/null-count statistics for data skipping on gold.anomaly_scores' first seven columns
+# (series_id .. flag: the columns dashboards filter on) instead of the default 32; the statistics of the others
+# cost about a tenth of every append of scores (BENCHMARKS.md, streaming) and skip no file.
+GOLD_ANOMALY_SCORES_PROPERTIES = {
+    "delta.dataSkippingNumIndexedCols": str(GOLD_ANOMALY_SCORES.fieldNames().index("flag") + 1)}
+
+GOLD_ANOMALIES = T.StructType([
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("channel", T.StringType(), False),
+    T.StructField("start", T.TimestampType(), False),
+    T.StructField("end", T.TimestampType(), False),
+    T.StructField("peak_at", T.TimestampType(), False),
+    T.StructField("peak_score", T.DoubleType(), False),
+    T.StructField("points", T.LongType(), False),
+    T.StructField("threshold", T.DoubleType(), False),
+    T.StructField("is_open", T.BooleanType(), False),
+    T.StructField("top_inputs", ATTRIBUTIONS),
+    T.StructField("base_value", T.DoubleType()),
+    T.StructField("detector", T.StringType(), False),
+    T.StructField("model_version", T.StringType(), False),
+    T.StructField("batch_id", T.LongType(), False),
+    T.StructField("updated_at", T.TimestampType(), False),
+])
+
+# Key of an event in gold.anomalies: a batch writes at most one version of each.
+EVENT_KEY = ("series_id", "channel", "start", "detector", "model_version")
+
+
+def feature_columns(settings: FeatureSettings) -> list[str]:
+    """Names of gold.features' feature columns, in table order, for these settings."""
+    cols = ["hour_sin", "hour_cos", "dow_sin", "dow_cos"]
+    cols += [f"lag_{k}" for k in settings.lags] + [f"diff_{k}" for k in settings.lags]
+    for w in settings.windows:
+        cols += [f"mean_{w}", f"std_{w}", f"min_{w}", f"max_{w}"]
+    return [*cols, "zscore"]
+
+
+def gold_features(settings: FeatureSettings) -> T.StructType:
+    """The schema of gold.features, whose columns depend on the configured windows and lags: the reading's
+    series_id, channel, timestamp and value, the feature_columns(settings) (doubles) and feature_version."""
+    return T.StructType([
+        T.StructField("series_id", T.StringType(), False),
+        T.StructField("channel", T.StringType(), False),
+        T.StructField("timestamp", T.TimestampType(), False),
+        T.StructField("value", T.DoubleType(), False),
+        *[T.StructField(name, T.DoubleType()) for name in feature_columns(settings)],
+        T.StructField("feature_version", T.IntegerType(), False),
+    ])
+
+
+# Every fixed-schema table by its config key (config.tables); gold.features is gold_features(settings).
+TABLE_SCHEMAS: dict[str, T.StructType] = {
+    "bronze_readings": BRONZE_READINGS,
+    "silver_readings": SILVER_READINGS,
+    "silver_quarantine": SILVER_QUARANTINE,
+    "gold_labels": GOLD_LABELS,
+    "gold_nab_results": GOLD_NAB_RESULTS,
+    "gold_nab_scores": GOLD_NAB_SCORES,
+    "gold_anomaly_scores": GOLD_ANOMALY_SCORES,
+    "gold_anomalies": GOLD_ANOMALIES,
+    "ops_pipeline_runs": OPS_PIPELINE_RUNS,
+    "ops_validation_runs": OPS_VALIDATION_RUNS,
+}
+
+# Delta table properties a table is created with, by config key (a table that exists keeps its own).
+TABLE_PROPERTIES: dict[str, dict[str, str]] = {
+    "gold_anomaly_scores": GOLD_ANOMALY_SCORES_PROPERTIES,
+}
