@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None):
     config = cli.config_from_args(args, parser)
     if not args.score_only:
         try:
-            args.detector, args.params = detector_settings(args.detector)
+            args.detector, args.params = detector_settings(args.detector, config.detectors)
         except ConfigError as exc:
             parser.error(str(exc))
     return args, config

@@ -40,11 +40,13 @@ def parse_args(argv: list[str] | None = None):
     except ConfigError as exc:
         parser.error(str(exc))
     if not settings.model:
-        from lakewatch.detectors import available_detectors
-
-        known = available_detectors()
+        known = config.detectors.names()
         if settings.detector and settings.detector not in known:
             parser.error(f"--detector {settings.detector!r}: expected one of {known}")
+        try:
+            settings.flag_threshold(config, config.detectors.resolve(settings.detector))
+        except ConfigError as exc:
+            parser.error(str(exc))
     return args, config, settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from lakewatch import cli
-from lakewatch.detectors import available_detectors
+from lakewatch.config import DetectorCatalog
 from lakewatch.errors import LakewatchError
 from lakewatch.tracking import resolve_settings
 from lakewatch.tuning import TuningError, check_corpus, tuning_settings
@@ -44,15 +44,15 @@ def parse_args(argv: list[str] | None = None):
         if args.model_kind == "deep":
             settings.space_for(DEEP_SPACE)
         else:
-            _check(settings)
+            _check(settings, config.detectors)
         resolve_settings(config)
     except LakewatchError as exc:
         parser.error(str(exc))
     return args, config, settings
 
 
-def _check(settings: TuningSettings) -> None:
-    known = [n for n in available_detectors() if n != "default"]
+def _check(settings: TuningSettings, catalog: DetectorCatalog) -> None:
+    known = sorted(catalog.entries)
     if settings.detector not in known:
         raise TuningError(f"--detector {settings.detector!r} is not a detector of conf/detectors.yaml: {known}")
     settings.space()

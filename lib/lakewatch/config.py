@@ -1,26 +1,92 @@
-"""Layered configuration: conf/base.yaml, conf/<env>.yaml, then key=value overrides, resolved once
-into a frozen, validated dataclass."""
+"""Layered configuration: conf/base.yaml and conf/detectors.yaml, then conf/<env>.yaml, then key=value overrides,
+resolved once into a frozen dataclass validated on load.
+
+Every settings dataclass (these sections, the feature modules' sections, detector parameters) is checked by one
+mechanism, :func:`validated`: pydantic validates the mapping against the dataclass's annotated field types
+(:data:`PositiveInt`, :data:`NonNegativeInt`, :data:`Fraction`, :data:`Flag`, ``Literal``, ``Field`` bounds) and
+its ``__post_init__`` cross-field checks, and the first failure becomes one error naming ``section.key``, the
+value found and what was expected."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import MISSING, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
+from pydantic import BeforeValidator, Field, Strict, TypeAdapter, ValidationError
 
-from lakewatch.errors import ConfigError
+from lakewatch.errors import ConfigError, LakewatchError
 from lakewatch.layout import Lakehouse
 
 T = TypeVar("T")
 
 DEFAULT_ENV = "local"
-SERIES_ID_MODES = ("path", "file_name", "column")
-FILE_FORMATS = ("csv", "parquet")
+DETECTORS_FILE = "detectors.yaml"
+DEFAULT_DETECTOR_ALIAS = "default"
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+def _plain_bool(value: Any) -> Any:
+    return value.item() if type(value).__name__ == "bool_" else value  # numpy booleans (hyperopt choices)
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Number = Annotated[float, BeforeValidator(_not_bool)]
+PositiveInt = Annotated[int, BeforeValidator(_not_bool), Field(gt=0)]
+NonNegativeInt = Annotated[int, BeforeValidator(_not_bool), Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Flag = Annotated[bool, Strict(), BeforeValidator(_plain_bool)]
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+def validated(cls: type[T], data: Mapping[str, Any], where: str, *, error: type[Exception] = ConfigError,
+              **extra: Any) -> T:
+    """An instance of the dataclass `cls` from the mapping `data`, validated by its annotated field types and
+    its `__post_init__` checks; `extra` are fields given by the caller, not the mapping.
+
+    Raises `error` (ConfigError by default) naming `where.key`, the value found and what was expected, for
+    an unknown or missing key, a value of the wrong type or out of range, or a failed cross-field check.
+    """
+    if not isinstance(data, Mapping):
+        raise error(f"{where}: found {type(data).__name__} {data!r}; expected a mapping")
+    known = {f.name for f in dataclasses.fields(cls) if f.init} - set(extra)
+    unknown = sorted(str(key) for key in set(data) - known)
+    if unknown:
+        raise error(f"{where}: unknown keys {unknown}; expected some of {sorted(known)}")
+    try:
+        return _adapter(cls).validate_python({**data, **extra})
+    except ValidationError as exc:
+        raise _one_error(exc, where, error) from None
+
+
+def _one_error(exc: ValidationError, where: str, error: type[Exception]) -> Exception:
+    """The first failure of a pydantic ValidationError as one `error` naming the key, the value and the rule."""
+    first = exc.errors(include_url=False)[0]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, LakewatchError):  # a __post_init__ check: its message names the field already
+        return cause if isinstance(cause, error) else error(f"{where}: {cause}")
+    key = ".".join([where, *(str(part) for part in first["loc"])])
+    if first["type"] == "missing":
+        return error(f"{key}: missing; expected a value")
+    rule = str(first["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+    rule = rule if rule.startswith("expected") else f"expected {rule}"
+    return error(f"{key}={first['input']!r}: {rule}")
 
 
 def project_root() -> Path:
@@ -56,23 +122,23 @@ class TableNames:
 class SparkSettings:
     """Session settings applied by lakewatch.spark.get_spark."""
 
-    shuffle_partitions: int
+    shuffle_partitions: PositiveInt
     conf: tuple[tuple[str, str], ...]
-    rows_per_partition: int = 2_000_000
+    rows_per_partition: PositiveInt = 2_000_000
 
 
 @dataclass(frozen=True)
 class SyntheticSettings:
     """Shape of the built-in synthetic data set."""
 
-    series: int
-    points: int
-    channels: int
-    seed: int
+    series: PositiveInt
+    points: PositiveInt
+    channels: PositiveInt
+    seed: Int
     start: str
-    interval_seconds: int
-    anomalies_per_series: int
-    partitions: int
+    interval_seconds: PositiveInt
+    anomalies_per_series: NonNegativeInt
+    partitions: PositiveInt
 
 
 @dataclass(frozen=True)
@@ -80,18 +146,18 @@ class QualitySettings:
     """Data-quality rules for refining bronze into silver and validating silver."""
 
     suite: str
-    min_rows_per_series: int
+    min_rows_per_series: NonNegativeInt
     timestamp_min: str
     timestamp_max: str
-    max_lateness_seconds: int
+    max_lateness_seconds: NonNegativeInt
 
 
 @dataclass(frozen=True)
 class FeatureSettings:
     """Causal window features computed into gold.features."""
 
-    windows: tuple[int, ...]
-    lags: tuple[int, ...]
+    windows: tuple[PositiveInt, ...]
+    lags: tuple[PositiveInt, ...]
 
 
 @dataclass(frozen=True)
@@ -100,12 +166,12 @@ class FileSourceSpec:
 
     name: str
     path: str
-    format: str = "csv"
+    format: Literal["csv", "parquet"] = "csv"
     delimiter: str = ","
     timestamp_column: str = "timestamp"
     timestamp_format: str | None = None
     timezone: str = "UTC"
-    series_id_from: str = "path"
+    series_id_from: Literal["path", "file_name", "column"] = "path"
     series_id_column: str | None = None
     value_column: str | None = None
     channel_columns: tuple[str, ...] = ()
@@ -122,6 +188,46 @@ class FileSourceSpec:
 
 
 @dataclass(frozen=True)
+class DetectorEntry:
+    """One named detector of conf/detectors.yaml: its kind, its own parameters, the named detectors it wraps
+    (`base`) or combines (`members`), and the flag threshold it was calibrated for (None: not calibrated)."""
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    base: str | None = None
+    members: tuple[str, ...] = ()
+    description: str = ""
+    threshold: Fraction | None = None
+
+    def refs(self) -> tuple[str, ...]:
+        """The names this entry refers to (its base, then its members)."""
+        return (*((self.base,) if self.base else ()), *self.members)
+
+
+@dataclass(frozen=True)
+class DetectorCatalog:
+    """Every named detector (section `detectors:`) and the default one's name (`default_detector:`); picklable,
+    so Spark tasks receive it instead of reading conf/ on the executors."""
+
+    default: str
+    entries: Mapping[str, DetectorEntry] = field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        """The names a detector can be asked for by, the alias "default" included, sorted."""
+        return sorted([*self.entries, DEFAULT_DETECTOR_ALIAS])
+
+    def resolve(self, name: str | None) -> str:
+        """The entry name `name` stands for ("default", "" or None: the default detector); unknown names are
+        returned unchanged (the caller decides how to fail)."""
+        return self.default if name in (None, "", DEFAULT_DETECTOR_ALIAS) else name
+
+    def threshold(self, name: str | None) -> float | None:
+        """The calibrated flag threshold of detector `name` (None when it has none or is not in the catalog)."""
+        entry = self.entries.get(self.resolve(name))
+        return entry.threshold if entry is not None else None
+
+
+@dataclass(frozen=True)
 class LakewatchConfig:
     """The whole resolved configuration of one job run."""
 
@@ -134,6 +240,7 @@ class LakewatchConfig:
     features: FeatureSettings
     results_dir: str = "nab_results"
     sources: Mapping[str, FileSourceSpec] = field(default_factory=dict)
+    detectors: DetectorCatalog = field(default_factory=lambda: DetectorCatalog(""))
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -152,14 +259,11 @@ class LakewatchConfig:
         return "/".join([self.table_root.rstrip("/"), *parts])
 
     def settings(self, section: str, cls: type[T]) -> T:
-        """Section `section` of the resolved configuration as the frozen dataclass `cls`; the feature modules
-        (training, tuning, streaming) define their own settings class and read it through here."""
+        """Section `section` of the resolved configuration as the frozen dataclass `cls`, checked by
+        :func:`validated`; the feature modules (training, tuning, streaming) define their own settings class and
+        read it through here."""
         data = self.raw.get(section)
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"config section '{section}' must be a mapping, found {type(data).__name__}")
-        return _dataclass_from(cls, data, section)
+        return validated(cls, {} if data is None else data, section)
 
     def source(self, name: str) -> FileSourceSpec:
         """The file source called `name`, or a ConfigError listing the known ones."""
@@ -171,11 +275,16 @@ class LakewatchConfig:
 
 def load_config(env: str | None = None, overrides: Iterable[str] = (),
                 conf_dir: str | Path | None = None) -> LakewatchConfig:
-    """Load conf/base.yaml, then conf/<env>.yaml if present, then $LAKEWATCH_TABLE_ROOT, then `key.sub=value`
-    overrides."""
+    """Load conf/base.yaml and conf/detectors.yaml, then conf/<env>.yaml if present, then $LAKEWATCH_TABLE_ROOT,
+    then `key.sub=value` overrides (e.g. `detectors.lakewatch_nab.params.suppress_rows=50`).
+
+    Raises ConfigError naming the file or `section.key` when anything is missing, malformed or out of range,
+    detector parameters included.
+    """
     conf_path = Path(conf_dir) if conf_dir else project_root() / "conf"
     env = env or os.environ.get("LAKEWATCH_ENV", DEFAULT_ENV)
     merged = _read_yaml(conf_path / "base.yaml", required=True)
+    merged = _merge_detectors_file(merged, conf_path / DETECTORS_FILE)
     env_file = conf_path / f"{env}.yaml"
     if env != DEFAULT_ENV and not env_file.exists():
         raise ConfigError(f"environment '{env}': no {env_file} (known: {_known_envs(conf_path)})")
@@ -188,7 +297,22 @@ def load_config(env: str | None = None, overrides: Iterable[str] = (),
 
 
 def _known_envs(conf_path: Path) -> list[str]:
-    return sorted(p.stem for p in conf_path.glob("*.yaml") if p.stem != "base")
+    return sorted(p.stem for p in conf_path.glob("*.yaml") if p.stem not in ("base", Path(DETECTORS_FILE).stem))
+
+
+def _merge_detectors_file(base: dict[str, Any], path: Path) -> dict[str, Any]:
+    """base.yaml plus conf/detectors.yaml (keys `default_detector` and `detectors`; `version` must be 1)."""
+    data = _read_yaml(path, required=True)
+    version = data.pop("version", 1)
+    if version != 1:
+        raise ConfigError(f"{path}: version {version!r}; expected 1")
+    stray = sorted(set(data) - {"default_detector", "detectors"})
+    if stray:
+        raise ConfigError(f"{path}: unknown top-level keys {stray}; expected default_detector and detectors")
+    clash = sorted(set(data) & set(base))
+    if clash:
+        raise ConfigError(f"{path.parent / 'base.yaml'}: keys {clash} belong in {path.name}")
+    return {**base, **data}
 
 
 def _read_yaml(path: Path, required: bool) -> dict[str, Any]:
@@ -242,28 +366,31 @@ def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return section
 
 
-def _dataclass_from(cls: type, section: Mapping[str, Any], where: str, /, **extra: Any) -> Any:
-    fields = set(cls.__dataclass_fields__) - set(extra)
-    unknown = set(section) - fields
-    missing = {f for f in fields if f not in section and _has_no_default(cls, f)}
-    if unknown:
-        raise ConfigError(f"config section '{where}': unknown keys {sorted(unknown)} (known: {sorted(fields)})")
-    if missing:
-        raise ConfigError(f"config section '{where}': missing keys {sorted(missing)}")
-    try:
-        return cls(**{**section, **extra})
-    except TypeError as exc:
-        raise ConfigError(f"config section '{where}': {exc}") from exc
+def _build_catalog(data: Mapping[str, Any]) -> DetectorCatalog:
+    """The `detectors:` section and `default_detector:` as a DetectorCatalog whose names all resolve and whose
+    detectors all build (their parameters are checked by the detectors' own parameter classes)."""
+    entries_raw = data.get("detectors")
+    if not isinstance(entries_raw, Mapping) or not entries_raw:
+        raise ConfigError(f"config section 'detectors' (conf/{DETECTORS_FILE}): found {entries_raw!r}; "
+                          "expected a mapping of detector names to entries")
+    if DEFAULT_DETECTOR_ALIAS in entries_raw:
+        raise ConfigError(f"detectors.{DEFAULT_DETECTOR_ALIAS}: the name is reserved; name the default detector "
+                          f"with default_detector: <name>")
+    entries = {str(name): validated(DetectorEntry, raw, f"detectors.{name}") for name, raw in entries_raw.items()}
+    default = data.get("default_detector")
+    if default not in entries:
+        raise ConfigError(f"default_detector={default!r}: expected the name of an entry of detectors "
+                          f"({sorted(entries)})")
+    for name, entry in entries.items():
+        for ref in entry.refs():
+            if ref not in entries:
+                raise ConfigError(f"detectors.{name} refers to {ref!r}, which is not defined; "
+                                  f"expected one of {sorted(entries)}")
+    catalog = DetectorCatalog(str(default), entries)
+    from lakewatch.detectors.registry import check_catalog  # lakewatch.detectors imports this module
 
-
-def _has_no_default(cls: type, name: str) -> bool:
-    f = cls.__dataclass_fields__[name]
-    return f.default is MISSING and f.default_factory is MISSING
-
-
-def _positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"config value {name} must be a positive integer, found {value!r}")
+    check_catalog(catalog)
+    return catalog
 
 
 def _build_source(name: str, spec: Mapping[str, Any], root: Path) -> FileSourceSpec:
@@ -276,11 +403,7 @@ def _build_source(name: str, spec: Mapping[str, Any], root: Path) -> FileSourceS
     for key in ("path", "labels"):
         if spec.get(key):
             spec[key] = _resolve_path(str(spec[key]), root)
-    source = _dataclass_from(FileSourceSpec, spec, f"sources.{name}", name=name)
-    if source.format not in FILE_FORMATS:
-        raise ConfigError(f"source '{name}': format '{source.format}' is not one of {FILE_FORMATS}")
-    if source.series_id_from not in SERIES_ID_MODES:
-        raise ConfigError(f"source '{name}': series_id_from '{source.series_id_from}' is not one of {SERIES_ID_MODES}")
+    source = validated(FileSourceSpec, spec, f"sources.{name}", name=name)
     if source.series_id_from == "column" and not source.series_id_column:
         raise ConfigError(f"source '{name}': series_id_from 'column' needs series_id_column")
     if bool(source.value_column) == bool(source.channel_columns):
@@ -291,34 +414,23 @@ def _build_source(name: str, spec: Mapping[str, Any], root: Path) -> FileSourceS
 def _build(env: str, data: dict[str, Any], root: Path) -> LakewatchConfig:
     table_root = _resolve_path(str(data.get("table_root") or "delta_tables"), root)
     data = {**data, "table_root": table_root}
-    spark = _section(data, "spark")
-    spark_settings = SparkSettings(
-        shuffle_partitions=spark.get("shuffle_partitions", 8),
-        conf=tuple(sorted((str(k), str(v)) for k, v in (spark.get("conf") or {}).items())),
-        rows_per_partition=spark.get("rows_per_partition", 2_000_000),
-    )
-    _positive("spark.shuffle_partitions", spark_settings.shuffle_partitions)
-    _positive("spark.rows_per_partition", spark_settings.rows_per_partition)
-    synthetic = _dataclass_from(SyntheticSettings, _section(data, "synthetic"), "synthetic")
-    for key in ("series", "points", "channels", "interval_seconds", "partitions"):
-        _positive(f"synthetic.{key}", getattr(synthetic, key))
+    spark = dict(_section(data, "spark"))
+    spark["conf"] = tuple(sorted((str(k), str(v)) for k, v in (spark.get("conf") or {}).items()))
+    spark.setdefault("shuffle_partitions", 8)
     quality = dict(_section(data, "quality"))
     quality["suite"] = _resolve_path(str(quality.get("suite", "")), root)
-    features = dict(_section(data, "features"))
-    feature_settings = FeatureSettings(
-        windows=tuple(features.get("windows") or ()), lags=tuple(features.get("lags") or ())
-    )
-    for w in (*feature_settings.windows, *feature_settings.lags):
-        _positive("features.windows/lags entry", w)
+    features = _section(data, "features")
     return LakewatchConfig(
         env=env,
         table_root=table_root,
-        tables=_dataclass_from(TableNames, _section(data, "tables"), "tables"),
-        spark=spark_settings,
-        synthetic=synthetic,
-        quality=_dataclass_from(QualitySettings, quality, "quality"),
-        features=feature_settings,
+        tables=validated(TableNames, _section(data, "tables"), "tables"),
+        spark=validated(SparkSettings, spark, "spark"),
+        synthetic=validated(SyntheticSettings, _section(data, "synthetic"), "synthetic"),
+        quality=validated(QualitySettings, quality, "quality"),
+        features=validated(FeatureSettings, {"windows": features.get("windows") or (),
+                                             "lags": features.get("lags") or ()}, "features"),
         results_dir=str((data.get("evaluation") or {}).get("results_dir") or "nab_results"),
         sources={name: _build_source(name, spec, root) for name, spec in (data.get("sources") or {}).items()},
+        detectors=_build_catalog(data),
         raw=data,
     )

@@ -12,6 +12,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakewatch.config import DetectorCatalog
 from lakewatch.errors import ConfigError
 from lakewatch.spark import local_frame
 
@@ -22,15 +23,18 @@ _KEYS_SCHEMA = "key long, series_id string, channel string"
 _BATCH_POINTS = 1_000_000
 
 
-def detector_settings(name: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The detector to use (`name`, or the default of conf/detectors.yaml) and its parameter overrides (none).
+def detector_settings(name: str | None = None, catalog: DetectorCatalog | None = None) -> tuple[str, dict[str, Any]]:
+    """The detector to use (`name`, or the default of `catalog`, the configuration's detector catalog; None: the
+    default configuration's) and its parameter overrides (none: the catalog holds the parameters).
 
     Raises ConfigError naming the known detectors when `name` is not one of them.
     """
-    from lakewatch.detectors import available_detectors, default_detector_name
+    if catalog is None:
+        from lakewatch.detectors import default_catalog
 
-    chosen = name or default_detector_name()
-    known = available_detectors()
+        catalog = default_catalog()
+    chosen = name or catalog.default
+    known = catalog.names()
     if chosen not in known:
         raise ConfigError(f"unknown detector '{chosen}': conf/detectors.yaml defines {known}")
     return chosen, {}
@@ -50,7 +54,8 @@ def _series_batch(names: Sequence[tuple[str, str]], key: np.ndarray, micros: np.
         names=["series_id", "channel", "micros", "values", "scores"])
 
 
-def _score_partition(detector_name: str, params: Mapping[str, Any], names: Sequence[tuple[str, str]]
+def _score_partition(detector_name: str, params: Mapping[str, Any], names: Sequence[tuple[str, str]],
+                     catalog: DetectorCatalog | None = None
                      ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A function scoring every series of one partition of keyed rows (key, micros, value): it sorts the
     partition by key and time, scores each key's run of rows from a fresh state, and yields
@@ -66,7 +71,7 @@ def _score_partition(detector_name: str, params: Mapping[str, Any], names: Seque
         order = np.lexsort((micros, key))
         key, micros, values = key[order], micros[order], values[order]
         bounds = np.append(np.flatnonzero(np.r_[True, key[1:] != key[:-1]]), len(key))
-        detector = get_detector(detector_name, params or None)
+        detector = get_detector(detector_name, params or None, catalog=catalog)
         scores = np.empty_like(values)
         first = 0  # index into bounds of the first series not yet yielded
         for i in range(len(bounds) - 1):
@@ -80,26 +85,28 @@ def _score_partition(detector_name: str, params: Mapping[str, Any], names: Seque
     return score
 
 
-def warm_workers(spark: SparkSession, detector_name: str, params: Mapping[str, Any]) -> None:
+def warm_workers(spark: SparkSession, detector_name: str, params: Mapping[str, Any],
+                 catalog: DetectorCatalog | None = None) -> None:
     """Start a Python worker per core and load `detector_name` in it (imports, compiled kernels).
 
     Spark reuses its Python workers, so a scoring job that follows soon finds them ready; run it in the
     background while the driver is busy with other work.
     """
     cores = spark.sparkContext.defaultParallelism
-    warm = _warm_detector(detector_name, dict(params))
+    warm = _warm_detector(detector_name, dict(params), catalog)
     spark.range(0, cores, numPartitions=cores).mapInPandas(warm, "id long").collect()
 
 
-def _warm_detector(detector_name: str, params: Mapping[str, Any]) -> Callable[[Iterator[pd.DataFrame]],
-                                                                             Iterator[pd.DataFrame]]:
+def _warm_detector(detector_name: str, params: Mapping[str, Any], catalog: DetectorCatalog | None = None
+                   ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def warm(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import numpy as np
 
         from lakewatch.detectors import get_detector
 
         points = np.arange(64, dtype=np.float64)
-        get_detector(detector_name, params or None).score_series(points, points.astype(np.int64) * 1_000_000_000)
+        detector = get_detector(detector_name, params or None, catalog=catalog)
+        detector.score_series(points, points.astype(np.int64) * 1_000_000_000)
         yield from batches
 
     return warm
@@ -126,19 +133,21 @@ def keyed_readings(readings: DataFrame, keys: DataFrame) -> DataFrame:
 
 
 def score_keyed(keyed: DataFrame, names: Sequence[tuple[str, str]], detector_name: str,
-                params: Mapping[str, Any]) -> DataFrame:
+                params: Mapping[str, Any], catalog: DetectorCatalog | None = None) -> DataFrame:
     """Score keyed readings (keyed_readings), partitioned by key, one SERIES_ARRAYS_SCHEMA row per series;
-    `names` are the numbered pairs the keys index.
+    `names` are the numbered pairs the keys index. The detector is built from `catalog` (`config.detectors`,
+    sent to the tasks; None: the default configuration's, read by each task).
 
     Every series' rows must lie in one partition (`repartition(n, "key")`). Each task holds its
     partition's rows in memory (24 bytes a point) while it scores them: Python does the grouping, so
     Spark spends no sort on it, and names each series itself, so no join follows.
     """
-    return keyed.mapInArrow(_score_partition(detector_name, dict(params), list(names)), SERIES_ARRAYS_SCHEMA)
+    return keyed.mapInArrow(_score_partition(detector_name, dict(params), list(names), catalog), SERIES_ARRAYS_SCHEMA)
 
 
 def score_series(readings: DataFrame, detector_name: str, params: Mapping[str, Any], partitions: int | None = None,
-                 series: Iterable[tuple[str, str]] | None = None) -> DataFrame:
+                 series: Iterable[tuple[str, str]] | None = None, catalog: DetectorCatalog | None = None
+                 ) -> DataFrame:
     """Score every (series_id, channel) of silver-shaped readings in parallel; one row per series:
     series_id, channel and, as arrays in time order, micros (epoch microseconds), values and scores.
 
@@ -150,13 +159,14 @@ def score_series(readings: DataFrame, detector_name: str, params: Mapping[str, A
     names = number_series(_distinct_series(readings) if series is None else series)
     keyed = keyed_readings(readings, series_keys(readings.sparkSession, names))
     keyed = keyed.repartition(partitions, "key") if partitions else keyed.repartition("key")
-    return score_keyed(keyed, names, detector_name, params)
+    return score_keyed(keyed, names, detector_name, params, catalog)
 
 
 def score_readings(readings: DataFrame, detector_name: str, params: Mapping[str, Any], partitions: int | None = None,
-                   series: Iterable[tuple[str, str]] | None = None) -> DataFrame:
+                   series: Iterable[tuple[str, str]] | None = None, catalog: DetectorCatalog | None = None
+                   ) -> DataFrame:
     """Score silver-shaped readings as :func:`score_series` does; returns one SCORED_SCHEMA row per point."""
-    points = score_series(readings, detector_name, params, partitions, series).select(
+    points = score_series(readings, detector_name, params, partitions, series, catalog).select(
         "series_id", "channel", F.inline(F.arrays_zip("micros", "values", "scores")))
     return points.select("series_id", "channel", F.timestamp_micros("micros").alias("timestamp"),
                          F.col("values").alias("value"), F.col("scores").alias("anomaly_score"))

@@ -145,8 +145,10 @@ def test_settings_come_from_config_and_are_validated(tmp_path: Path) -> None:
     assert settings.with_overrides(epochs=3, model=None).epochs == 3
     with pytest.raises(ConfigError, match=r"training\.model 'gru'"):
         TrainingSettings(model="gru")
-    with pytest.raises(ConfigError, match=r"training\.window must be at least 4"):
-        TrainingSettings(window=2)
+    with pytest.raises(ConfigError, match=r"training\.window=2: expected greater than or equal to 4"):
+        TrainingSettings().with_overrides(window=2)
+    with pytest.raises(ConfigError, match=r"training\.epochs=0: expected greater than 0"):
+        TrainingSettings().with_overrides(epochs=0)
     with pytest.raises(ConfigError, match="use_gpu"):
         TrainingSettings(use_gpu="maybe")
     with pytest.raises(ConfigError, match="unknown keys"):

@@ -1,13 +1,16 @@
-"""Registry and configuration: names, defaults, parameter checks, and malformed configuration files."""
+"""Registry and detector catalog: names, defaults, parameter checks, and malformed catalogs (as ConfigErrors at
+configuration load)."""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from lakewatch.config import DETECTORS_FILE, load_config, project_root
 from lakewatch.detectors import (
     DetectorConfigError,
     DetectorParamsError,
@@ -19,9 +22,11 @@ from lakewatch.detectors import (
     available_detectors,
     default_detector_name,
     get_detector,
-    load_config,
 )
-from lakewatch.detectors.registry import DEFAULT_CONFIG_PATH, ENSEMBLE_KINDS, PLAIN_KINDS, WRAPPER_KINDS
+from lakewatch.detectors.registry import ENSEMBLE_KINDS, PLAIN_KINDS, WRAPPER_KINDS
+from lakewatch.errors import ConfigError
+
+DETECTORS_YAML = project_root() / "conf" / DETECTORS_FILE
 
 
 def test_default_is_named_and_buildable() -> None:
@@ -42,7 +47,7 @@ def test_available_detectors_lists_every_entry_and_builds() -> None:
 
 
 def test_config_entries_list_every_parameter_of_their_kind() -> None:
-    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw = yaml.safe_load(DETECTORS_YAML.read_text())
     kinds = {**PLAIN_KINDS, **WRAPPER_KINDS, **ENSEMBLE_KINDS}
     for name, entry in raw["detectors"].items():
         fields = {f.name for f in dataclasses.fields(kinds[entry["kind"]].params_type)}
@@ -65,8 +70,7 @@ def test_unknown_name_lists_known_detectors() -> None:
 def test_unknown_params_are_rejected_with_the_known_names() -> None:
     with pytest.raises(
         DetectorParamsError,
-        match=r"knn: unknown parameter\(s\) \['memry'\]; known parameters are "
-        r"\[.*'memory'.*\]",
+        match=r"knn: unknown keys \['memry'\]; expected some of \[.*'memory'.*\]",
     ):
         get_detector("knn", {"memry": 10})
 
@@ -74,15 +78,16 @@ def test_unknown_params_are_rejected_with_the_known_names() -> None:
 @pytest.mark.parametrize(
     "name, params, message",
     [
-        ("knn", {"memory": "big"}, "wrong type; expected int"),
-        ("knn", {"memory": 2.5}, "wrong type; expected int"),
+        ("knn", {"memory": "big"}, "knn.memory='big': expected a valid integer"),
+        ("knn", {"memory": 2.5}, "knn.memory=2.5: expected a valid integer"),
+        ("knn", {"memory": True}, "knn.memory=True: expected a number, not a boolean"),
         ("knn", {"scales": [8, 4]}, "strictly increasing"),
-        ("knn", {"quantile": 1.5}, r"quantile=1.5 is out of range"),
-        ("ewma", {"alpha": 0.0}, "alpha=0.0 is out of range"),
+        ("knn", {"quantile": 1.5}, r"knn.quantile=1.5: expected less than or equal to 1"),
+        ("ewma", {"alpha": 0.0}, "ewma.alpha=0.0: expected greater than or equal to 0.000000001"),
         ("likelihood_missing", None, "unknown detector"),
         ("knn_likelihood", {"combine": "vote"}, "combine='vote' is not supported"),
-        ("lakewatch_nab", {"suppress_rows": -1}, "suppress_rows=-1 is out of range"),
-        ("record_deviation", {"two_sided": "yes"}, "wrong type; expected bool"),
+        ("lakewatch_nab", {"suppress_rows": -1}, "lakewatch_nab.suppress_rows=-1: expected greater than or equal to 0"),
+        ("record_deviation", {"two_sided": "yes"}, "record_deviation.two_sided='yes': expected a valid boolean"),
         ("windowed_gaussian", {"window": 6450}, r"window % step=50 is out of range"),
     ],
 )
@@ -97,49 +102,69 @@ def test_overrides_apply_to_the_named_entry_only() -> None:
     assert det.base.params == get_detector("knn").params
 
 
-def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "detectors.yaml"
-    path.write_text(text)
-    return path
+def _conf_dir(tmp_path: Path, text: str) -> Path:
+    """A conf/ folder holding the project's base.yaml and `text` as detectors.yaml."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    shutil.copy(project_root() / "conf" / "base.yaml", conf / "base.yaml")
+    (conf / DETECTORS_FILE).write_text(text)
+    return conf
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("default: a\ndetectors: {a: {kind: nope}}", "kind 'nope'"),
-        ("default: b\ndetectors: {a: {kind: knn}}", "does not name an entry"),
-        ("default: a\ndetectors: {a: {kind: likelihood}}", "needs 'base"),
-        ("default: a\ndetectors: {a: {kind: likelihood, base: zz}}", "refers to 'zz'"),
-        ("default: a\ndetectors: {a: {kind: ensemble, members: [a]}}", "refers to itself"),
-        ("default: a\ndetectors: {a: {kind: knn, colour: red}}", "unknown key"),
-        ("default: a\ndetectors: [1, 2]", "'detectors' mapping"),
-        ("default: a\ndetectors: {a: {kind: knn}\n", "not valid YAML"),
+        ("default_detector: a\ndetectors: {a: {kind: nope}}", r"detectors.a.kind='nope': expected one of"),
+        ("default_detector: b\ndetectors: {a: {kind: knn}}", r"default_detector='b': expected the name of an entry"),
+        ("default_detector: a\ndetectors: {a: {kind: likelihood}}", "detectors.a: kind 'likelihood' needs 'base"),
+        ("default_detector: a\ndetectors: {a: {kind: likelihood, base: zz}}", "detectors.a refers to 'zz'"),
+        ("default_detector: a\ndetectors: {a: {kind: ensemble, members: [a]}}", "refers to itself"),
+        ("default_detector: a\ndetectors: {a: {kind: knn, colour: red}}", r"detectors.a: unknown keys \['colour'\]"),
+        ("default_detector: a\ndetectors: [1, 2]", "config section 'detectors'"),
+        ("default_detector: a\ndetectors: {a: {kind: knn}\n", "not valid YAML"),
+        ("default: a\ndetectors: {a: {kind: knn}}", r"unknown top-level keys \['default'\]"),
+        ("version: 2\ndefault_detector: a\ndetectors: {a: {kind: knn}}", "version 2; expected 1"),
     ],
 )
-def test_malformed_config_files_raise_config_errors(tmp_path: Path, text: str, message: str) -> None:
-    path = _write(tmp_path, text)
-    with pytest.raises(DetectorConfigError, match=message):
-        get_detector("a", path=path)
+def test_malformed_catalogs_fail_when_the_config_loads(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config("local", conf_dir=_conf_dir(tmp_path, text))
 
 
-def test_missing_config_file_names_the_environment_variable(tmp_path: Path) -> None:
-    with pytest.raises(DetectorConfigError, match="LAKEWATCH_DETECTORS_CONFIG"):
-        load_config(tmp_path / "absent.yaml")
+def test_missing_detectors_file_is_named(tmp_path: Path) -> None:
+    conf = _conf_dir(tmp_path, "")
+    (conf / DETECTORS_FILE).unlink()
+    with pytest.raises(ConfigError, match=f"{DETECTORS_FILE} does not exist"):
+        load_config("local", conf_dir=conf)
 
 
-def test_config_from_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _write(
-        tmp_path, "default: mine\ndetectors: {mine: {kind: ewma_missing}}".replace("ewma_missing", "holt_winters")
-    )
-    monkeypatch.setenv("LAKEWATCH_DETECTORS_CONFIG", str(path))
-    assert available_detectors() == ["default", "mine"]
-    assert get_detector("default").name == "mine"
+def test_malformed_catalog_raises_detector_config_error(tmp_path: Path) -> None:
+    conf = _conf_dir(tmp_path, "default_detector: a\ndetectors: {a: {kind: nope}}")
+    with pytest.raises(DetectorConfigError):
+        load_config("local", conf_dir=conf)
+
+
+def test_a_catalog_from_another_conf_folder(tmp_path: Path) -> None:
+    conf = _conf_dir(tmp_path, "default_detector: mine\ndetectors: {mine: {kind: holt_winters}}")
+    catalog = load_config("local", conf_dir=conf).detectors
+    assert available_detectors(catalog) == ["default", "mine"]
+    assert default_detector_name(catalog) == "mine"
+    assert get_detector("default", catalog=catalog).name == "mine"
+    with pytest.raises(UnknownDetectorError, match=r"known detectors: \['default', 'mine'\]"):
+        get_detector("knn", catalog=catalog)
+
+
+def test_overridden_catalog_builds_the_overridden_detector() -> None:
+    catalog = load_config("local", ["detectors.knn.params.memory=500"]).detectors
+    assert get_detector("knn", catalog=catalog).params.memory == 500
+    assert get_detector("knn_likelihood", catalog=catalog).base.params.memory == 500
+    assert get_detector("knn").params.memory == 1000  # the default configuration is not changed
 
 
 def test_the_configuration_entry_itself_is_accepted_as_params() -> None:
-    entry = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())["detectors"]["lakewatch_nab"]
+    entry = yaml.safe_load(DETECTORS_YAML.read_text())["detectors"]["lakewatch_nab"]
     assert get_detector("lakewatch_nab", entry).fingerprint == get_detector("default").fingerprint
-    knn_entry = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())["detectors"]["knn"]
+    knn_entry = yaml.safe_load(DETECTORS_YAML.read_text())["detectors"]["knn"]
     changed = dict(knn_entry, params=dict(knn_entry["params"], memory=500))
     assert get_detector("knn", changed).params.memory == 500
     with pytest.raises(DetectorParamsError, match="kind='ewma'"):

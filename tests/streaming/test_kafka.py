@@ -195,7 +195,8 @@ def test_a_running_stream_quarantines_malformed_messages_on_its_own_slower_trigg
                            for r in rows.itertuples()])
     bad_acks = broker.produce(topic, [m for m, _ in BAD[:3]])
     settings = StreamSettings(source="kafka", trigger="processingTime=1 second", detector="robust_zscore",
-                              state_partitions=2, checkpoint=str(tmp_path / "ckpt"), explain={"enabled": False},
+                              threshold=0.5034722222222222, state_partitions=2, checkpoint=str(tmp_path / "ckpt"),
+                              explain={"enabled": False},
                               kafka={"bootstrap_servers": broker.bootstrap, "topic": topic, "malformed_every": "3 s"})
     stop = threading.Event()
     runner = threading.Thread(target=run_score_stream, args=(spark, config, settings, Progress("test-live"), stop))

@@ -6,8 +6,9 @@ import importlib.util
 
 import pytest
 
+from lakewatch.config import load_config
 from lakewatch.errors import ConfigError
-from lakewatch.streaming.settings import StreamSettings, at_most_every, parse_duration, parse_trigger
+from lakewatch.streaming.settings import StreamSettings, at_most_every, parse_duration, parse_trigger, stream_settings
 from tests.conftest import REPO
 
 _spec = importlib.util.spec_from_file_location("score_stream_job", REPO / "jobs" / "score_stream.py")
@@ -49,5 +50,25 @@ def test_trigger_and_duration_parsing():
     assert parse_duration("0") == 0.0 and parse_duration("2h") == 7200.0
     with pytest.raises(ConfigError, match=r"streaming\.watermark"):
         StreamSettings(watermark="soon")
-    with pytest.raises(ConfigError, match="threshold"):
-        StreamSettings(threshold=1.5)
+    with pytest.raises(ConfigError, match=r"streaming\.threshold=1\.5: expected less than or equal to 1"):
+        StreamSettings().with_overrides(threshold=1.5)
+    with pytest.raises(ConfigError, match=r"streaming\.state_partitions=0: expected greater than 0"):
+        StreamSettings().with_overrides(state_partitions=0)
+
+
+def test_the_flag_threshold_is_the_detectors_unless_set():
+    config = load_config("local")
+    settings = stream_settings(config)
+    assert settings.threshold is None
+    assert settings.flag_threshold(config, "lakewatch_nab") == 0.5034722222222222
+    assert settings.with_overrides(threshold=0.7).flag_threshold(config, "knn") == 0.7
+    with pytest.raises(ConfigError, match="detector 'knn' has no calibrated threshold"):
+        settings.flag_threshold(config, "knn")
+    tuned = load_config("local", ["detectors.knn.threshold=0.8"])
+    assert stream_settings(tuned).flag_threshold(tuned, "knn") == 0.8
+
+
+def test_a_detector_without_threshold_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        job.parse_args(["--detector", "knn"])
+    assert exit_info.value.code == 2 and "no calibrated threshold" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from lakewatch.progress import Progress
 from lakewatch.scoring import score_readings
 from lakewatch.sources.nab import NabSource
 from lakewatch.streaming.job import run_score_stream
-from lakewatch.streaming.settings import DEFAULT_THRESHOLD, StreamSettings
+from lakewatch.streaming.settings import StreamSettings
 from tests.conftest import make_config, nab_dir
 
 KEY = "realKnownCause/ec2_request_latency_system_failure.csv"
@@ -31,6 +31,8 @@ def _nab_part(root: Path, rows: pd.DataFrame, windows: dict) -> Path:
 def test_streamed_flags_equal_the_evaluation_scoring(spark, tmp_path):
     corpus = nab_dir()
     config = make_config(tmp_path / "lake")
+    threshold = config.detectors.threshold("lakewatch_nab")  # streaming.threshold unset: the detector's own
+    assert threshold == 0.5034722222222222
     progress = Progress("test-nab-stream")
     frame = pd.read_csv(corpus / "data" / KEY)
     windows = json.loads((corpus / "labels" / "combined_windows.json").read_text())
@@ -46,7 +48,7 @@ def test_streamed_flags_equal_the_evaluation_scoring(spark, tmp_path):
     silver = spark.table(config.tables.silver_readings)
     assert all(r.scored > 0 for r in reports) and sum(r.scored for r in reports) == silver.count()
     expected = score_readings(silver, "lakewatch_nab", {}).toPandas()
-    expected["flag"] = expected["anomaly_score"] >= DEFAULT_THRESHOLD
+    expected["flag"] = expected["anomaly_score"] >= threshold
     streamed = spark.table(config.tables.gold_anomaly_scores).toPandas()
     merged = expected.merge(streamed, on=["series_id", "channel", "timestamp"], how="outer", indicator=True)
     assert (merged["_merge"] == "both").all() and len(merged) == sum(r.scored for r in reports)
@@ -56,7 +58,7 @@ def test_streamed_flags_equal_the_evaluation_scoring(spark, tmp_path):
 
     events = spark.table(config.tables.gold_anomalies).toPandas()
     assert int(events["points"].sum()) == int(merged["flag_y"].sum())
-    assert (events["threshold"] == DEFAULT_THRESHOLD).all()
+    assert (events["threshold"] == threshold).all()
     flagged = streamed[streamed["flag"]]
     explained = flagged["attributions"].map(lambda a: a is not None and len(a) > 0)
     assert explained.all(), "every flagged point carries SHAP attributions"

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
+from lakewatch.config import load_config
 from lakewatch.detectors import WindowedGaussianDetector, get_detector
 from lakewatch.detectors.persist import SPEC_FILE, DetectorPersistError, load_detector, save_detector
-from lakewatch.detectors.registry import CONFIG_ENV, DEFAULT_CONFIG_PATH
 
 
 def _series(n: int = 1500, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -40,16 +39,13 @@ def test_round_trip_gives_the_same_detector_and_scores(tmp_path: Path, name: str
     np.testing.assert_array_equal(loaded.score_series(values, stamps), detector.score_series(values, stamps))
 
 
-def test_a_changed_registry_does_not_change_a_saved_detector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_changed_registry_does_not_change_a_saved_detector(tmp_path: Path) -> None:
     detector = get_detector("lakewatch_nab")
     save_detector(detector, tmp_path / "d")
-    changed = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    changed["detectors"]["record_deviation"]["params"]["median_window"] = 37  # a member of lakewatch_nab
-    config = tmp_path / "detectors.yaml"
-    config.write_text(yaml.safe_dump(changed))
-    monkeypatch.setenv(CONFIG_ENV, str(config))
-    assert get_detector("lakewatch_nab").fingerprint != detector.fingerprint
-    loaded = load_detector(tmp_path / "d")
+    # median_window of record_deviation, a member of lakewatch_nab
+    changed = load_config("local", ["detectors.record_deviation.params.median_window=37"]).detectors
+    assert get_detector("lakewatch_nab", catalog=changed).fingerprint != detector.fingerprint
+    loaded = load_detector(tmp_path / "d", catalog=changed)
     assert loaded.fingerprint == detector.fingerprint
     values, stamps = _series(seed=2)
     np.testing.assert_array_equal(loaded.score_series(values, stamps), detector.score_series(values, stamps))

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from lakewatch import tracking
 from lakewatch.config import project_root
 from lakewatch.detectors import UnknownDetectorError
+from lakewatch.errors import ConfigError
 from lakewatch.progress import Progress
 from lakewatch.tuning import (
     HyperoptTuner,
@@ -131,7 +132,7 @@ def test_bad_tuning_input_fails_before_any_trial(spark, mini_corpus: Path, tmp_p
     bad_store = make_config(tmp_path / "lake2", "mlflow.tracking_uri=sqlite:///relative.db")
     with pytest.raises(tracking.TrackingError, match="four slashes"):
         run_tuning(spark, bad_store, base, progress)
-    with pytest.raises(TuningError, match="max_evals must be a positive integer"):
+    with pytest.raises(ConfigError, match=r"tuning\.max_evals=0: expected greater than 0"):
         base.with_overrides(max_evals=0)
     assert not config.lakehouse.mlflow.exists()  # every check ran before MLflow was touched
 

@@ -1,7 +1,8 @@
 """Streaming anomaly detectors (pure numpy, numba-accelerated when available), one interface for batch and
 streaming jobs: ``update(state, values, timestamps) -> (scores, new_state)`` with serialisable bounded state.
 
-Build detectors by name from ``conf/detectors.yaml`` with :func:`get_detector`; :func:`available_detectors`
+Build detectors by name from the configuration's detector catalog (``conf/detectors.yaml``, layered by
+:mod:`lakewatch.config`) with :func:`get_detector`; :func:`available_detectors`
 lists the names; :func:`evaluate_on_nab` scores one on the Numenta Anomaly Benchmark.
 """
 
@@ -25,7 +26,7 @@ from lakewatch.detectors.likelihood import LikelihoodDetector, LikelihoodParams
 from lakewatch.detectors.multivariate import MahalanobisDetector, MahalanobisParams
 from lakewatch.detectors.nab_eval import benchmark_on_nab, evaluate_on_nab, load_nab_corpus, run_on_nab, score_nab_run
 from lakewatch.detectors.record import RecordDetector, RecordParams
-from lakewatch.detectors.registry import available_detectors, default_detector_name, get_detector, load_config
+from lakewatch.detectors.registry import available_detectors, default_catalog, default_detector_name, get_detector
 from lakewatch.detectors.robust_zscore import RobustZParams, RobustZScoreDetector
 from lakewatch.detectors.windowed_gaussian import WindowedGaussianDetector, WindowedGaussianParams
 
@@ -61,10 +62,10 @@ __all__ = [
     "WindowedGaussianParams",
     "available_detectors",
     "benchmark_on_nab",
+    "default_catalog",
     "default_detector_name",
     "evaluate_on_nab",
     "get_detector",
-    "load_config",
     "load_nab_corpus",
     "run_on_nab",
     "score_nab_run",

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lakewatch.config import validated
 from lakewatch.detectors.errors import DetectorInputError, DetectorParamsError, StateError, StateVersionError
 
 STATE_FORMAT_VERSION = 1
@@ -114,45 +115,12 @@ def check_range(owner: str, name: str, value: float, low: float | None = None, h
         raise DetectorParamsError(f"{owner}: parameter {name}={value!r} is out of range; expected a value in {bounds}")
 
 
-def _coerce_field(owner: str, field: dataclasses.Field, value: Any) -> Any:
-    """Convert a YAML/JSON value to the field's declared type (int, float, bool, str or tuple of ints)."""
-    kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
-    try:
-        if kind == "bool":
-            if not isinstance(value, bool | np.bool_):
-                raise TypeError
-            return bool(value)
-        if kind == "int":
-            if isinstance(value, bool) or float(value) != int(value):
-                raise TypeError
-            return int(value)
-        if kind == "float":
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if kind == "str":
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if kind.startswith("tuple"):
-            if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-                raise TypeError
-            items = tuple(value)
-            if "int" in kind and any(isinstance(v, bool) or float(v) != int(v) for v in items):
-                raise TypeError
-            return tuple(int(v) for v in items) if "int" in kind else tuple(str(v) for v in items)
-    except (TypeError, ValueError, OverflowError):
-        raise DetectorParamsError(
-            f"{owner}: parameter {field.name}={value!r} has the wrong type; expected {kind}"
-        ) from None
-    return value
-
-
 def make_params(params_type: type[DetectorParams], params: Mapping[str, Any] | DetectorParams | None, owner: str):
-    """Build a ``params_type`` instance from a mapping, rejecting unknown names and converting types.
+    """Build a ``params_type`` instance from a mapping with :func:`lakewatch.config.validated` (unknown names
+    rejected, YAML/JSON values converted to the declared types, bounds and cross-field checks applied).
 
-    ``owner`` names the detector in error messages. A ready ``params_type`` instance is returned unchanged;
-    missing names take the dataclass defaults.
+    ``owner`` names the detector in :class:`DetectorParamsError` messages. A ready ``params_type`` instance is
+    returned unchanged; missing names take the dataclass defaults.
     """
     if params is None:
         return params_type()
@@ -160,12 +128,7 @@ def make_params(params_type: type[DetectorParams], params: Mapping[str, Any] | D
         return params
     if not isinstance(params, Mapping):
         raise DetectorParamsError(f"{owner}: params must be a mapping, got {type(params).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(params_type)}
-    unknown = sorted(set(params) - set(fields))
-    if unknown:
-        raise DetectorParamsError(f"{owner}: unknown parameter(s) {unknown}; known parameters are {sorted(fields)}")
-    values = {name: _coerce_field(owner, fields[name], value) for name, value in params.items()}
-    return params_type(**values)
+    return validated(params_type, params, owner, error=DetectorParamsError)
 
 
 def _flatten(tree: ArrayTree, prefix: str = "") -> list[tuple[str, np.ndarray]]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
+from lakewatch.config import Fraction, Int
 from lakewatch.detectors._jit import jit
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams
 from lakewatch.detectors.errors import DetectorParamsError
 
 _COMBINE = ("max", "mean")
@@ -39,9 +41,9 @@ class EnsembleParams(DetectorParams):
     """Parameters of :class:`EnsembleDetector` (see the module docstring)."""
 
     combine: str = "max"
-    suppress_threshold: float = 0.5
-    suppress_rows: int = 100
-    suppress_factor: float = 0.0
+    suppress_threshold: Fraction = 0.5
+    suppress_rows: Annotated[Int, Field(ge=0, le=100_000_000)] = 100
+    suppress_factor: Fraction = 0.0
 
     def validate(self) -> None:
         """Check the combination rule and the suppression settings (``suppress_rows=0`` disables it)."""
@@ -49,9 +51,6 @@ class EnsembleParams(DetectorParams):
             raise DetectorParamsError(
                 f"ensemble: parameter combine={self.combine!r} is not supported; expected one of {list(_COMBINE)}"
             )
-        check_range("ensemble", "suppress_threshold", self.suppress_threshold, 0.0, 1.0)
-        check_range("ensemble", "suppress_rows", self.suppress_rows, 0, 100_000_000)
-        check_range("ensemble", "suppress_factor", self.suppress_factor, 0.0, 1.0)
 
 
 class EnsembleDetector(Detector):

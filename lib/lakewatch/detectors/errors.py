@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lakewatch.errors import LakewatchError
+from lakewatch.errors import ConfigError, LakewatchError
 
 
 class DetectorError(LakewatchError):
@@ -32,5 +32,5 @@ class StateVersionError(StateError):
     """Serialised state bytes carry a format version this library cannot read."""
 
 
-class DetectorConfigError(DetectorError, ValueError):
-    """The detectors configuration file (conf/detectors.yaml) is missing or malformed."""
+class DetectorConfigError(DetectorError, ConfigError):
+    """The detector catalog (conf/detectors.yaml, as layered into the configuration) is malformed."""

@@ -18,12 +18,15 @@ rows. State: a handful of floats plus ``season_length`` seasonal terms.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
+from lakewatch.config import Fraction, Int, Number
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import z_to_score, z_to_surprise
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams
 
 _MEAN_AD_TO_SIGMA = 1.2533
 
@@ -77,24 +80,13 @@ def _hw_kernel(
 class HoltWintersParams(DetectorParams):
     """Parameters of :class:`HoltWintersDetector` (see the module docstring)."""
 
-    alpha: float = 0.3
-    beta: float = 0.0
-    gamma: float = 0.0
-    season_length: int = 0
-    scale_alpha: float = 0.01
-    warmup_rows: int = 30
-    z_scale: float = 2.0
-
-    def validate(self) -> None:
-        """Check ranges (smoothing weights in [0, 1], alpha and scale_alpha above 0)."""
-        owner = "holt_winters"
-        check_range(owner, "alpha", self.alpha, 1e-9, 1.0)
-        check_range(owner, "beta", self.beta, 0.0, 1.0)
-        check_range(owner, "gamma", self.gamma, 0.0, 1.0)
-        check_range(owner, "season_length", self.season_length, 0, 10_000_000)
-        check_range(owner, "scale_alpha", self.scale_alpha, 1e-9, 1.0)
-        check_range(owner, "warmup_rows", self.warmup_rows, 1)
-        check_range(owner, "z_scale", self.z_scale, 1e-9)
+    alpha: Annotated[Number, Field(ge=1e-9, le=1.0)] = 0.3
+    beta: Fraction = 0.0
+    gamma: Fraction = 0.0
+    season_length: Annotated[Int, Field(ge=0, le=10_000_000)] = 0
+    scale_alpha: Annotated[Number, Field(ge=1e-9, le=1.0)] = 0.01
+    warmup_rows: Annotated[Int, Field(ge=1)] = 30
+    z_scale: Annotated[Number, Field(ge=1e-9)] = 2.0
 
 
 class HoltWintersDetector(Detector):

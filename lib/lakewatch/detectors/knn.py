@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
+from lakewatch.config import Fraction, Int, Number
 from lakewatch.detectors._jit import HAVE_NUMBA, jit, jit_fast
 from lakewatch.detectors._kernels import LOG_OCTAVES, hist_push, log_bin_value
 from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
@@ -209,12 +212,12 @@ def _knn_kernel(
 class KnnParams(DetectorParams):
     """Parameters of :class:`KnnDetector` (see the module docstring)."""
 
-    scales: tuple[int, ...] = (2, 4, 8)
-    memory: int = 1000
-    quantile: float = 0.9
-    quantile_window: int = 5000
-    quantile_bins_per_octave: int = 16
-    raw_scale: float = 2.5
+    scales: tuple[Annotated[Int, Field(ge=1)], ...] = (2, 4, 8)
+    memory: Annotated[Int, Field(le=1_000_000)] = 1000
+    quantile: Fraction = 0.9
+    quantile_window: Annotated[Int, Field(ge=_MIN_HISTORY, le=10_000_000)] = 5000
+    quantile_bins_per_octave: Annotated[Int, Field(ge=1, le=255)] = 16
+    raw_scale: Annotated[Number, Field(ge=1e-9)] = 2.5
 
     def validate(self) -> None:
         """Check ranges: strictly increasing positive scales, memory above the largest scale, etc."""
@@ -222,12 +225,7 @@ class KnnParams(DetectorParams):
             raise DetectorParamsError(
                 f"knn: parameter scales={self.scales!r} must be non-empty and strictly increasing"
             )
-        check_range("knn", "scales[0]", self.scales[0], 1)
-        check_range("knn", "memory", self.memory, self.scales[-1] + 1, 1_000_000)
-        check_range("knn", "quantile", self.quantile, 0.0, 1.0)
-        check_range("knn", "quantile_window", self.quantile_window, _MIN_HISTORY, 10_000_000)
-        check_range("knn", "quantile_bins_per_octave", self.quantile_bins_per_octave, 1, 255)
-        check_range("knn", "raw_scale", self.raw_scale, 1e-9)
+        check_range("knn", "memory", self.memory, self.scales[-1] + 1)
 
 
 class KnnDetector(Detector):

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
+from lakewatch.config import Flag, Fraction, Int, Number
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
 from lakewatch.detectors.errors import DetectorParamsError
@@ -163,30 +165,23 @@ def _likelihood_kernel(
 class LikelihoodParams(DetectorParams):
     """Parameters of :class:`LikelihoodDetector` (see the module docstring)."""
 
-    avg_window: int = 10
-    history: int = 8600
-    reestimate_every: int = 300
-    learning_rows: int = 50
-    warmup_rows: int = 150
-    min_mean: float = 0.03
-    min_variance: float = 0.0003
-    red_tail: float = 1e-5
-    yellow_tail: float = 1e-3
+    avg_window: Annotated[Int, Field(ge=1, le=100_000)] = 10
+    history: Annotated[Int, Field(le=100_000_000)] = 8600
+    reestimate_every: Annotated[Int, Field(ge=1, le=1_000_000)] = 300
+    learning_rows: Annotated[Int, Field(ge=0)] = 50
+    warmup_rows: Int = 150
+    min_mean: Fraction = 0.03
+    min_variance: Annotated[Number, Field(ge=1e-12, le=1.0)] = 0.0003
+    red_tail: Annotated[Number, Field(ge=0.0, le=0.5)] = 1e-5
+    yellow_tail: Annotated[Number, Field(ge=0.0, le=0.5)] = 1e-3
     combine: str = "median"
-    log_scale: bool = True
+    log_scale: Flag = True
 
     def validate(self) -> None:
         """Check ranges and that the history holds at least one block."""
         owner = "likelihood"
-        check_range(owner, "avg_window", self.avg_window, 1, 100_000)
-        check_range(owner, "reestimate_every", self.reestimate_every, 1, 1_000_000)
-        check_range(owner, "history", self.history, self.reestimate_every, 100_000_000)
-        check_range(owner, "learning_rows", self.learning_rows, 0)
+        check_range(owner, "history", self.history, self.reestimate_every)
         check_range(owner, "warmup_rows", self.warmup_rows, self.learning_rows + 1)
-        check_range(owner, "min_mean", self.min_mean, 0.0, 1.0)
-        check_range(owner, "min_variance", self.min_variance, 1e-12, 1.0)
-        check_range(owner, "red_tail", self.red_tail, 0.0, 0.5)
-        check_range(owner, "yellow_tail", self.yellow_tail, 0.0, 0.5)
         if self.combine not in _COMBINE:
             raise DetectorParamsError(
                 f"{owner}: parameter combine={self.combine!r} is not supported; expected one of {sorted(_COMBINE)}"

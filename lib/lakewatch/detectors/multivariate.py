@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 from scipy.special import gammainc
 
+from lakewatch.config import Fraction, Int, Number
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import chi2_to_surprise
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams
 
 _RIDGE = 1e-9  # relative to the mean variance
 
@@ -124,20 +127,11 @@ def _mahalanobis_kernel(
 class MahalanobisParams(DetectorParams):
     """Parameters of :class:`MahalanobisDetector` (see the module docstring)."""
 
-    channels: int = 2
-    alpha: float = 0.01
-    shrinkage: float = 0.1
-    refit_every: int = 10
-    warmup_rows: int = 50
-
-    def validate(self) -> None:
-        """Check ranges."""
-        owner = "mahalanobis"
-        check_range(owner, "channels", self.channels, 1, 1000)
-        check_range(owner, "alpha", self.alpha, 1e-9, 1.0)
-        check_range(owner, "shrinkage", self.shrinkage, 0.0, 1.0)
-        check_range(owner, "refit_every", self.refit_every, 1, 1_000_000)
-        check_range(owner, "warmup_rows", self.warmup_rows, 2)
+    channels: Annotated[Int, Field(ge=1, le=1000)] = 2
+    alpha: Annotated[Number, Field(ge=1e-9, le=1.0)] = 0.01
+    shrinkage: Fraction = 0.1
+    refit_every: Annotated[Int, Field(ge=1, le=1_000_000)] = 10
+    warmup_rows: Annotated[Int, Field(ge=2)] = 50
 
 
 class MahalanobisDetector(Detector):

@@ -6,7 +6,7 @@ The directory holds ``detector.json``::
      "fingerprint": "...", "children": {"m0": {"name": ..., "kind": ..., "params": ..., "children": ...}, ...}}
 
 A registry detector (conf/detectors.yaml) has ``loader: null`` and is rebuilt with ``get_detector(name, params)``.
-Because a wrapper's or ensemble's members come from the configuration file, that file may have changed since
+Because a wrapper's or ensemble's members come from the configuration, it may have changed since
 the detector was saved: when the rebuilt detector's fingerprint differs from the saved one (or the name is no
 longer configured), the detector is rebuilt from the saved tree of kinds and parameters instead, so loading
 gives back exactly the detector that was saved or fails naming the difference.
@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lakewatch.config import DetectorCatalog
 from lakewatch.detectors.base import Detector
 from lakewatch.detectors.errors import DetectorError, UnknownDetectorError
 from lakewatch.detectors.registry import ENSEMBLE_KINDS, PLAIN_KINDS, WRAPPER_KINDS, get_detector
@@ -123,8 +124,9 @@ def _child_order(key: str) -> tuple[int, str]:
     return (int(digits), key) if digits.isdigit() else (0, key)
 
 
-def load_detector(directory: str | Path) -> Detector:
-    """Rebuild the detector saved by :func:`save_detector` in ``directory``.
+def load_detector(directory: str | Path, *, catalog: DetectorCatalog | None = None) -> Detector:
+    """Rebuild the detector saved by :func:`save_detector` in ``directory`` (a registry detector through
+    ``catalog``, the configuration's detector catalog; None: the default configuration's).
 
     Raises :class:`DetectorPersistError` when the directory is not a saved detector or the rebuilt detector's
     fingerprint differs from the saved one.
@@ -135,7 +137,7 @@ def load_detector(directory: str | Path) -> Detector:
         return _call_loader(str(spec["loader"]), root)
     saved = spec.get("fingerprint")
     try:
-        detector = get_detector(str(spec["name"]), spec["params"])
+        detector = get_detector(str(spec["name"]), spec["params"], catalog=catalog)
     except UnknownDetectorError:
         detector = None
     if detector is not None and (saved is None or detector.fingerprint == saved):

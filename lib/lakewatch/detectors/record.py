@@ -15,9 +15,12 @@ block maxima.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
+from lakewatch.config import Flag, Int, Number
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import sorted_median, sorted_push
 from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
@@ -93,23 +96,19 @@ def _record_kernel(
 class RecordParams(DetectorParams):
     """Parameters of :class:`RecordDetector` (see the module docstring)."""
 
-    median_window: int = 200
-    record_window: int = 8000
-    record_block: int = 50
-    ratio_offset: float = 1.1
-    warmup_rows: int = 100
-    two_sided: bool = True
+    median_window: Annotated[Int, Field(ge=1, le=1_000_000)] = 200
+    record_window: Annotated[Int, Field(le=100_000_000)] = 8000
+    record_block: Annotated[Int, Field(ge=1, le=1_000_000)] = 50
+    ratio_offset: Annotated[Number, Field(ge=1e-9)] = 1.1
+    warmup_rows: Annotated[Int, Field(ge=0)] = 100
+    two_sided: Flag = True
 
     def validate(self) -> None:
         """Check ranges; ``record_window`` must be a multiple of ``record_block``."""
         owner = "record_deviation"
-        check_range(owner, "median_window", self.median_window, 1, 1_000_000)
-        check_range(owner, "record_block", self.record_block, 1, 1_000_000)
-        check_range(owner, "record_window", self.record_window, self.record_block, 100_000_000)
+        check_range(owner, "record_window", self.record_window, self.record_block)
         if self.record_window % self.record_block:
             check_range(owner, "record_window % record_block", self.record_window % self.record_block, 0, 0)
-        check_range(owner, "ratio_offset", self.ratio_offset, 1e-9)
-        check_range(owner, "warmup_rows", self.warmup_rows, 0)
 
 
 class RecordDetector(Detector):

@@ -1,8 +1,10 @@
-"""Detector registry: named detectors and their default parameters, read from ``conf/detectors.yaml``.
+"""Detector registry: builds the named detectors of the configuration's detector catalog.
 
-The configuration file maps names to entries::
+The catalog is section ``detectors:`` of the layered configuration (``conf/detectors.yaml``, read by
+:func:`lakewatch.config.load_config` with ``conf/base.yaml``, then ``conf/<env>.yaml`` and ``--set`` overrides;
+``LakewatchConfig.detectors``). It maps names to entries::
 
-    default: lakewatch_nab          # the detector get_detector("default") returns
+    default_detector: lakewatch_nab # the detector get_detector("default") returns
     detectors:
       knn:                          # a plain detector
         kind: knn
@@ -15,22 +17,30 @@ The configuration file maps names to entries::
         kind: ensemble
         members: [knn_likelihood, record_deviation]
         params: {...}
+        threshold: 0.50347          # the flag threshold it was calibrated for (optional)
 
-``get_detector(name, params)`` builds the named detector; ``params`` override the entry's own parameters
-(unknown names are rejected). The file is found through ``LAKEWATCH_DETECTORS_CONFIG`` or, by default, at
-``conf/detectors.yaml`` of the repository holding this package.
+``get_detector(name, params, catalog=config.detectors)`` builds the named detector; ``params`` override the
+entry's own parameters (unknown names are rejected). Without a catalog, the default environment's
+configuration (``load_config().detectors``) is used.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from lakewatch.config import (
+    DEFAULT_DETECTOR_ALIAS,
+    DEFAULT_ENV,
+    DETECTORS_FILE,
+    DetectorCatalog,
+    DetectorEntry,
+    load_config,
+    project_root,
+    validated,
+)
 from lakewatch.detectors.base import Detector
 from lakewatch.detectors.ensemble import EnsembleDetector
 from lakewatch.detectors.errors import DetectorConfigError, DetectorParamsError, UnknownDetectorError
@@ -41,10 +51,9 @@ from lakewatch.detectors.multivariate import MahalanobisDetector
 from lakewatch.detectors.record import RecordDetector
 from lakewatch.detectors.robust_zscore import RobustZScoreDetector
 from lakewatch.detectors.windowed_gaussian import WindowedGaussianDetector
+from lakewatch.errors import ConfigError
 
-CONFIG_ENV = "LAKEWATCH_DETECTORS_CONFIG"
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[3] / "conf" / "detectors.yaml"
-DEFAULT_ALIAS = "default"
+DEFAULT_ALIAS = DEFAULT_DETECTOR_ALIAS
 
 PLAIN_KINDS: dict[str, type[Detector]] = {
     cls.kind: cls
@@ -59,171 +68,124 @@ PLAIN_KINDS: dict[str, type[Detector]] = {
 }
 WRAPPER_KINDS = {"likelihood": LikelihoodDetector}
 ENSEMBLE_KINDS = {"ensemble": EnsembleDetector}
-_ENTRY_KEYS = {"kind", "params", "base", "members", "description"}
+_ENTRY_KEYS = {"kind", "params", "base", "members", "description", "threshold"}
+_KINDS: dict[str, type[Detector]] = {**PLAIN_KINDS, **WRAPPER_KINDS, **ENSEMBLE_KINDS}
+
+_DEFAULT: dict[tuple[Any, ...], DetectorCatalog] = {}
 
 
-@dataclass(frozen=True)
-class _Entry:
-    name: str
-    kind: str
-    params: Mapping[str, Any]
-    base: str | None
-    members: tuple[str, ...]
+def default_catalog() -> DetectorCatalog:
+    """The detector catalog of the default configuration (``load_config().detectors``: $LAKEWATCH_ENV or local,
+    no overrides), loaded again only when a configuration file changes."""
+    conf = project_root() / "conf"
+    env = os.environ.get("LAKEWATCH_ENV", DEFAULT_ENV)
+    key = (str(conf), env, *(_stamp(conf / name) for name in ("base.yaml", DETECTORS_FILE, f"{env}.yaml")))
+    if key not in _DEFAULT:
+        _DEFAULT.clear()
+        _DEFAULT[key] = load_config(env).detectors
+    return _DEFAULT[key]
 
 
-@dataclass(frozen=True)
-class DetectorConfig:
-    """The parsed configuration: the default detector's name and the entries by name."""
-
-    path: str
-    default: str
-    entries: Mapping[str, _Entry]
-
-
-_CACHE: dict[tuple[str, float], DetectorConfig] = {}
-
-
-def config_path() -> Path:
-    """The configuration file in use: ``$LAKEWATCH_DETECTORS_CONFIG`` or the repository's default."""
-    env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else DEFAULT_CONFIG_PATH
-
-
-def _parse_entry(name: str, raw: Any, where: str) -> _Entry:
-    if not isinstance(raw, Mapping):
-        raise DetectorConfigError(f"{where}: entry {name!r} must be a mapping, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - _ENTRY_KEYS)
-    if unknown:
-        raise DetectorConfigError(
-            f"{where}: entry {name!r} has unknown key(s) {unknown}; allowed {sorted(_ENTRY_KEYS)}"
-        )
-    kind = raw.get("kind")
-    kinds = sorted({*PLAIN_KINDS, *WRAPPER_KINDS, *ENSEMBLE_KINDS})
-    if kind not in kinds:
-        raise DetectorConfigError(f"{where}: entry {name!r} has kind {kind!r}; expected one of {kinds}")
-    params = raw.get("params") or {}
-    if not isinstance(params, Mapping):
-        raise DetectorConfigError(f"{where}: entry {name!r} params must be a mapping, got {type(params).__name__}")
-    base = raw.get("base")
-    members = raw.get("members") or []
-    if kind in WRAPPER_KINDS and not isinstance(base, str):
-        raise DetectorConfigError(f"{where}: entry {name!r} of kind {kind!r} needs 'base: <detector name>'")
-    if kind in ENSEMBLE_KINDS and (
-        not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members)
-    ):
-        raise DetectorConfigError(f"{where}: entry {name!r} of kind {kind!r} needs 'members: [<detector name>, ...]'")
-    if kind not in WRAPPER_KINDS and base is not None:
-        raise DetectorConfigError(f"{where}: entry {name!r} of kind {kind!r} takes no 'base'")
-    if kind not in ENSEMBLE_KINDS and raw.get("members") is not None:
-        raise DetectorConfigError(f"{where}: entry {name!r} of kind {kind!r} takes no 'members'")
-    return _Entry(name, kind, dict(params), base, tuple(members))
-
-
-def load_config(path: str | Path | None = None) -> DetectorConfig:
-    """Read and check a detectors configuration file (cached until the file changes).
-
-    Raises :class:`DetectorConfigError` when the file is missing, is not YAML, or an entry is malformed or
-    refers to a name that is not defined.
-    """
-    file = Path(path) if path is not None else config_path()
+def _stamp(path: Path) -> int:
     try:
-        stamp = file.stat().st_mtime
-    except OSError as exc:
-        raise DetectorConfigError(
-            f"detectors configuration {str(file)!r} cannot be read ({exc}); set {CONFIG_ENV} to its path"
-        ) from exc
-    key = (str(file.resolve()), stamp)
-    if key in _CACHE:
-        return _CACHE[key]
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise DetectorConfigError(f"{file}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("detectors"), Mapping):
-        raise DetectorConfigError(f"{file}: expected a mapping with a 'detectors' mapping at the top")
-    entries = {str(name): _parse_entry(str(name), entry, str(file)) for name, entry in raw["detectors"].items()}
-    if DEFAULT_ALIAS in entries:
-        raise DetectorConfigError(f"{file}: {DEFAULT_ALIAS!r} is reserved; name the default with 'default: <name>'")
-    default = raw.get("default")
-    if default not in entries:
-        raise DetectorConfigError(f"{file}: 'default: {default!r}' does not name an entry; entries: {sorted(entries)}")
-    for entry in entries.values():
-        for ref in (*((entry.base,) if entry.base else ()), *entry.members):
-            if ref not in entries:
-                raise DetectorConfigError(
-                    f"{file}: entry {entry.name!r} refers to {ref!r}, which is not defined; entries: {sorted(entries)}"
-                )
-    config = DetectorConfig(str(file), str(default), entries)
-    _CACHE[key] = config
-    return config
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
-def available_detectors(path: str | Path | None = None) -> list[str]:
+def check_catalog(catalog: DetectorCatalog) -> None:
+    """Check every entry of ``catalog``: its kind, the base or members its kind needs, no cycles, and its
+    parameters (by building it). Raises :class:`DetectorConfigError` or a ConfigError naming
+    ``detectors.<name>.params.<key>``; lakewatch.config calls it when the configuration is loaded."""
+    kinds = sorted(_KINDS)
+    for name, entry in catalog.entries.items():
+        where = f"detectors.{name}"
+        if entry.kind not in _KINDS:
+            raise DetectorConfigError(f"{where}.kind={entry.kind!r}: expected one of {kinds}")
+        if entry.kind in WRAPPER_KINDS and not entry.base:
+            raise DetectorConfigError(f"{where}: kind {entry.kind!r} needs 'base: <detector name>'")
+        if entry.kind in ENSEMBLE_KINDS and not entry.members:
+            raise DetectorConfigError(f"{where}: kind {entry.kind!r} needs 'members: [<detector name>, ...]'")
+        if entry.kind not in WRAPPER_KINDS and entry.base is not None:
+            raise DetectorConfigError(f"{where}: kind {entry.kind!r} takes no 'base'")
+        if entry.kind not in ENSEMBLE_KINDS and entry.members:
+            raise DetectorConfigError(f"{where}: kind {entry.kind!r} takes no 'members'")
+    for name in catalog.entries:
+        _build(catalog, name, None, (), ConfigError)
+
+
+def available_detectors(catalog: DetectorCatalog | None = None) -> list[str]:
     """Names that :func:`get_detector` accepts (``"default"`` included), sorted."""
-    return sorted([*load_config(path).entries, DEFAULT_ALIAS])
+    return (catalog or default_catalog()).names()
 
 
-def default_detector_name(path: str | Path | None = None) -> str:
+def default_detector_name(catalog: DetectorCatalog | None = None) -> str:
     """The name of the configured default detector."""
-    return load_config(path).default
+    return (catalog or default_catalog()).default
 
 
-def _build(config: DetectorConfig, name: str, overrides: Mapping[str, Any] | None, stack: tuple[str, ...]) -> Detector:
+def _build(catalog: DetectorCatalog, name: str, overrides: Mapping[str, Any] | None, stack: tuple[str, ...],
+           error: type[Exception]) -> Detector:
     if name in stack:
-        raise DetectorConfigError(f"{config.path}: detector {name!r} refers to itself through {' -> '.join(stack)}")
-    entry = config.entries[name]
+        raise DetectorConfigError(f"detectors.{name} refers to itself through {' -> '.join((*stack, name))}")
+    entry = catalog.entries[name]
     params = dict(entry.params)
     if overrides:
         if not isinstance(overrides, Mapping):
             raise DetectorParamsError(f"{name}: params must be a mapping, got {type(overrides).__name__}")
         params.update(overrides)
+    cls = _KINDS[entry.kind]
+    where = f"detectors.{name}.params" if error is ConfigError else name
+    checked = validated(cls.params_type, params, where, error=error)
     if entry.kind in PLAIN_KINDS:
-        return PLAIN_KINDS[entry.kind](params, name=name)
+        return cls(checked, name=name)
     if entry.kind in WRAPPER_KINDS:
-        base = _build(config, entry.base or "", None, (*stack, name))
-        return WRAPPER_KINDS[entry.kind](base, params, name=name)
-    members = [_build(config, member, None, (*stack, name)) for member in entry.members]
-    return ENSEMBLE_KINDS[entry.kind](members, params, name=name)
+        base = _build(catalog, entry.base or "", None, (*stack, name), error)
+        return cls(base, checked, name=name)
+    members = [_build(catalog, member, None, (*stack, name), error) for member in entry.members]
+    return cls(members, checked, name=name)
 
 
-def _entry_overrides(entry: _Entry, given: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Overrides from an entry-shaped mapping (``{kind, params, ...}`` as read from the configuration file).
+def _entry_overrides(name: str, entry: DetectorEntry, given: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Overrides from an entry-shaped mapping (``{kind, params, ...}`` as in the configuration).
 
     Its ``kind``, ``base`` and ``members`` must match the configured entry; its ``params`` are the overrides.
     """
     stray = sorted(set(given) - _ENTRY_KEYS)
     if stray:
         raise DetectorParamsError(
-            f"{entry.name}: params mix configuration keys {sorted(set(given) & _ENTRY_KEYS)} with parameter "
+            f"{name}: params mix configuration keys {sorted(set(given) & _ENTRY_KEYS)} with parameter "
             f"name(s) {stray}; pass either plain parameters or the configuration entry"
         )
     expected = {"kind": entry.kind, "base": entry.base, "members": list(entry.members) or None}
     for key, value in expected.items():
         if key in given and (list(given[key]) if key == "members" else given[key]) != value:
-            raise DetectorParamsError(f"{entry.name}: params give {key}={given[key]!r}; the entry has {value!r}")
+            raise DetectorParamsError(f"{name}: params give {key}={given[key]!r}; the entry has {value!r}")
     overrides = given.get("params") or {}
     if not isinstance(overrides, Mapping):
-        raise DetectorParamsError(f"{entry.name}: params['params'] must be a mapping, got {type(overrides).__name__}")
+        raise DetectorParamsError(f"{name}: params['params'] must be a mapping, got {type(overrides).__name__}")
     return overrides
 
 
-def get_detector(name: str, params: Mapping[str, Any] | None = None, *, path: str | Path | None = None) -> Detector:
-    """Build the detector configured under ``name`` (``"default"`` for the default one).
+def get_detector(name: str, params: Mapping[str, Any] | None = None, *,
+                 catalog: DetectorCatalog | None = None) -> Detector:
+    """Build the detector configured under ``name`` (``"default"`` for the default one) in ``catalog``
+    (``config.detectors``; None: the default configuration's, see :func:`default_catalog`).
 
     ``params`` override the entry's own parameters (for a wrapper or ensemble, its own, not its members').
-    The configuration entry itself (``{"kind": ..., "params": {...}}``, as read from the file) is accepted
-    too: its ``kind``/``base``/``members`` must match and its ``params`` become the overrides.
+    The configuration entry itself (``{"kind": ..., "params": {...}}``) is accepted too: its
+    ``kind``/``base``/``members`` must match and its ``params`` become the overrides.
     Raises :class:`UnknownDetectorError` for an unknown name and :class:`DetectorParamsError` for unknown or
     invalid parameters.
     """
-    config = load_config(path)
+    catalog = catalog or default_catalog()
     if not isinstance(name, str):
         raise UnknownDetectorError(f"detector name must be a string, got {type(name).__name__}")
-    resolved = config.default if name == DEFAULT_ALIAS else name
-    if resolved not in config.entries:
+    resolved = catalog.resolve(name)
+    if resolved not in catalog.entries:
         raise UnknownDetectorError(
-            f"unknown detector {name!r}; known detectors: {available_detectors(path)} (from {config.path})"
+            f"unknown detector {name!r}; known detectors: {catalog.names()} (conf/{DETECTORS_FILE})"
         )
     if isinstance(params, Mapping) and set(params) & _ENTRY_KEYS:
-        params = _entry_overrides(config.entries[resolved], params)
-    return _build(config, resolved, params, ())
+        params = _entry_overrides(resolved, catalog.entries[resolved], params)
+    return _build(catalog, resolved, params, (), DetectorParamsError)

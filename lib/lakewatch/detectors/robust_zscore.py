@@ -14,9 +14,12 @@ State: the last ``window`` values, as a ring and a sorted copy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
+from lakewatch.config import Int, Number
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import sorted_mad, sorted_median, sorted_push, z_to_score, z_to_surprise
 from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
@@ -58,15 +61,13 @@ def _robust_kernel(
 class RobustZParams(DetectorParams):
     """Parameters of :class:`RobustZScoreDetector`."""
 
-    window: int = 500
-    min_periods: int = 30
-    z_scale: float = 2.0
+    window: Annotated[Int, Field(ge=2, le=10_000_000)] = 500
+    min_periods: Annotated[Int, Field(ge=1)] = 30
+    z_scale: Annotated[Number, Field(ge=1e-9)] = 2.0
 
     def validate(self) -> None:
-        """Check ranges."""
-        check_range("robust_zscore", "window", self.window, 2, 10_000_000)
+        """Check that ``min_periods`` fits in the window (bounds are in the field types)."""
         check_range("robust_zscore", "min_periods", self.min_periods, 1, self.window)
-        check_range("robust_zscore", "z_scale", self.z_scale, 1e-9)
 
 
 class RobustZScoreDetector(Detector):

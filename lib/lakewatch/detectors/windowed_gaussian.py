@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
+from lakewatch.config import Int
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import z_to_score, z_to_surprise
 from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
@@ -82,13 +85,12 @@ def _gaussian_kernel(
 class WindowedGaussianParams(DetectorParams):
     """Parameters of :class:`WindowedGaussianDetector`; ``window`` must be a multiple of ``step``."""
 
-    window: int = 6400
-    step: int = 100
+    window: Annotated[Int, Field(le=100_000_000)] = 6400
+    step: Annotated[Int, Field(ge=1, le=10_000_000)] = 100
 
     def validate(self) -> None:
-        """Check ranges and that ``step`` divides ``window``."""
-        check_range("windowed_gaussian", "step", self.step, 1, 10_000_000)
-        check_range("windowed_gaussian", "window", self.window, self.step, 100_000_000)
+        """Check that ``step`` divides ``window`` (bounds are in the field types)."""
+        check_range("windowed_gaussian", "window", self.window, self.step)
         check_range("windowed_gaussian", "window % step", self.window % self.step, 0, 0)
 
 

@@ -89,7 +89,8 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
     seconds: dict[str, float] = {}
     began = time.perf_counter()
     ingested = run_ingest(spark, config, NabSource(config.source("nab"), str(nab_dir)), progress)
-    warming = in_background(lambda: warm_workers(spark, detector, params))  # while refine keeps the driver busy
+    # while refine keeps the driver busy
+    warming = in_background(lambda: warm_workers(spark, detector, params, config.detectors))
     if ingested.bronze_rows:
         run_refine(spark, config, ingested.ingest_id, progress)
     else:
@@ -103,7 +104,8 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
         # 52% and 48% of the points on two cores (two tasks per core: 1.06 s against 0.96 s, warm).
         tasks = spark.sparkContext.defaultParallelism
         series = [(key[:-len(".csv")], VALUE_CHANNEL) for key in sorted(windows)]
-        scored = score_series(spark.table(config.tables.silver_readings), detector, params, tasks, series)
+        scored = score_series(spark.table(config.tables.silver_readings), detector, params, tasks, series,
+                              config.detectors)
         # The corpus is NAB's fixed 365k rows: its threshold optimisation runs on the driver.
         frames = _frames(scored.toPandas())
         points = sum(len(frame) for frame in frames.values())

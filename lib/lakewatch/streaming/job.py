@@ -16,7 +16,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from lakewatch import tables
 from lakewatch.config import LakewatchConfig
-from lakewatch.detectors import Detector, default_detector_name, get_detector
+from lakewatch.detectors import Detector, get_detector
 from lakewatch.errors import ConfigError, LakewatchError
 from lakewatch.progress import Progress
 from lakewatch.sources.filesystem import hadoop_path
@@ -94,9 +94,9 @@ def resolve_detector(config: LakewatchConfig, settings: StreamSettings) -> Resol
         tracking.configure(config)
         detector = tracking.load_model_detector(settings.model)
         return ResolvedDetector(detector, detector.name, _model_version(settings.model))
-    name = settings.detector or default_detector_name()
+    name = config.detectors.resolve(settings.detector)
     try:
-        detector = get_detector(name)
+        detector = get_detector(name, catalog=config.detectors)
     except LakewatchError as exc:
         raise ConfigError(str(exc)) from exc
     except ValueError as exc:
@@ -236,7 +236,8 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     explainer = make_explainer(settings.explain)
     if explainer is None:
         progress.say("explanations off (streaming.explain.enabled is false)")
-    scorer = SeriesScorer(resolved.detector, settings.threshold, settings.watermark_ns, settings.max_lateness_ns,
+    threshold = settings.flag_threshold(config, resolved.name)
+    scorer = SeriesScorer(resolved.detector, threshold, settings.watermark_ns, settings.max_lateness_ns,
                           settings.event_gap_rows, explainer)
     checkpoint = checkpoint_dir(config, settings)
     check_state_layout(spark, checkpoint, settings.state_buckets)
@@ -258,7 +259,7 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
         readings, malformed, malformed_trigger = delta_readings(spark, config, settings), None, {}
         source_name = config.tables.silver_readings
     targets = (config.tables.gold_anomaly_scores, config.tables.gold_anomalies, config.tables.silver_quarantine)
-    spec = SinkSpec(*targets, resolved.name, resolved.model_version, settings.threshold, checkpoint, source_name,
+    spec = SinkSpec(*targets, resolved.name, resolved.model_version, threshold, checkpoint, source_name,
                     locations=table_locations(spark, targets))
     trigger = parse_trigger(settings.trigger)
     began = time.perf_counter()

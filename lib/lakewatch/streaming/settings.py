@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
-from lakewatch.config import LakewatchConfig
+from lakewatch.config import Fraction, LakewatchConfig, NonNegativeInt, Number, PositiveInt, validated
 from lakewatch.errors import ConfigError
 
 SECTION = "streaming"
 AVAILABLE_NOW = "availableNow"
 SOURCES = ("delta", "kafka")
-
-# The corpus-wide standard-profile threshold of the default detector (lakewatch_nab) on NAB v1.1: the point of
-# the score curve where the NAB standard score (74.96) peaks. Other detectors need their own (evaluate_nab).
-DEFAULT_THRESHOLD = 0.5034722222222222
 
 _UNITS = {"ms": 0.001, "millisecond": 0.001, "s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0,
           "minute": 60.0, "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
@@ -35,7 +31,8 @@ class StreamSettings:
     max_lateness: a row at or before (its series' last scored timestamp - max_lateness) goes to quarantine
         ("late"); a row less far behind is scored when it arrives (out of order).
     checkpoint: the query's checkpoint folder ("" = <table_root>/_checkpoints/score_stream/<query_name>).
-    threshold: a point is flagged when its score >= threshold.
+    threshold: a point is flagged when its score >= threshold; None: the detector's own calibrated threshold
+        (its `threshold` in conf/detectors.yaml, see flag_threshold).
     event_gap_rows: an anomaly event stays open across up to this many unflagged rows.
     state_partitions: shuffle partitions of the stateful operator (fixed by the first run of a checkpoint).
     state_buckets: 0 keeps one state row per series; N > 0 hashes the series into N buckets with one state row
@@ -45,21 +42,21 @@ class StreamSettings:
     explain: settings of lakewatch.explain.ExplainSettings (lags, top_k, background, snapshot_every, enabled).
     """
 
-    source: str = "delta"
+    source: Literal["delta", "kafka"] = "delta"
     trigger: str = "processingTime=5 seconds"
     query_name: str = "score_stream"
     checkpoint: str = ""
     detector: str = ""
     model: str = ""
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: Fraction | None = None
     watermark: str = "0 seconds"
     max_lateness: str = "0 seconds"
-    event_gap_rows: int = 0
-    state_partitions: int = 4
-    state_buckets: int = 0
-    max_files_per_trigger: int = 0
+    event_gap_rows: NonNegativeInt = 0
+    state_partitions: PositiveInt = 4
+    state_buckets: NonNegativeInt = 0
+    max_files_per_trigger: NonNegativeInt = 0
     max_bytes_per_trigger: str = ""
-    grace_stop_seconds: float = 30.0
+    grace_stop_seconds: Number = 30.0
     explain: Mapping[str, Any] = field(default_factory=dict)
     kafka: Mapping[str, Any] = field(default_factory=dict)
 
@@ -67,25 +64,14 @@ class StreamSettings:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ConfigError naming the field when a value is malformed or out of range."""
-        if self.source not in SOURCES:
-            raise ConfigError(f"streaming.source={self.source!r}: expected one of {SOURCES}")
+        """Raise ConfigError naming the field when the trigger or a duration does not parse or both a detector and
+        a model are given (types and bounds are checked by lakewatch.config.validated from the field types)."""
         parse_trigger(self.trigger)
         for name in ("watermark", "max_lateness"):
             parse_duration(getattr(self, name), f"streaming.{name}")
-        if not 0.0 <= float(self.threshold) <= 1.0:
-            raise ConfigError(f"streaming.threshold={self.threshold!r}: expected a score in [0, 1]")
-        for name in ("event_gap_rows", "max_files_per_trigger", "state_buckets"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"streaming.{name}={value!r}: expected an integer >= 0")
-        if not isinstance(self.state_partitions, int) or self.state_partitions <= 0:
-            raise ConfigError(f"streaming.state_partitions={self.state_partitions!r}: expected a positive integer")
         if self.detector and self.model:
             raise ConfigError("streaming: give a detector name or a model URI, not both "
                               f"(detector={self.detector!r}, model={self.model!r})")
-        if not isinstance(self.explain, Mapping) or not isinstance(self.kafka, Mapping):
-            raise ConfigError("streaming.explain and streaming.kafka must be mappings")
 
     @property
     def watermark_ns(self) -> int:
@@ -98,8 +84,22 @@ class StreamSettings:
         return int(parse_duration(self.max_lateness, "streaming.max_lateness") * 1e9)
 
     def with_overrides(self, **changes: Any) -> StreamSettings:
-        """A copy with the given non-None fields replaced (command-line options over the config)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with the given non-None fields replaced (command-line options over the config), validated
+        again (ConfigError naming `streaming.<key>`)."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        return validated(StreamSettings, {**current, **{k: v for k, v in changes.items() if v is not None}}, SECTION)
+
+    def flag_threshold(self, config: LakewatchConfig, detector: str) -> float:
+        """The threshold flags use: `threshold` when set, else the calibrated threshold of `detector` in
+        `config.detectors`; ConfigError when neither is there."""
+        if self.threshold is not None:
+            return float(self.threshold)
+        calibrated = config.detectors.threshold(detector)
+        if calibrated is None:
+            raise ConfigError(f"streaming.threshold is not set and detector {detector!r} has no calibrated threshold; "
+                              f"expected streaming.threshold=<score> or detectors.{detector}.threshold in "
+                              "conf/detectors.yaml")
+        return calibrated
 
 
 def stream_settings(config: LakewatchConfig) -> StreamSettings:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakewatch.config import DetectorCatalog
 from lakewatch.detectors import get_detector
 from lakewatch.detectors.nab_eval import NabSeries, load_nab_corpus, run_on_nab, score_nab_run
 from lakewatch.evaluation import load_profiles, load_windows
@@ -67,6 +68,7 @@ class NabObjective:
     detector: str
     profile: str = "standard"
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    catalog: DetectorCatalog | None = None  # config.detectors (None: the default configuration's)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -74,7 +76,7 @@ class NabObjective:
 
     def build(self, params: Mapping[str, Any]):
         """The detector a trial with ``params`` scores."""
-        return get_detector(self.detector, {**self.fixed, **params} or None)
+        return get_detector(self.detector, {**self.fixed, **params} or None, catalog=self.catalog)
 
     def evaluate(self, params: Mapping[str, Any]) -> dict[str, float]:
         """Normalised NAB score per profile (``nab_<profile>``) of the detector with ``params``."""

@@ -71,10 +71,10 @@ def run_tuning(spark: SparkSession, config: LakewatchConfig, settings: TuningSet
     began = time.perf_counter()
     space = settings.space()
     corpus = str(check_corpus(settings.corpus_path))
-    get_detector(settings.detector)  # an unknown name fails here, before any trial
+    get_detector(settings.detector, catalog=config.detectors)  # an unknown name fails here, before any trial
     tracking.configure(config)  # a bad store fails here too
     parallelism = settings.parallelism or spark.sparkContext.defaultParallelism
-    objective = NabObjective(corpus, settings.detector, settings.profile)
+    objective = NabObjective(corpus, settings.detector, settings.profile, catalog=config.detectors)
     tuner = tuner or HyperoptTuner(spark, seed=settings.seed)
     with tracking.start_run(config, JOB, run_name=f"tune-{settings.detector}") as parent:
         mlflow.log_params({"detector": settings.detector, "profile": settings.profile, "objective": settings.objective,

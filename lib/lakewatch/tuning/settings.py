@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lakewatch.config import LakewatchConfig, project_root
+from lakewatch.config import Flag, Int, LakewatchConfig, NonNegativeInt, PositiveInt, project_root, validated
 from lakewatch.tuning.base import SearchSpace, TuningError, parse_space
 from lakewatch.tuning.objective import PROFILES
 
@@ -24,24 +24,18 @@ class TuningSettings:
 
     detector: str = "lakewatch_nab"
     corpus: str = "../shared/nab"
-    max_evals: int = 24
-    parallelism: int = 0
+    max_evals: PositiveInt = 24
+    parallelism: NonNegativeInt = 0
     profile: str = "standard"
     objective: str = "nab"
-    seed: int = 42
-    register: bool = True
-    example_rows: int = 100
-    deep_trial_epochs: int = 2
+    seed: Int = 42
+    register: Flag = True
+    example_rows: PositiveInt = 100
+    deep_trial_epochs: PositiveInt = 2
     spaces: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("max_evals", "example_rows", "deep_trial_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise TuningError(f"tuning.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.parallelism, int) or isinstance(self.parallelism, bool) or self.parallelism < 0:
-            raise TuningError(f"tuning.parallelism must be 0 (Spark's default) or a positive integer, "
-                              f"got {self.parallelism!r}")
+        """Check the profile, objective and spaces (types and bounds: lakewatch.config.validated)."""
         if self.profile not in PROFILES:
             raise TuningError(f"tuning.profile {self.profile!r} is not one of {list(PROFILES)}")
         if self.objective not in OBJECTIVES:
@@ -67,8 +61,10 @@ class TuningSettings:
         return parse_space(self.spaces[name], f"tuning.spaces.{name}")
 
     def with_overrides(self, **changes: Any) -> TuningSettings:
-        """A copy with the given fields replaced (None values are ignored), validated again."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with the given fields replaced (None values are ignored), validated again (ConfigError naming
+        `tuning.<key>`)."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        return validated(TuningSettings, {**current, **{k: v for k, v in changes.items() if v is not None}}, SECTION)
 
 
 def tuning_settings(config: LakewatchConfig) -> TuningSettings:
