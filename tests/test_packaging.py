@@ -38,12 +38,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     wheel = next((work / "dist").glob("lakewatch-*.whl"))
     env_dir = work / "fresh"
     venv.EnvBuilder(with_pip=False).create(env_dir)
-    fresh_site = next(env_dir.glob("lib/python*/site-packages"))
-    (fresh_site / "lakewatch_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     python = env_dir / "bin" / "python"
     installed = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                      "-q", str(wheel)], cwd=work)
+                      "-q", str(wheel)], cwd=work, env=_clean_env())
     assert installed.returncode == 0, installed.stderr[-3000:]
+    # After the install, or pip would take the repository's editable lakewatch for this one.
+    fresh_site = next(env_dir.glob("lib/python*/site-packages"))
+    (fresh_site / "lakewatch_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     outside = tmp_path_factory.mktemp("elsewhere")
     return wheel, env_dir / "bin", outside
 
@@ -89,8 +90,8 @@ def test_each_job_entry_point_answers_help(installed, job: str) -> None:
 
 def test_the_installed_package_reads_its_own_conf_outside_the_repository(installed) -> None:
     _, bin_dir, outside = installed
-    probe = ("from lakewatch.config import conf_dir, load_config; import lakewatch; "
-             "c = load_config(); print(conf_dir()); print(c.table_root); print(c.config_hash); print(lakewatch.__file__)")
+    probe = ("from lakewatch.config import default_conf_dir, load_config; import lakewatch; c = load_config(); "
+             "print(default_conf_dir()); print(c.table_root); print(c.config_hash); print(lakewatch.__file__)")
     shown = _run([str(bin_dir / "python"), "-c", probe], cwd=outside, env=_clean_env())
     assert shown.returncode == 0, shown.stderr[-3000:]
     conf, table_root, config_hash, module = shown.stdout.split()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -23,9 +24,19 @@ JobBody = Callable[[SparkSession, LakewatchConfig, RunRecord, Progress], int]
 
 def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every job takes (--env, --set, --table-root)."""
-    parser = argparse.ArgumentParser(prog=f"./spark-submit.sh {prog}", description=description)
+    parser = argparse.ArgumentParser(prog=_command(prog), description=description)
     add_job_options(parser)
     return parser
+
+
+def _command(job: str) -> str:
+    """How the user started `job`: an installed wheel's lakewatch command or console script, else the launcher."""
+    started_as = Path(sys.argv[0]).name
+    if started_as == "lakewatch":
+        return f"lakewatch {job}"
+    if started_as.startswith("lakewatch-"):
+        return started_as
+    return f"./spark-submit.sh {job}"
 
 
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LakewatchConfig:

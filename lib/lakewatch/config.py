@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 DEFAULT_ENV = "local"
 DETECTORS_FILE = "detectors.yaml"
+PACKAGED_CONF = "_conf"
 DEFAULT_DETECTOR_ALIAS = "default"
 
 
@@ -90,11 +91,24 @@ def _one_error(exc: ValidationError, where: str, error: type[Exception]) -> Exce
 
 
 def project_root() -> Path:
-    """The lakewatch checkout: $LAKEWATCH_HOME if set, else the folder above lib/."""
+    """Where relative paths of the configuration start: $LAKEWATCH_HOME if set, else the checkout this package
+    lives in (the folder above lib/, holding conf/base.yaml), else the working directory (an installed wheel)."""
     env = os.environ.get("LAKEWATCH_HOME")
     if env:
         return Path(env).resolve()
-    return Path(__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "conf" / "base.yaml").is_file():
+        return checkout
+    return Path.cwd()
+
+
+def default_conf_dir() -> Path:
+    """The configuration folder: conf/ of the project root when it has one, else the copy of conf/ an installed
+    wheel carries inside the package (lakewatch/_conf), so executors and wheel tasks find the defaults."""
+    conf = project_root() / "conf"
+    if (conf / "base.yaml").is_file():
+        return conf
+    return Path(__file__).resolve().parent / PACKAGED_CONF
 
 
 @dataclass(frozen=True)
@@ -281,7 +295,7 @@ def load_config(env: str | None = None, overrides: Iterable[str] = (),
     Raises ConfigError naming the file or `section.key` when anything is missing, malformed or out of range,
     detector parameters included.
     """
-    conf_path = Path(conf_dir) if conf_dir else project_root() / "conf"
+    conf_path = Path(conf_dir) if conf_dir else default_conf_dir()
     env = env or os.environ.get("LAKEWATCH_ENV", DEFAULT_ENV)
     merged = _read_yaml(conf_path / "base.yaml", required=True)
     merged = _merge_detectors_file(merged, conf_path / DETECTORS_FILE)
@@ -293,7 +307,7 @@ def load_config(env: str | None = None, overrides: Iterable[str] = (),
         merged["table_root"] = os.environ["LAKEWATCH_TABLE_ROOT"]
     for item in overrides:
         merged = _deep_merge(merged, _parse_override(item))
-    return _build(env, merged, conf_path.parent)
+    return _build(env, merged, conf_path.parent if conf_dir else project_root(), conf_path)
 
 
 def _known_envs(conf_path: Path) -> list[str]:
@@ -411,14 +425,14 @@ def _build_source(name: str, spec: Mapping[str, Any], root: Path) -> FileSourceS
     return source
 
 
-def _build(env: str, data: dict[str, Any], root: Path) -> LakewatchConfig:
+def _build(env: str, data: dict[str, Any], root: Path, conf_path: Path) -> LakewatchConfig:
     table_root = _resolve_path(str(data.get("table_root") or "delta_tables"), root)
     data = {**data, "table_root": table_root}
     spark = dict(_section(data, "spark"))
     spark["conf"] = tuple(sorted((str(k), str(v)) for k, v in (spark.get("conf") or {}).items()))
     spark.setdefault("shuffle_partitions", 8)
     quality = dict(_section(data, "quality"))
-    quality["suite"] = _resolve_path(str(quality.get("suite", "")), root)
+    quality["suite"] = _resolve_path(str(quality.get("suite", "")), conf_path)
     features = _section(data, "features")
     return LakewatchConfig(
         env=env,

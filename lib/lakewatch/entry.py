@@ -2,8 +2,8 @@
 
 Every job is a module of :mod:`lakewatch.jobs` with ``main(argv) -> int``; ``jobs/<job>.py`` in the repository
 are the thin files spark-submit runs and call the same ``main``. The wheel also has one console script per job
-(``lakewatch-<job>``, its module's ``main``), the entry points a Databricks ``python_wheel_task`` names. Nothing here imports Spark
-until a job runs, so ``lakewatch --help`` answers at once.
+(``lakewatch-<job>``, its module's ``main``), the entry points a Databricks ``python_wheel_task`` names.
+Nothing here imports Spark until a job runs, so ``lakewatch --help`` answers at once.
 """
 
 from __future__ import annotations

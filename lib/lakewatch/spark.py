@@ -12,7 +12,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from lakewatch.config import LakewatchConfig, project_root
+from lakewatch.config import LakewatchConfig, default_conf_dir
 from lakewatch.errors import ConfigError
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -24,12 +24,24 @@ def jars_file() -> Path:
     return Path(os.environ.get("LAKEWATCH_JARS_FILE") or Path(sys.prefix) / "lakewatch-jars.txt")
 
 
-def session_jars() -> str:
-    """Comma-separated local jar paths (Delta and connectors) for sessions not started by spark-submit."""
+def package_coordinates() -> list[str]:
+    """The Maven coordinates of conf/packages.txt (Delta and the Kafka connector, matching the pyspark pin)."""
+    path = default_conf_dir() / "packages.txt"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"jar coordinates {path} cannot be read ({exc})") from exc
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def jar_settings() -> dict[str, str]:
+    """How a session not started by spark-submit.sh gets its jars: the local jars the launcher resolved
+    (``spark.jars``), or, where there is no such list (a wheel installed without the repository), the coordinates
+    of conf/packages.txt for Spark's own resolver (``spark.jars.packages``, from Maven Central or ~/.m2)."""
     path = jars_file()
-    if not path.exists():
-        raise ConfigError(f"jar list {path} does not exist: run ./spark-submit.sh setup to resolve conf/packages.txt")
-    return path.read_text().strip()
+    if path.exists():
+        return {"spark.jars": path.read_text().strip()}
+    return {"spark.jars.packages": ",".join(package_coordinates())}
 
 
 def metastore_dir(config: LakewatchConfig) -> str:
@@ -49,8 +61,8 @@ def session_conf(config: LakewatchConfig) -> dict[str, str]:
         # Keeps derby.log beside the metastore and quiets Spark's console log as spark-submit.sh does
         # (honoured when this process launches the JVM itself).
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={config.lakehouse.derby_home} "
-                                         f"-Dlog4j2.configurationFile={project_root() / 'conf' / 'log4j2.properties'}",
-        "spark.jars": session_jars(),
+                                         f"-Dlog4j2.configurationFile={default_conf_dir() / 'log4j2.properties'}",
+        **jar_settings(),
         # Delta's own retention checks stay on; only schema changes on write are explicit.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
     }

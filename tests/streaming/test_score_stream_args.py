@@ -1,19 +1,13 @@
-"""jobs/score_stream.py argument checks and settings (no Spark session)."""
+"""The score_stream job's argument checks and settings (no Spark session)."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import pytest
 
 from lakewatch.config import load_config
 from lakewatch.errors import ConfigError
+from lakewatch.jobs import score_stream as job
 from lakewatch.streaming.settings import StreamSettings, at_most_every, parse_duration, parse_trigger, stream_settings
-from tests.conftest import REPO
-
-_spec = importlib.util.spec_from_file_location("score_stream_job", REPO / "jobs" / "score_stream.py")
-job = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(job)
 
 
 def test_options_override_the_config():

@@ -37,8 +37,8 @@ from lakewatch.config import (
     DETECTORS_FILE,
     DetectorCatalog,
     DetectorEntry,
+    default_conf_dir,
     load_config,
-    project_root,
     validated,
 )
 from lakewatch.detectors.base import Detector
@@ -77,7 +77,7 @@ _DEFAULT: dict[tuple[Any, ...], DetectorCatalog] = {}
 def default_catalog() -> DetectorCatalog:
     """The detector catalog of the default configuration (``load_config().detectors``: $LAKEWATCH_ENV or local,
     no overrides), loaded again only when a configuration file changes."""
-    conf = project_root() / "conf"
+    conf = default_conf_dir()
     env = os.environ.get("LAKEWATCH_ENV", DEFAULT_ENV)
     key = (str(conf), env, *(_stamp(conf / name) for name in ("base.yaml", DETECTORS_FILE, f"{env}.yaml")))
     if key not in _DEFAULT:
