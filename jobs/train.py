@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from lakewatch import cli
-from lakewatch.config import project_root
 from lakewatch.deep.models import MODEL_KINDS
 from lakewatch.errors import ConfigError
+from lakewatch.evaluation.corpus import NabCorpus, NabCorpusError, default_corpus_path
 from lakewatch.training import TrainingSettings, train_model
 from lakewatch.training.mlflow_run import log_training_run, nab_scores, tracking_available
 
-DEFAULT_NAB = project_root().parent / "shared" / "nab"
+DEFAULT_NAB = default_corpus_path()
 
 
 def parse_args(argv: list[str] | None = None):
@@ -45,10 +45,10 @@ def parse_args(argv: list[str] | None = None):
     if args.evaluate_nab:
         if args.settings.multivariate:
             parser.error("--evaluate-nab needs a univariate model (NAB is univariate); training.multivariate is on")
-        corpus = Path(args.corpus)
-        for needed in ("data", "labels/combined_windows.json", "config/profiles.json"):
-            if not (corpus / needed).exists():
-                parser.error(f"--corpus {corpus}: no {needed} there; expected a NAB checkout")
+        try:
+            NabCorpus(Path(args.corpus)).check()
+        except NabCorpusError as exc:
+            parser.error(f"--corpus {args.corpus}: {exc}")
     return args, config
 
 

@@ -33,7 +33,7 @@ def tracking_available() -> bool:
 
 def nab_scores(corpus: str | Path, detector: Detector) -> dict[str, float]:
     """The detector's normalised NAB scores per cost profile, computed in-process (no Spark)."""
-    from lakewatch.detectors.nab_eval import evaluate_on_nab
+    from lakewatch.evaluation.in_process import evaluate_on_nab
 
     return evaluate_on_nab(corpus, detector)
 

@@ -18,11 +18,11 @@ from pyspark.sql import SparkSession
 
 from lakewatch import tracking
 from lakewatch.config import LakewatchConfig
+from lakewatch.evaluation.corpus import NabCorpus
 from lakewatch.progress import Progress
 from lakewatch.provenance import new_run_id
 from lakewatch.tuning.base import ObjectiveResult, Tuner, TuningError, TuningResult
 from lakewatch.tuning.hyperopt_tuner import HyperoptTuner
-from lakewatch.tuning.objective import check_corpus
 from lakewatch.tuning.run import log_trials
 from lakewatch.tuning.settings import TuningSettings
 
@@ -127,7 +127,7 @@ def run_deep_tuning(spark: SparkSession, config: LakewatchConfig, settings: Tuni
     scores: dict[str, float] = {}
     if not best.multivariate:
         with progress.stage("score the trained model on NAB in process"):
-            scores = nab_scores(check_corpus(settings.corpus_path), trained.detector)
+            scores = nab_scores(NabCorpus(settings.corpus_path).check().root, trained.detector)
     logged = log_training_run(spark, config, trained, scores, out)
     mlflow.MlflowClient().set_tag(logged["mlflow_run_id"], "lakewatch.tune_run_id", tune_run)
     return DeepTuneOutcome(result, tune_run, {**logged, "nab": scores, "artifacts": str(out),
