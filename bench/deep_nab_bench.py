@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from lakewatch.config import load_config, project_root
+from lakewatch.config import load_config
 from lakewatch.detectors import get_detector
 from lakewatch.detectors.base import Detector
 from lakewatch.detectors.ensemble import EnsembleDetector
-from lakewatch.detectors.nab_eval import NabSeries, load_nab_corpus, run_on_nab, score_nab_run
+from lakewatch.evaluation import NabCorpus, NabSeries, default_corpus_path, run_on_nab, score_nab_run
 
 OUT = Path(__file__).resolve().parent / "out"
 DEFAULT = "lakewatch_nab"
@@ -102,7 +102,7 @@ def spark_check(config: Any, model_uri: str, deep: Detector, series: int) -> dic
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default=str(project_root().parent / "shared" / "nab"))
+    parser.add_argument("--corpus", default=str(default_corpus_path()))
     parser.add_argument("--table-root", default=None, help="lakehouse whose MLflow store holds the models")
     parser.add_argument("--model", action="append", default=[],
                         help="model URI or artifacts folder (repeatable; default models:/lakewatch-detector@champion)")
@@ -113,7 +113,7 @@ def main() -> None:
     nab = Path(args.corpus)
     config = load_config("local", [f"table_root={args.table_root}"] if args.table_root else [])
     models = args.model or ["models:/lakewatch-detector@champion"]
-    corpus = load_nab_corpus(nab)
+    corpus = NabCorpus(nab).series()
     base = get_detector(DEFAULT)
     if not isinstance(base, EnsembleDetector):
         raise SystemExit(f"{DEFAULT} is a {type(base).__name__}; this benchmark extends an ensemble")

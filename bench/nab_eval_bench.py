@@ -1,6 +1,6 @@
 """Benchmark: the full NAB evaluation on Spark against the same detector in a plain in-process loop.
 
-    .venv/bin/python bench/nab_eval_bench.py                      # default detector, ../shared/nab
+    .venv/bin/python bench/nab_eval_bench.py                      # default detector, the default NAB corpus
     .venv/bin/python bench/nab_eval_bench.py --detector windowed_gaussian
 
 Times, in one run: (1) the whole Spark evaluation (ingest and refine of the corpus, grouped scoring on
@@ -23,10 +23,10 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import functions as F
 
-from lakewatch.config import load_config, project_root
+from lakewatch.config import load_config
 from lakewatch.detectors import get_detector
-from lakewatch.evaluation import load_profiles, load_windows, score_all_profiles
-from lakewatch.evaluation.nab_run import evaluate_nab
+from lakewatch.evaluation import NabCorpus, default_corpus_path, score_all_profiles
+from lakewatch.evaluation.spark_run import evaluate_nab
 from lakewatch.progress import Progress
 from lakewatch.scoring import (
     detector_settings,
@@ -45,15 +45,15 @@ def in_process(nab: Path, detector: str, params: dict) -> tuple[float, float, di
     """(seconds scoring, seconds in total, normalised scores) for a single-process loop over the corpus."""
     began = time.perf_counter()
     frames, scoring = {}, 0.0
-    for path in sorted((nab / "data").glob("*/*.csv")):
+    for path in sorted(NabCorpus(nab).data_dir.glob("*/*.csv")):
         frame = pd.read_csv(path, parse_dates=["timestamp"])
         t0 = time.perf_counter()
         nanos = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype("int64")
         frame["anomaly_score"] = get_detector(detector, params).score_series(frame["value"].to_numpy(float), nanos)
         scoring += time.perf_counter() - t0
         frames[f"{path.parent.name}/{path.name}"] = frame
-    windows = load_windows(nab / "labels" / "combined_windows.json")
-    results = score_all_profiles(frames, windows, load_profiles(nab / "config" / "profiles.json"))
+    corpus = NabCorpus(nab)
+    results = score_all_profiles(frames, corpus.windows(), corpus.profiles())
     return scoring, time.perf_counter() - began, {k: round(v.normalized, 2) for k, v in results.items()}
 
 
@@ -84,7 +84,7 @@ def grouped_copies(spark, config, detector: str, params: dict, copies: int) -> t
 
 def loop_copies(nab: Path, detector: str, params: dict, copies: int) -> float:
     """Seconds of the single-process loop scoring `copies` copies of the corpus (files read once, untimed)."""
-    frames = [pd.read_csv(path, parse_dates=["timestamp"]) for path in sorted((nab / "data").glob("*/*.csv"))]
+    frames = [pd.read_csv(path, parse_dates=["timestamp"]) for path in sorted(NabCorpus(nab).data_dir.glob("*/*.csv"))]
     inputs = [(f["value"].to_numpy(float), f["timestamp"].to_numpy(dtype="datetime64[ns]").astype("int64"))
               for f in frames]
     began = time.perf_counter()
@@ -97,7 +97,7 @@ def loop_copies(nab: Path, detector: str, params: dict, copies: int) -> float:
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default=str(project_root().parent / "shared" / "nab"))
+    parser.add_argument("--corpus", default=str(default_corpus_path()))
     parser.add_argument("--detector", default=None)
     parser.add_argument("--copies", type=int, default=8,
                         help="also time grouped scoring against the loop on this many copies of the corpus")

@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 from lakewatch import cli
-from lakewatch.config import project_root
 from lakewatch.errors import ConfigError
-from lakewatch.evaluation.nab_run import evaluate_nab, format_scoreboard, score_results_dir, scoreboard
+from lakewatch.evaluation.corpus import NabCorpus, NabCorpusError, default_corpus_path
+from lakewatch.evaluation.spark_run import evaluate_nab, format_scoreboard, score_results_dir, scoreboard
 from lakewatch.scoring import detector_settings
 
-DEFAULT_NAB = project_root().parent / "shared" / "nab"
+DEFAULT_NAB = default_corpus_path()
 
 
 def parse_args(argv: list[str] | None = None):
@@ -23,10 +23,10 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--score-only", action="store_true", help="only score an existing --results-dir")
     parser.add_argument("--results-dir", default=None, help="with --score-only: results in NAB's layout to score")
     args = parser.parse_args(argv)
-    corpus = Path(args.corpus)
-    for needed in ("data", "labels/combined_windows.json", "config/profiles.json"):
-        if not (corpus / needed).exists():
-            parser.error(f"--corpus {corpus}: no {needed} there; expected a NAB checkout")
+    try:
+        NabCorpus(Path(args.corpus)).check()
+    except NabCorpusError as exc:
+        parser.error(f"--corpus {args.corpus}: {exc}")
     if args.score_only and not args.results_dir:
         parser.error("--score-only needs --results-dir DIR (results in NAB's layout)")
     if args.score_only and not args.detector:

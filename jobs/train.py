@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 
 from lakewatch import cli
-from lakewatch.config import project_root
 from lakewatch.deep.models import MODEL_KINDS
 from lakewatch.errors import ConfigError
+from lakewatch.evaluation.corpus import NabCorpus, NabCorpusError, default_corpus_path
 from lakewatch.training import TrainingSettings
 from lakewatch.training.run import train_and_register
 
-DEFAULT_NAB = project_root().parent / "shared" / "nab"
+DEFAULT_NAB = default_corpus_path()
 
 
 def parse_args(argv: list[str] | None = None):
@@ -44,10 +44,10 @@ def parse_args(argv: list[str] | None = None):
     if args.evaluate_nab:
         if args.settings.multivariate:
             parser.error("--evaluate-nab needs a univariate model (NAB is univariate); training.multivariate is on")
-        corpus = Path(args.corpus)
-        for needed in ("data", "labels/combined_windows.json", "config/profiles.json"):
-            if not (corpus / needed).exists():
-                parser.error(f"--corpus {corpus}: no {needed} there; expected a NAB checkout")
+        try:
+            NabCorpus(Path(args.corpus)).check()
+        except NabCorpusError as exc:
+            parser.error(f"--corpus {args.corpus}: {exc}")
     return args, config
 
 

@@ -7,8 +7,9 @@ import sys
 from lakewatch import cli
 from lakewatch.config import DetectorCatalog
 from lakewatch.errors import LakewatchError
+from lakewatch.evaluation.corpus import NabCorpus
 from lakewatch.tracking import resolve_settings
-from lakewatch.tuning import TuningError, check_corpus, tuning_settings
+from lakewatch.tuning import TuningError, tuning_settings
 from lakewatch.tuning.deep import DEEP_SPACE, run_deep_tuning
 from lakewatch.tuning.run import format_outcome, format_trials, run_tuning
 from lakewatch.tuning.settings import TuningSettings
@@ -56,7 +57,7 @@ def _check(settings: TuningSettings, catalog: DetectorCatalog) -> None:
     if settings.detector not in known:
         raise TuningError(f"--detector {settings.detector!r} is not a detector of conf/detectors.yaml: {known}")
     settings.space()
-    check_corpus(settings.corpus_path)
+    NabCorpus(settings.corpus_path).check()
 
 
 def _deep_body(settings: TuningSettings):

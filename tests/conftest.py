@@ -3,29 +3,52 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import shutil
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from lakewatch.config import LakewatchConfig, load_config, project_root
+from lakewatch.evaluation.corpus import NabCorpus, default_corpus_path
 
 # Naive datetimes in tests mean UTC, whatever the machine's zone.
 os.environ["TZ"] = "UTC"
 time.tzset()
 
 REPO = project_root()
-SHARED_NAB = (REPO / ".." / "shared" / "nab").resolve()
+SHARED_NAB = default_corpus_path()
 _counter = itertools.count()
 
 
 def nab_dir() -> Path:
-    """The shared NAB corpus; tests that need it skip with a clear message when ../shared is absent."""
-    if not (SHARED_NAB / "data").is_dir():
-        pytest.skip(f"the NAB corpus is not at {SHARED_NAB} (../shared is absent)")
+    """The shared NAB corpus; tests that need it skip with a clear message when it is absent."""
+    if not NabCorpus(SHARED_NAB).data_dir.is_dir():
+        pytest.skip(f"the NAB corpus is not at {SHARED_NAB} (../shared is absent; LAKEWATCH_NAB_DIR names another)")
     return SHARED_NAB
+
+
+def nab_subset(root: Path, keys: Iterable[str], data: Mapping[str, pd.DataFrame] | None = None) -> NabCorpus:
+    """A NAB checkout at `root` holding only the shared corpus' files `keys`, their windows and NAB's profiles;
+    `data` replaces a file's rows by the given frame (timestamp, value)."""
+    shared, corpus = NabCorpus(nab_dir()), NabCorpus(root)
+    windows = json.loads(shared.windows_file.read_text())
+    for key in keys:
+        corpus.data_file(key).parent.mkdir(parents=True, exist_ok=True)
+        if data is not None and key in data:
+            data[key].to_csv(corpus.data_file(key), index=False)
+        else:
+            shutil.copy(shared.data_file(key), corpus.data_file(key))
+    for path in (corpus.windows_file, corpus.profiles_file):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    corpus.windows_file.write_text(json.dumps({key: windows[key] for key in keys}))
+    shutil.copy(shared.profiles_file, corpus.profiles_file)
+    return corpus
 
 
 def make_config(root: Path, *overrides: str) -> LakewatchConfig:

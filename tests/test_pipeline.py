@@ -137,11 +137,13 @@ def test_wide_multivariate_csv_is_one_entity_with_eight_channels(spark, tmp_path
 
 
 def test_nab_category_reads_with_labels(spark, tmp_path: Path) -> None:
+    from lakewatch.evaluation import NabCorpus
     from tests.conftest import nab_dir
 
     nab = nab_dir()
-    config = make_config(tmp_path, f"sources.nab.path={nab / 'data' / 'artificialWithAnomaly'}",
-                         f"sources.nab.labels={nab / 'labels' / 'combined_windows.json'}")
+    corpus = NabCorpus(nab)
+    config = make_config(tmp_path, f"sources.nab.path={corpus.data_dir / 'artificialWithAnomaly'}",
+                         f"sources.nab.labels={corpus.windows_file}")
     report = ingest(spark, config, build_source(config, "nab"))
     assert (report.files_read, report.bronze_rows, report.rejected) == (6, 6 * 4032, ())
     labels = spark.table(config.tables.gold_labels)

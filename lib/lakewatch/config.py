@@ -268,10 +268,6 @@ class LakewatchConfig:
         """Every location under this configuration's table root."""
         return Lakehouse(self.table_root)
 
-    def path(self, *parts: str) -> str:
-        """A location under the table root."""
-        return "/".join([self.table_root.rstrip("/"), *parts])
-
     def settings(self, section: str, cls: type[T]) -> T:
         """Section `section` of the resolved configuration as the frozen dataclass `cls`, checked by
         :func:`validated`; the feature modules (training, tuning, streaming) define their own settings class and

@@ -5,52 +5,48 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from lakewatch.evaluation import (
-    load_profiles,
+    PROFILES,
+    NabCorpus,
     load_thresholds,
-    load_windows,
     probation_length,
     read_results_dir,
     score_all_profiles,
     score_corpus,
 )
+from tests.conftest import nab_dir
 
-NAB_ROOT = Path(__file__).resolve().parents[2] / ".." / "shared" / "nab"
 DETECTORS = ("numenta", "windowedGaussian")
-PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 
 
 @pytest.fixture(scope="module")
-def nab() -> Path:
-    if not NAB_ROOT.is_dir():
-        pytest.skip(f"NAB corpus not found at {NAB_ROOT.resolve()}; these tests need /work/shared/nab")
-    return NAB_ROOT
+def nab() -> NabCorpus:
+    return NabCorpus(nab_dir())
 
 
 @pytest.fixture(scope="module")
-def windows(nab: Path) -> dict:
-    return load_windows(nab / "labels" / "combined_windows.json")
+def windows(nab: NabCorpus) -> dict:
+    return nab.windows()
 
 
 @pytest.fixture(scope="module")
-def profiles(nab: Path) -> dict:
-    return load_profiles(nab / "config" / "profiles.json")
+def profiles(nab: NabCorpus) -> dict:
+    return nab.profiles()
 
 
 @pytest.fixture(scope="module")
-def published_thresholds(nab: Path) -> dict:
-    return load_thresholds(nab / "config" / "thresholds.json")
+def published_thresholds(nab: NabCorpus) -> dict:
+    return load_thresholds(nab.thresholds_file)
 
 
 @pytest.fixture(scope="module")
-def frames(nab: Path) -> dict:
-    return {detector: read_results_dir(nab / "results", detector) for detector in DETECTORS}
+def frames(nab: NabCorpus) -> dict:
+    return {detector: read_results_dir(nab.results_dir, detector) for detector in DETECTORS}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +57,8 @@ def scored(frames, windows, profiles, published_thresholds) -> dict:
     }
 
 
-def _score_table(nab: Path, detector: str, profile: str) -> pd.DataFrame:
-    table = pd.read_csv(nab / "results" / detector / f"{detector}_{profile}_scores.csv")
+def _score_table(nab: NabCorpus, detector: str, profile: str) -> pd.DataFrame:
+    table = pd.read_csv(nab.results_dir / detector / f"{detector}_{profile}_scores.csv")
     return table[table["Detector"] != "Totals"].set_index("File")
 
 
@@ -75,14 +71,14 @@ def test_corpus_is_the_one_expected(frames, windows) -> None:
 
 @pytest.mark.parametrize("detector", DETECTORS)
 @pytest.mark.parametrize("profile", PROFILES)
-def test_normalised_scores_reproduce_final_results(nab: Path, scored, detector: str, profile: str) -> None:
-    final = json.loads((nab / "results" / "final_results.json").read_text())
+def test_normalised_scores_reproduce_final_results(nab: NabCorpus, scored, detector: str, profile: str) -> None:
+    final = json.loads(nab.final_results_file.read_text())
     assert scored[detector][profile].normalized == pytest.approx(final[detector][profile], abs=0.01)
 
 
 @pytest.mark.parametrize("detector", DETECTORS)
 @pytest.mark.parametrize("profile", PROFILES)
-def test_per_file_scores_and_counts_match_nab_tables(nab: Path, scored, detector: str, profile: str) -> None:
+def test_per_file_scores_and_counts_match_nab_tables(nab: NabCorpus, scored, detector: str, profile: str) -> None:
     table = _score_table(nab, detector, profile)
     result = scored[detector][profile]
     assert sorted(f.file for f in result.files) == sorted(table.index)
@@ -96,8 +92,8 @@ def test_per_file_scores_and_counts_match_nab_tables(nab: Path, scored, detector
 
 
 @pytest.mark.parametrize("detector", DETECTORS)
-def test_null_baseline_matches_published_null_detector(nab: Path, scored, detector: str) -> None:
-    published = json.loads((nab / "config" / "thresholds.json").read_text())["null"]
+def test_null_baseline_matches_published_null_detector(nab: NabCorpus, scored, detector: str) -> None:
+    published = json.loads(nab.thresholds_file.read_text())["null"]
     for profile in PROFILES:
         assert scored[detector][profile].null_score == pytest.approx(published[profile]["score"])
 

@@ -4,28 +4,20 @@ attributions on the flagged points when lakewatch.explain is present."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
+from lakewatch.evaluation import NabCorpus
 from lakewatch.pipeline import run_ingest, run_refine
 from lakewatch.progress import Progress
 from lakewatch.scoring import score_readings
 from lakewatch.sources.nab import NabSource
 from lakewatch.streaming.job import run_score_stream
 from lakewatch.streaming.settings import StreamSettings
-from tests.conftest import make_config, nab_dir
+from tests.conftest import make_config, nab_dir, nab_subset
 
 KEY = "realKnownCause/ec2_request_latency_system_failure.csv"
 
 
-def _nab_part(root: Path, rows: pd.DataFrame, windows: dict) -> Path:
-    (root / "data" / "realKnownCause").mkdir(parents=True)
-    (root / "labels").mkdir()
-    rows.to_csv(root / "data" / KEY, index=False)
-    (root / "labels" / "combined_windows.json").write_text(json.dumps({KEY: windows[KEY]}))
-    return root
 
 
 def test_streamed_flags_equal_the_evaluation_scoring(spark, tmp_path):
@@ -34,14 +26,13 @@ def test_streamed_flags_equal_the_evaluation_scoring(spark, tmp_path):
     threshold = config.detectors.threshold("lakewatch_nab")  # streaming.threshold unset: the detector's own
     assert threshold == 0.5034722222222222
     progress = Progress("test-nab-stream")
-    frame = pd.read_csv(corpus / "data" / KEY)
-    windows = json.loads((corpus / "labels" / "combined_windows.json").read_text())
+    frame = pd.read_csv(NabCorpus(corpus).data_file(KEY))
     half = len(frame) // 2
     settings = StreamSettings(trigger="availableNow", checkpoint=str(tmp_path / "ckpt"), state_partitions=2,
                               explain={"enabled": True, "max_points_per_batch": 64})
     reports = []
     for name, part in (("first", frame.iloc[:half]), ("second", frame.iloc[half:])):
-        source = NabSource(config.source("nab"), str(_nab_part(tmp_path / name, part, windows)))
+        source = NabSource(config.source("nab"), str(nab_subset(tmp_path / name, [KEY], {KEY: part}).root))
         ingested = run_ingest(spark, config, source, progress)
         run_refine(spark, config, ingested.ingest_id, progress)
         reports.append(run_score_stream(spark, config, settings, progress))

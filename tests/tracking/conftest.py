@@ -3,8 +3,6 @@ feature table to train on."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import pytest
 
 from lakewatch import tables
 from lakewatch.config import LakewatchConfig
-from tests.conftest import nab_dir
+from tests.conftest import nab_subset
 
 MINI_FILES = (
     "realTraffic/speed_7578.csv",
@@ -25,17 +23,7 @@ MINI_FILES = (
 @pytest.fixture(scope="session")
 def mini_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A NAB checkout with three small files of the shared corpus and their label windows."""
-    source = nab_dir()
-    root = tmp_path_factory.mktemp("mini-nab")
-    windows = json.loads((source / "labels" / "combined_windows.json").read_text())
-    for key in MINI_FILES:
-        (root / "data" / key).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source / "data" / key, root / "data" / key)
-    (root / "labels").mkdir()
-    (root / "labels" / "combined_windows.json").write_text(json.dumps({k: windows[k] for k in MINI_FILES}))
-    (root / "config").mkdir()
-    shutil.copy(source / "config" / "profiles.json", root / "config" / "profiles.json")
-    return root
+    return nab_subset(tmp_path_factory.mktemp("mini-nab"), MINI_FILES).root
 
 
 def make_readings(series: dict[str, int], seed: int = 3) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from lakewatch import tracking
 from lakewatch.config import project_root
 from lakewatch.detectors import UnknownDetectorError
 from lakewatch.errors import ConfigError
+from lakewatch.evaluation import NabCorpus, NabCorpusError
 from lakewatch.progress import Progress
 from lakewatch.tuning import (
     HyperoptTuner,
@@ -22,7 +23,6 @@ from lakewatch.tuning import (
     ObjectiveResult,
     TuningError,
     TuningSettings,
-    check_corpus,
     parse_space,
     tuning_settings,
 )
@@ -124,11 +124,11 @@ def test_bad_tuning_input_fails_before_any_trial(spark, mini_corpus: Path, tmp_p
         run_tuning(spark, config, base.with_overrides(detector="nope"), progress)
     empty = tmp_path / "empty"
     shutil.copytree(mini_corpus, empty)
-    (empty / "labels" / "combined_windows.json").write_text(json.dumps({}))
-    with pytest.raises(TuningError, match="lists no data file"):
+    NabCorpus(empty).windows_file.write_text(json.dumps({}))
+    with pytest.raises(NabCorpusError, match="lists no data file"):
         run_tuning(spark, config, base.with_overrides(corpus=str(empty)), progress)
-    with pytest.raises(TuningError, match="is not a directory"):
-        check_corpus(tmp_path / "absent")
+    with pytest.raises(NabCorpusError, match="is not a directory"):
+        run_tuning(spark, config, base.with_overrides(corpus=str(tmp_path / "absent")), progress)
     bad_store = make_config(tmp_path / "lake2", "mlflow.tracking_uri=sqlite:///relative.db")
     with pytest.raises(tracking.TrackingError, match="four slashes"):
         run_tuning(spark, bad_store, base, progress)

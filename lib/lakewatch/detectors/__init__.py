@@ -2,8 +2,9 @@
 streaming jobs: ``update(state, values, timestamps) -> (scores, new_state)`` with serialisable bounded state.
 
 Build detectors by name from the configuration's detector catalog (``conf/detectors.yaml``, layered by
-:mod:`lakewatch.config`) with :func:`get_detector`; :func:`available_detectors`
-lists the names; :func:`evaluate_on_nab` scores one on the Numenta Anomaly Benchmark.
+:mod:`lakewatch.config`) with :func:`get_detector`; :func:`available_detectors` lists the names. Scoring a
+detector on the Numenta Anomaly Benchmark is ``lakewatch.evaluation``'s job: this package imports nothing of
+lakewatch but itself, ``lakewatch.config`` and ``lakewatch.errors``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from lakewatch.detectors.holt_winters import HoltWintersDetector, HoltWintersPar
 from lakewatch.detectors.knn import KnnDetector, KnnParams
 from lakewatch.detectors.likelihood import LikelihoodDetector, LikelihoodParams
 from lakewatch.detectors.multivariate import MahalanobisDetector, MahalanobisParams
-from lakewatch.detectors.nab_eval import benchmark_on_nab, evaluate_on_nab, load_nab_corpus, run_on_nab, score_nab_run
 from lakewatch.detectors.record import RecordDetector, RecordParams
 from lakewatch.detectors.registry import available_detectors, default_catalog, default_detector_name, get_detector
 from lakewatch.detectors.robust_zscore import RobustZParams, RobustZScoreDetector
@@ -61,12 +61,7 @@ __all__ = [
     "WindowedGaussianDetector",
     "WindowedGaussianParams",
     "available_detectors",
-    "benchmark_on_nab",
     "default_catalog",
     "default_detector_name",
-    "evaluate_on_nab",
     "get_detector",
-    "load_nab_corpus",
-    "run_on_nab",
-    "score_nab_run",
 ]

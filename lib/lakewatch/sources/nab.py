@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from lakewatch.config import FileSourceSpec
 from lakewatch.errors import SourceError
+from lakewatch.evaluation.corpus import NabCorpus
 from lakewatch.sources.base import KnownSources, RawRead, nothing_known
 from lakewatch.sources.files import FileSource
 
@@ -17,7 +18,7 @@ LABEL_KIND = "labelled_window"
 
 
 def read_nab_windows(labels_path: str | Path) -> list[tuple[str, str, str]]:
-    """(series_id, window_start, window_end) for every window in NAB's combined_windows.json.
+    """(series_id, window_start, window_end) for every window in a NAB windows file (``NabCorpus.windows_file``).
 
     The series id is the file key without '.csv' (e.g. realKnownCause/nyc_taxi).
     """
@@ -43,8 +44,9 @@ class NabSource:
 
     def __init__(self, spec: FileSourceSpec, nab_dir: str | None = None) -> None:
         if nab_dir:
-            spec = FileSourceSpec(**{**spec.__dict__, "path": str(Path(nab_dir) / "data"),
-                                     "labels": str(Path(nab_dir) / "labels" / "combined_windows.json")})
+            corpus = NabCorpus(Path(nab_dir))
+            spec = FileSourceSpec(**{**spec.__dict__, "path": str(corpus.data_dir),
+                                     "labels": str(corpus.windows_file)})
         self.spec = spec
         self.name = spec.name
         self._files = FileSource(spec)

@@ -13,8 +13,8 @@ from pyspark.sql import SparkSession
 
 from lakewatch import tracking
 from lakewatch.config import LakewatchConfig
-from lakewatch.detectors.nab_eval import evaluate_on_nab  # the one place training imports the NAB evaluation
 from lakewatch.errors import ConfigError
+from lakewatch.evaluation.in_process import evaluate_on_nab
 from lakewatch.layout import MODELS
 from lakewatch.progress import Progress
 from lakewatch.training.mlflow_run import log_training_run

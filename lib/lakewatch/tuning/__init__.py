@@ -13,7 +13,7 @@ from lakewatch.tuning.base import (
     parse_space,
 )
 from lakewatch.tuning.hyperopt_tuner import HyperoptTuner
-from lakewatch.tuning.objective import NabObjective, check_corpus
+from lakewatch.tuning.objective import NabObjective
 from lakewatch.tuning.settings import TuningSettings, tuning_settings
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "TuningError",
     "TuningResult",
     "TuningSettings",
-    "check_corpus",
     "parse_space",
     "tuning_settings",
 ]

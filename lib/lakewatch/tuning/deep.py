@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 
 from lakewatch import tracking
 from lakewatch.config import LakewatchConfig
+from lakewatch.evaluation.corpus import NabCorpus
 from lakewatch.progress import Progress
 from lakewatch.provenance import new_run_id
 from lakewatch.training.loop import TrainJob, train_worker
@@ -24,7 +25,6 @@ from lakewatch.training.settings import TrainingSettings
 from lakewatch.training.train import prepare_job, remove_local_dir
 from lakewatch.tuning.base import ObjectiveResult, Tuner, TuningError, TuningResult
 from lakewatch.tuning.hyperopt_tuner import HyperoptTuner
-from lakewatch.tuning.objective import check_corpus
 from lakewatch.tuning.run import log_trials
 from lakewatch.tuning.settings import TuningSettings
 
@@ -100,7 +100,7 @@ def run_deep_tuning(spark: SparkSession, config: LakewatchConfig, settings: Tuni
     began = time.perf_counter()
     settings.space_for(DEEP_SPACE)  # fail before any work when the space is missing or malformed
     training = config.settings("training", TrainingSettings)
-    corpus = None if training.multivariate else check_corpus(settings.corpus_path)
+    corpus = None if training.multivariate else NabCorpus(settings.corpus_path).check().root
     tracking.configure(config)
     tuner = tuner or HyperoptTuner(spark, seed=settings.seed)
     result, tune_run = _search(spark, config, settings, training, progress, tuner)

@@ -17,11 +17,10 @@ from typing import Any
 
 from lakewatch.config import DetectorCatalog
 from lakewatch.detectors import get_detector
-from lakewatch.detectors.nab_eval import NabSeries, load_nab_corpus, run_on_nab, score_nab_run
-from lakewatch.evaluation import load_profiles, load_windows
+from lakewatch.evaluation.corpus import PROFILES, NabCorpus, NabSeries
+from lakewatch.evaluation.in_process import run_on_nab, score_nab_run
 from lakewatch.tuning.base import ObjectiveResult, TuningError
 
-PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 _CORPORA: dict[str, list[NabSeries]] = {}  # per process: a worker reads the corpus once for all its trials
 
 
@@ -30,32 +29,9 @@ def metric_name(profile: str) -> str:
     return f"nab_{profile}"
 
 
-def check_corpus(corpus: str | Path) -> Path:
-    """``corpus`` as a NAB checkout with at least one labelled data file; raises :class:`TuningError` naming
-    what is missing."""
-    root = Path(corpus)
-    if not root.is_dir():
-        raise TuningError(f"NAB corpus {str(root)!r} is not a directory")
-    for needed in ("data", "labels/combined_windows.json", "config/profiles.json"):
-        if not (root / needed).exists():
-            raise TuningError(f"NAB corpus {str(root)!r}: no {needed} there; expected a NAB checkout")
-    windows = load_windows(root / "labels" / "combined_windows.json")
-    if not windows:
-        raise TuningError(f"NAB corpus {str(root)!r}: labels/combined_windows.json lists no data file")
-    missing = sorted(key for key in windows if not (root / "data" / key).is_file())
-    if missing:
-        raise TuningError(f"NAB corpus {str(root)!r}: {len(missing)} labelled file(s) missing under data/, "
-                          f"e.g. {missing[:3]}")
-    profiles = load_profiles(root / "config" / "profiles.json")
-    absent = [p for p in PROFILES if p not in profiles]
-    if absent:
-        raise TuningError(f"NAB corpus {str(root)!r}: config/profiles.json lacks profile(s) {absent}")
-    return root
-
-
 def _corpus(path: str) -> list[NabSeries]:
     if path not in _CORPORA:
-        _CORPORA[path] = load_nab_corpus(path)
+        _CORPORA[path] = NabCorpus(Path(path)).series()
     return _CORPORA[path]
 
 

@@ -15,11 +15,11 @@ from pyspark.sql import SparkSession
 from lakewatch import tracking
 from lakewatch.config import LakewatchConfig
 from lakewatch.detectors import get_detector
-from lakewatch.detectors.nab_eval import load_nab_corpus
+from lakewatch.evaluation.corpus import NabCorpus
 from lakewatch.progress import Progress
 from lakewatch.tuning.base import SearchSpace, TrialResult, Tuner, TuningResult
 from lakewatch.tuning.hyperopt_tuner import HyperoptTuner
-from lakewatch.tuning.objective import PROFILES, NabObjective, check_corpus, metric_name
+from lakewatch.tuning.objective import PROFILES, NabObjective, metric_name
 from lakewatch.tuning.settings import TuningSettings
 
 JOB = "tune"
@@ -46,7 +46,7 @@ def _space_dict(space: SearchSpace) -> dict:
 
 def input_example(corpus: str, rows: int) -> pd.DataFrame:
     """The first ``rows`` readings of the corpus' first file, shaped as model input."""
-    first = load_nab_corpus(corpus)[0]
+    first = NabCorpus(corpus).series()[0]
     return pd.DataFrame({
         "series_id": first.key.removesuffix(".csv"), "channel": "value",
         "timestamp": pd.to_datetime(first.timestamps[:rows]), "value": first.values[:rows],
@@ -70,7 +70,7 @@ def run_tuning(spark: SparkSession, config: LakewatchConfig, settings: TuningSet
     """Tune ``settings.detector`` over its search space (see the module docstring); returns the outcome."""
     began = time.perf_counter()
     space = settings.space()
-    corpus = str(check_corpus(settings.corpus_path))
+    corpus = str(NabCorpus(settings.corpus_path).check().root)
     get_detector(settings.detector, catalog=config.detectors)  # an unknown name fails here, before any trial
     tracking.configure(config)  # a bad store fails here too
     parallelism = settings.parallelism or spark.sparkContext.defaultParallelism

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lakewatch.config import Flag, Int, LakewatchConfig, NonNegativeInt, PositiveInt, project_root, validated
+from lakewatch.config import Flag, Int, LakewatchConfig, NonNegativeInt, PositiveInt, validated
+from lakewatch.evaluation.corpus import DEFAULT_CORPUS, resolve_corpus_path
 from lakewatch.tuning.base import SearchSpace, TuningError, parse_space
 from lakewatch.tuning.objective import PROFILES
 
@@ -23,7 +24,7 @@ class TuningSettings:
     ``--model-kind deep``, whose trials train ``deep_trial_epochs`` epochs each)."""
 
     detector: str = "lakewatch_nab"
-    corpus: str = "../shared/nab"
+    corpus: str = DEFAULT_CORPUS
     max_evals: PositiveInt = 24
     parallelism: NonNegativeInt = 0
     profile: str = "standard"
@@ -46,8 +47,7 @@ class TuningSettings:
     @property
     def corpus_path(self) -> Path:
         """The corpus directory, resolved against the project root when relative."""
-        path = Path(self.corpus)
-        return (path if path.is_absolute() else project_root() / path).resolve()
+        return resolve_corpus_path(self.corpus)
 
     def space(self) -> SearchSpace:
         """The parsed search space of :attr:`detector`; raises :class:`TuningError` when there is none."""

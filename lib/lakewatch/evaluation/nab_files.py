@@ -50,7 +50,7 @@ def _timestamp(text: object, where: str) -> pd.Timestamp:
 
 
 def load_windows(path: str | Path) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
-    """Read a NAB windows file (e.g. ``labels/combined_windows.json``).
+    """Read a NAB windows file (a corpus' ``NabCorpus.windows_file``).
 
     Returns ``{"category/file.csv": [(start, end), ...]}`` with inclusive limits as timestamps, in file
     order. Raises :class:`NabFileNotFoundError` or :class:`NabDataError` naming the file and the entry.
@@ -83,7 +83,7 @@ def _weight(matrix: Mapping[str, object], key: str, where: str) -> float:
 
 
 def load_profiles(path: str | Path) -> dict[str, CostProfile]:
-    """Read NAB's ``config/profiles.json``: ``{name: {"CostMatrix": {"tpWeight": ..., ...}}}``.
+    """Read a NAB profiles file (``NabCorpus.profiles_file``): ``{name: {"CostMatrix": {"tpWeight": ..., ...}}}``.
 
     All four weights (tpWeight, fpWeight, fnWeight, tnWeight) are required. Returns ``{name: CostProfile}``
     in file order.
@@ -106,7 +106,7 @@ def load_profiles(path: str | Path) -> dict[str, CostProfile]:
 
 
 def load_thresholds(path: str | Path) -> dict[str, dict[str, float]]:
-    """Read NAB's ``config/thresholds.json``: ``{detector: {profile: {"threshold": t, "score": s}}}``.
+    """Read a NAB thresholds file (``NabCorpus.thresholds_file``): ``{detector: {profile: {"threshold": t, ...}}}``.
 
     Returns ``{detector: {profile: threshold}}``.
     """

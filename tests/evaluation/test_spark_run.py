@@ -4,8 +4,6 @@ and writes its tables and NAB's results layout."""
 from __future__ import annotations
 
 import io
-import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -13,10 +11,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakewatch.detectors import get_detector
-from lakewatch.evaluation import load_profiles, load_windows, read_results_dir, score_all_profiles
-from lakewatch.evaluation.nab_run import evaluate_nab, format_scoreboard, scoreboard
+from lakewatch.evaluation import NabCorpus, read_results_dir, score_all_profiles
+from lakewatch.evaluation.spark_run import evaluate_nab, format_scoreboard, scoreboard
 from lakewatch.progress import Progress
-from tests.conftest import make_config, nab_dir
+from tests.conftest import make_config, nab_dir, nab_subset
 
 CATEGORY = "artificialWithAnomaly"
 DETECTOR = "windowed_gaussian"
@@ -25,26 +23,19 @@ DETECTOR = "windowed_gaussian"
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A NAB checkout holding one category of the shared corpus (copied to a temporary folder only)."""
-    nab = nab_dir()
-    root = tmp_path_factory.mktemp("nab-subset")
-    shutil.copytree(nab / "data" / CATEGORY, root / "data" / CATEGORY)
-    shutil.copytree(nab / "config", root / "config")
-    (root / "labels").mkdir()
-    windows = json.loads((nab / "labels" / "combined_windows.json").read_text())
-    subset = {k: v for k, v in windows.items() if k.startswith(CATEGORY + "/")}
-    (root / "labels" / "combined_windows.json").write_text(json.dumps(subset))
-    return root
+    keys = [key for key in NabCorpus(nab_dir()).windows() if key.startswith(CATEGORY + "/")]
+    return nab_subset(tmp_path_factory.mktemp("nab-subset"), keys).root
 
 
 def _in_process(corpus: Path) -> dict[str, float]:
     frames = {}
-    for path in sorted((corpus / "data" / CATEGORY).glob("*.csv")):
+    nab = NabCorpus(corpus)
+    for path in sorted((nab.data_dir / CATEGORY).glob("*.csv")):
         frame = pd.read_csv(path, parse_dates=["timestamp"])
         nanos = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype("int64")
         frame["anomaly_score"] = get_detector(DETECTOR).score_series(frame["value"].to_numpy(float), nanos)
         frames[f"{CATEGORY}/{path.name}"] = frame
-    windows = load_windows(corpus / "labels" / "combined_windows.json")
-    results = score_all_profiles(frames, windows, load_profiles(corpus / "config" / "profiles.json"))
+    results = score_all_profiles(frames, nab.windows(), nab.profiles())
     return {name: r.normalized for name, r in results.items()}
 
 

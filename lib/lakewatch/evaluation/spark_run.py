@@ -1,5 +1,6 @@
-"""The NAB evaluation on Spark: corpus through bronze/silver, per-series scoring in parallel, NAB v1.1
-scoring with corpus-wide thresholds, results in gold tables and in NAB's own results layout."""
+"""The NAB evaluation on Spark (the evaluate_nab job's library part): corpus through bronze/silver, per-series
+scoring in parallel, NAB v1.1 scoring with corpus-wide thresholds, results in gold tables and in NAB's own
+results layout; also scoring an existing results directory and the scoreboard."""
 
 from __future__ import annotations
 
@@ -17,14 +18,9 @@ from pyspark.sql import functions as F
 from lakewatch import schemas, tables
 from lakewatch.concurrent import in_background, run_together
 from lakewatch.config import LakewatchConfig
-from lakewatch.evaluation.nab_corpus import (
-    load_profiles,
-    load_windows,
-    point_labels,
-    read_results_dir,
-    write_results_dir,
-)
-from lakewatch.evaluation.nab_scoring import ProfileResult, score_all_profiles, score_corpus
+from lakewatch.evaluation.corpus import NabCorpus
+from lakewatch.evaluation.nab_files import point_labels, read_results_dir, write_results_dir
+from lakewatch.evaluation.nab_scoring import NabDataError, ProfileResult, score_all_profiles, score_corpus
 from lakewatch.pipeline import run_ingest, run_refine
 from lakewatch.progress import Progress
 from lakewatch.scoring import score_series, warm_workers
@@ -53,12 +49,6 @@ class NabEvaluation:
         return {name: result.normalized for name, result in self.results.items()}
 
 
-def nab_paths(nab_dir: str | Path) -> tuple[Path, Path]:
-    """The windows file and profiles file of a NAB checkout."""
-    root = Path(nab_dir)
-    return root / "labels" / "combined_windows.json", root / "config" / "profiles.json"
-
-
 def _category(key: str) -> str:
     return key.split("/", 1)[0]
 
@@ -81,14 +71,16 @@ def _frames(scored: pd.DataFrame) -> dict[str, pd.DataFrame]:
             for row in scored.sort_values("series_id").itertuples(index=False)}
 
 
-def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Path, detector: str,
+def evaluate_nab(spark: SparkSession, config: LakewatchConfig, corpus: NabCorpus | str | Path, detector: str,
                  params: Mapping, run_id: str, progress: Progress, out_dir: str | Path | None = None) -> NabEvaluation:
-    """Ingest the corpus, score every series with `detector` on Spark, score it the NAB way, write results."""
-    windows_path, profiles_path = nab_paths(nab_dir)
-    windows, profiles = load_windows(windows_path), load_profiles(profiles_path)
+    """Ingest the corpus, score every series with `detector` on Spark, score it the NAB way, write results
+    (gold.nab_results, gold.nab_scores, and NAB's layout under `out_dir`, by default the configured
+    ``results_dir`` under the table root)."""
+    corpus = NabCorpus.at(corpus)
+    windows, profiles = corpus.windows(), corpus.profiles()
     seconds: dict[str, float] = {}
     began = time.perf_counter()
-    ingested = run_ingest(spark, config, NabSource(config.source("nab"), str(nab_dir)), progress)
+    ingested = run_ingest(spark, config, NabSource(config.source("nab"), str(corpus.root)), progress)
     # while refine keeps the driver busy
     warming = in_background(lambda: warm_workers(spark, detector, params, config.detectors))
     if ingested.bronze_rows:
@@ -113,7 +105,8 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
         seconds["score"] = time.perf_counter() - began
     missing = sorted(set(windows) - set(frames))
     if missing:
-        raise ValueError(f"NAB series missing from {config.tables.silver_readings} after ingest: {missing[:5]}")
+        raise NabDataError(f"{len(missing)} NAB series missing from {config.tables.silver_readings} after ingesting "
+                           f"{corpus.root}, e.g. {missing[:5]}; expected every key of {corpus.windows_file.name}")
     with progress.stage("optimise thresholds (3 profiles)"):
         began = time.perf_counter()
         results = score_all_profiles(frames, windows, profiles)
@@ -121,7 +114,7 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, nab_dir: str | Pa
         seconds["optimise"] = time.perf_counter() - began
     with progress.stage("write gold.nab_results, gold.nab_scores and NAB's results layout"):
         began = time.perf_counter()
-        target = Path(out_dir) if out_dir else Path(config.path(config.results_dir))
+        target = Path(out_dir) if out_dir else Path(config.lakehouse.under(config.results_dir))
         run_together(lambda: _write_results(spark, config, detector, frames, windows, results["standard"].threshold),
                      lambda: _write_scores(spark, config, detector, results, categories, run_id),
                      lambda: write_results_dir(target, detector, frames, windows))
@@ -184,18 +177,20 @@ def _finite(value: float) -> float | None:
     return None if value != value else float(value)
 
 
-def score_results_dir(results_dir: str | Path, detector: str, nab_dir: str | Path) -> dict[str, ProfileResult]:
+def score_results_dir(results_dir: str | Path, detector: str,
+                      corpus: NabCorpus | str | Path) -> dict[str, ProfileResult]:
     """Score an existing results directory in NAB's layout (any detector's outputs), optimising thresholds."""
-    windows_path, profiles_path = nab_paths(nab_dir)
-    windows = load_windows(windows_path)
+    corpus = NabCorpus.at(corpus)
+    windows = corpus.windows()
     frames = read_results_dir(results_dir, detector)
-    return score_all_profiles(frames, windows, load_profiles(profiles_path))
+    return score_all_profiles(frames, windows, corpus.profiles())
 
 
-def scoreboard(nab_dir: str | Path, ours: Mapping[str, Mapping[str, float]]) -> list[tuple[str, float, float, float]]:
+def scoreboard(corpus: NabCorpus | str | Path,
+               ours: Mapping[str, Mapping[str, float]]) -> list[tuple[str, float, float, float]]:
     """Published detectors (results/final_results.json, if present) and ours, best standard score first."""
     board: dict[str, Mapping[str, float]] = {}
-    published = Path(nab_dir) / "results" / "final_results.json"
+    published = NabCorpus.at(corpus).final_results_file
     if published.exists():
         board.update(json.loads(published.read_text()))
     board.update({f"lakewatch:{name}": scores for name, scores in ours.items()})

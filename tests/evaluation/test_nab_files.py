@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from lakewatch.evaluation import (
     CostProfile,
+    NabCorpus,
     load_profiles,
     load_thresholds,
     load_windows,
@@ -18,8 +18,7 @@ from lakewatch.evaluation import (
     score_corpus,
     write_results_dir,
 )
-
-NAB_ROOT = Path(__file__).resolve().parents[2] / ".." / "shared" / "nab"
+from tests.conftest import nab_dir
 
 
 def _write_json(path: Path, content: object) -> Path:
@@ -76,11 +75,10 @@ def test_write_then_read_round_trips_in_nab_layout(tmp_path: Path) -> None:
 
 
 def test_written_labels_match_published_nab_labels(tmp_path: Path) -> None:
-    if not NAB_ROOT.is_dir():
-        pytest.skip(f"NAB corpus not found at {NAB_ROOT.resolve()}")
-    windows = load_windows(NAB_ROOT / "labels" / "combined_windows.json")
-    tiny = load_windows(NAB_ROOT / "labels" / "combined_windows_tiny.json")
-    published = read_results_dir(NAB_ROOT / "results", "numenta")
+    nab = NabCorpus(nab_dir())
+    windows = nab.windows()
+    tiny = load_windows(nab.windows_file.with_name("combined_windows_tiny.json"))
+    published = read_results_dir(nab.results_dir, "numenta")
     subset = {key: published[key].drop(columns="label") for key in tiny}
     write_results_dir(tmp_path, "numenta", subset, windows)
     rewritten = read_results_dir(tmp_path, "numenta")
