@@ -156,7 +156,7 @@ def test_settings_come_from_config_and_are_validated(tmp_path: Path) -> None:
 
 
 def test_job_arguments_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
-    from jobs.train import parse_args
+    from lakewatch.jobs.train import parse_args
 
     args, _ = parse_args(["--model", "lstm_ae", "--epochs", "2", "--num-processes", "1", "--table", "x.y"])
     assert (args.settings.model, args.settings.epochs, args.settings.num_processes) == ("lstm_ae", 2, 1)

@@ -3,7 +3,6 @@ in MLflow (parent run, child run per trial, registered champion), and clear erro
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from lakewatch import tracking
-from lakewatch.config import project_root
 from lakewatch.detectors import UnknownDetectorError
 from lakewatch.errors import ConfigError
 from lakewatch.evaluation import NabCorpus, NabCorpusError
@@ -33,10 +31,9 @@ SPACE = {"window": {"choice": [400, 800]}, "step": {"choice": [20, 50]}}
 
 
 def _load_tune_job():
-    spec = importlib.util.spec_from_file_location("tune_job", project_root() / "jobs" / "tune.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from lakewatch.jobs import tune
+
+    return tune
 
 
 def test_search_spaces_are_parsed_and_bad_ones_named() -> None:
