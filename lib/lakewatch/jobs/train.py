@@ -25,7 +25,8 @@ def parse_args(argv: list[str] | None = None):
                         help="DDP processes TorchDistributor starts (default: training.num_processes)")
     parser.add_argument("--window", type=int, default=None, help="window length in rows (default: training.window)")
     parser.add_argument("--table", default=None, help="feature table to train on (default: gold.features)")
-    parser.add_argument("--out", default=None, help=f"folder for the model artifacts (default: <table root>/{MODELS}/<run id>)")
+    parser.add_argument("--out", default=None,
+                        help=f"folder for the model artifacts (default: <table root>/{MODELS}/<run id>)")
     parser.add_argument("--evaluate-nab", action="store_true",
                         help="score the trained (univariate) detector on the NAB corpus in-process")
     parser.add_argument("--corpus", default=str(DEFAULT_NAB), help=f"a NAB checkout (default {DEFAULT_NAB})")
