@@ -148,8 +148,8 @@ def _compare(name: str, rows: list[tuple], columns: list[str]) -> None:
             assert (got[FRESHNESS] is None) == (want[FRESHNESS] is None), got
             if want[FRESHNESS] is not None:  # read at most a few minutes after NOW
                 assert want[FRESHNESS] <= got[FRESHNESS] <= want[FRESHNESS] + 300, got
-        rows = [row[:FRESHNESS] + (None,) + row[FRESHNESS + 1:] for row in rows]
-        want = [row[:FRESHNESS] + (None,) + row[FRESHNESS + 1:] for row in _expected(name)]
+        rows = [(*row[:FRESHNESS], None, *row[FRESHNESS + 1:]) for row in rows]
+        want = [(*row[:FRESHNESS], None, *row[FRESHNESS + 1:]) for row in _expected(name)]
         assert _rows(rows) == _rows(want)
     else:
         assert _rows(rows) == _expected(name)
