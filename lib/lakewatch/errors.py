@@ -45,3 +45,32 @@ class ModelSpecError(ModelError):
 
 class CalibrationError(ModelError):
     """Score calibration was asked to fit on no usable reconstruction error."""
+
+
+class TableNotFound(LakewatchError, LookupError):
+    """A lakehouse table a reader needs does not exist yet (an empty or new lakehouse).
+
+    Attributes: ``table_name`` (catalog name), ``location`` (where its Delta log was looked for) and ``hint``
+    (the command that creates it), so that an app can show the hint instead of a stack trace.
+    """
+
+    def __init__(self, table_name: str, location: str, hint: str) -> None:
+        super().__init__(f"table {table_name} does not exist yet (no Delta table at {location}); {hint}")
+        self.table_name = table_name
+        self.location = location
+        self.hint = hint
+
+
+class NoSuchSeries(LakewatchError, LookupError):
+    """A series (and channel) asked for is not in the lakehouse; apps map it to "not found" (HTTP 404).
+
+    Attributes: ``series_id``, ``channel`` (None when not asked for) and ``where`` (what was searched).
+    """
+
+    def __init__(self, series_id: str, where: str, channel: str | None = None, explanation: str = "") -> None:
+        what = f"series {series_id!r}" + (f" channel {channel!r}" if channel is not None else "")
+        super().__init__(f"no such series: {what} is not in {where}" + (f" ({explanation})" if explanation else ""))
+        self.series_id = series_id
+        self.channel = channel
+        self.where = where
+        self.explanation = explanation

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from lakewatch import tables
+from lakewatch import tables, views
 from lakewatch.config import LakewatchConfig
 from lakewatch.detectors import Detector, get_detector
 from lakewatch.errors import ConfigError, LakewatchError
@@ -167,8 +167,11 @@ STREAM_TABLES = ("gold_anomaly_scores", "gold_anomalies", "silver_quarantine")
 
 def ensure_stream_tables(spark: SparkSession, config: LakewatchConfig) -> set[str]:
     """Create the tables the stream writes (STREAM_TABLES: gold.anomaly_scores, gold.anomalies and
-    silver.quarantine) if absent; return the names of those made new and empty."""
-    return tables.ensure_tables(spark, config, STREAM_TABLES)
+    silver.quarantine) if absent, then the curated views (lakewatch.views) whose tables all exist; return the
+    names of the tables made new and empty."""
+    made = tables.ensure_tables(spark, config, STREAM_TABLES)
+    views.create_views(spark, config)
+    return made
 
 
 def check_state_store(spark: SparkSession, progress: Progress) -> str:
