@@ -1,0 +1,1 @@
+"""The lakewatch jobs: one module per job, each with parse_args(argv) and main(argv); jobs/<name>.py runs one."""
