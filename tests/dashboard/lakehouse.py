@@ -8,6 +8,7 @@ spike of machine_temp at 2026-03-02 12:00 is explained mostly by input ``value[t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -155,8 +156,9 @@ def write_known_lakehouse(config: LakewatchConfig, now: datetime | None = None) 
                                                                       START + timedelta(hours=2, minutes=1)],
         "rows_in": [len(readings) + len(reasons), len(readings)], "rows_out": [len(readings), len(readings)],
         "status": ["succeeded", "succeeded"], "error": [None, None],
-        "details": ['{"refine": {"ingest_id": "ingest-1", "bronze_rows": %d, "silver_rows": %d, "quarantined": %d, '
-                    '"duplicates": 0}}' % (len(readings) + len(reasons), len(readings), len(reasons)), "{}"],
+        "details": [json.dumps({"refine": {"ingest_id": "ingest-1", "bronze_rows": len(readings) + len(reasons),
+                                           "silver_rows": len(readings), "quarantined": len(reasons),
+                                           "duplicates": 0}}), "{}"],
         "git_commit": ["abc", "abc"], "config_hash": ["h", "h"]})
     _write(config, "ops_validation_runs", OPS_VALIDATION_RUNS, {
         "run_id": ["run-2"], "suite": ["silver_readings"], "table_name": ["silver.readings"], "success": [False],

@@ -1,0 +1,83 @@
+"""What the pages share: the lakehouse opened once per app, cached loaders with a short TTL (so the pages follow the
+stream as it writes), and the few Streamlit helpers every page uses."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from lakewatch.dashboard import data as lake
+from lakewatch.dashboard import mlflow_store
+from lakewatch.dashboard.settings import DEFAULT_REFRESH, OPTIONS_ENV, load_settings
+from lakewatch.errors import ConfigError
+
+
+def _refresh_seconds() -> int:
+    # Read once, at import: st.cache_data takes its TTL when the loaders are defined. A bad value is reported by
+    # load_settings when the page opens the lakehouse.
+    try:
+        return max(1, int(json.loads(os.environ.get(OPTIONS_ENV) or "{}").get("refresh", DEFAULT_REFRESH)))
+    except (ValueError, TypeError, AttributeError):
+        return DEFAULT_REFRESH
+
+
+REFRESH = _refresh_seconds()
+
+
+@st.cache_resource(show_spinner=False)
+def _open(options: str) -> lake.DashboardData:
+    return lake.open_data(load_settings(options).config)
+
+
+def current() -> lake.DashboardData:
+    """The DashboardData of the lakehouse the dashboard job selected; a bad config stops the page with the reason."""
+    try:
+        return _open(os.environ.get(OPTIONS_ENV, ""))
+    except ConfigError as exc:
+        st.error(f"The dashboard's configuration does not load: {exc}")
+        st.stop()
+        raise  # unreachable: st.stop ends the script run
+
+
+def _key(data: lake.DashboardData) -> str:
+    return f"{data.config.table_root}#{data.config.config_hash}"
+
+
+@st.cache_data(ttl=REFRESH, show_spinner=False, max_entries=256)
+def _cached(name: str, key: str, args: tuple, _data: lake.DashboardData) -> Any:
+    return getattr(lake, name)(_data, *args)
+
+
+def load(name: str, *args: Any) -> Any:
+    """``lakewatch.dashboard.data.<name>(data, *args)`` on the current lakehouse, cached for REFRESH seconds."""
+    data = current()
+    return _cached(name, _key(data), tuple(args), data)
+
+
+@st.cache_data(ttl=REFRESH, show_spinner=False)
+def _mlflow(name: str, uri: str | None, _store: mlflow_store.MlflowStore) -> Any:
+    return getattr(mlflow_store, name)(_store)
+
+
+def mlflow(name: str) -> tuple[mlflow_store.MlflowStore, Any]:
+    """The configured MLflow store and ``mlflow_store.<name>(store)`` on it, cached for REFRESH seconds."""
+    store = mlflow_store.mlflow_store(current().config)
+    return store, _mlflow(name, f"{store.uri}|{store.experiment}|{store.registered_model}", store)
+
+
+def explain_missing(*keys: str) -> bool:
+    """Show, as a note, which of tables `keys` do not exist yet and the job that creates each; True if any."""
+    reason = current().empty_because(*keys)
+    if reason:
+        st.info(f"Nothing to show yet: {reason}.", icon=":material/info:")
+    return reason is not None
+
+
+def live(body: Callable[[], None]) -> None:
+    """Run a page's body in a fragment that reruns every REFRESH seconds while the sidebar's Live toggle is on."""
+    every = REFRESH if st.session_state.get("live", True) else None
+    st.fragment(run_every=every)(body)()
