@@ -44,6 +44,8 @@ setup(
     packages=find_packages("lib"),
     install_requires=_requirements(),
     include_package_data=True,
+    # SQL the package loads by name: the curated views and DuckDB's Spark-named macros.
+    package_data={"lakewatch.views": ["*.sql"], "lakewatch.readers": ["*.sql"]},
     cmdclass={"build_py": BuildWithConf},
     entry_points={
         "console_scripts": [

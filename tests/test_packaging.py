@@ -42,7 +42,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     (fresh_site / "lakewatch_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     python = env_dir / "bin" / "python"
     installed = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                      "-q", str(wheel)], cwd=work)
+                      "--ignore-installed", "-q", str(wheel)], cwd=work)
     assert installed.returncode == 0, installed.stderr[-3000:]
     outside = tmp_path_factory.mktemp("elsewhere")
     return wheel, env_dir / "bin", outside
@@ -107,3 +107,20 @@ def test_repository_jobs_are_thin_callers_of_the_package_jobs() -> None:
         assert any(node.module == f"lakewatch.jobs.{job}" for node in imported), job
         functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
         assert not functions, f"jobs/{job}.py defines {[f.name for f in functions]}; it should only call main"
+
+
+def test_the_wheel_carries_the_view_sql_and_the_installed_package_renders_it(installed) -> None:
+    wheel, bin_dir, outside = installed
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    sql_files = sorted(p.name for p in (REPO / "lib" / "lakewatch" / "views").glob("*.sql"))
+    assert sql_files
+    for name in sql_files:
+        assert f"lakewatch/views/{name}" in names, name
+    assert "lakewatch/readers/spark_functions.sql" in names
+    code = ("from lakewatch import views; import lakewatch.readers.duck as d; "
+            "print(views.render('open_anomalies', {'gold_anomalies': 'g.a'}).count('FROM g.a')); "
+            "print(d.connect().execute(\"SELECT get_json_object('{\\\"a\\\": 7}', '$.a')\").fetchone()[0])")
+    rendered = _run([str(bin_dir / "python"), "-c", code], cwd=outside, env=_clean_env())
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert rendered.stdout.split() == ["1", "7"]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
-from lakewatch import features, refine, tables
+from lakewatch import features, refine, tables, views
 from lakewatch.config import LakewatchConfig
 from lakewatch.errors import ValidationFailed
 from lakewatch.ingest import IngestReport, ingest
@@ -77,9 +77,10 @@ def run_pipeline(spark: SparkSession, config: LakewatchConfig, source: Source, r
                  progress: Progress) -> PipelineReport:
     """Run every stage from `source` to gold; stops before gold when validation fails.
 
-    Every fixed-schema table exists when it returns, failed or not (the NAB ones empty), so the catalog
-    the job prints can be queried right away. The stages create the tables they write themselves, so on
-    a first run they know those are new and empty (nothing to look up in bronze, silver appended to).
+    Every fixed-schema table exists when it returns, failed or not (the NAB ones empty), and so does every
+    curated view (lakewatch.views) whose tables exist, so the catalog the job prints can be queried right away.
+    The stages create the tables they write themselves, so on a first run they know those are new and empty
+    (nothing to look up in bronze, silver appended to).
     """
     try:
         ingested = run_ingest(spark, config, source, progress)
@@ -88,4 +89,5 @@ def run_pipeline(spark: SparkSession, config: LakewatchConfig, source: Source, r
         feature_rows = run_features(spark, config, progress)
     finally:
         tables.ensure_tables(spark, config)
+        views.create_views(spark, config)
     return PipelineReport(ingested, refined, validated, feature_rows)

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from lakewatch import tables
+from lakewatch import tables, views
 from lakewatch.config import LakewatchConfig
 from lakewatch.detectors import Detector, default_detector_name, get_detector
 from lakewatch.errors import ConfigError, LakewatchError
@@ -164,11 +164,13 @@ def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: S
 
 
 def ensure_stream_tables(spark: SparkSession, config: LakewatchConfig) -> None:
-    """Create gold.anomaly_scores, gold.anomalies and silver.quarantine if absent."""
+    """Create gold.anomaly_scores, gold.anomalies and silver.quarantine if absent, then the curated views
+    (lakewatch.views) whose tables all exist."""
     tables.ensure_table(spark, config, config.tables.gold_anomaly_scores, GOLD_ANOMALY_SCORES,
                         properties=GOLD_ANOMALY_SCORES_PROPERTIES)
     tables.ensure_table(spark, config, config.tables.gold_anomalies, GOLD_ANOMALIES)
     tables.ensure_table(spark, config, config.tables.silver_quarantine, tables.SILVER_QUARANTINE)
+    views.create_views(spark, config)
 
 
 def check_state_store(spark: SparkSession, progress: Progress) -> str:
