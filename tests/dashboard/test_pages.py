@@ -20,14 +20,14 @@ PAGES = ("overview", "series_explorer", "anomaly_review", "data_quality", "model
 
 
 def open_page(config, page: str, monkeypatch: pytest.MonkeyPatch, **query: str) -> AppTest:
-    """Run the app on `config`'s lakehouse and switch to `page` (a module of lakewatch/dashboard/pages)."""
+    """Run the app on `config`'s lakehouse and switch to `page` (a module of lakewatch/dashboard/app_pages)."""
     monkeypatch.setenv(OPTIONS_ENV, encode_options(job_options(config), 60))
     app = AppTest.from_file(str(app_path()), default_timeout=60)
     for key, value in query.items():
         app.query_params[key] = value
     app.run()
     if page != "overview":
-        app.switch_page(f"pages/{page}.py").run()
+        app.switch_page(f"app_pages/{page}.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 
@@ -83,8 +83,8 @@ def test_series_explorer_draws_the_known_spike(known_lake, monkeypatch):
     assert metrics(app) == {"Points": "864", "Flagged points": "5", "Anomaly events": "2", "Labelled windows": "1"}
     (figure,) = figures(app)
     names = [trace.get("name") for trace in figure["data"]]
-    assert {"value value", "value score", "value flagged", "anomaly event", "labelled window"} <= set(names)
-    flagged = figure["data"][names.index("value flagged")]
+    assert {"value", "score", "flagged points", "anomaly event", "labelled window"} <= set(names)
+    flagged = figure["data"][names.index("flagged points")]
     assert len(flagged["x"]) == 5 and max(flagged["y"]) > 75  # the spike adds 60 to readings around 25
     shapes = figure["layout"]["shapes"]
     # two event spans and one labelled window, each shaded on both panels (values and score)
@@ -95,6 +95,8 @@ def test_series_explorer_draws_the_known_spike(known_lake, monkeypatch):
 def test_series_explorer_narrows_to_channels_and_days(known_lake, monkeypatch):
     app = open_page(known_lake, "series_explorer", monkeypatch, series="pump")
     assert metrics(app)["Points"] == "1,728"
+    names = {trace.get("name") for trace in figures(app)[0]["data"]}
+    assert {"flow", "flow score", "flow flagged", "pressure", "pressure score", "pressure flagged"} <= names
     app.multiselect(key="channels_pump").set_value(["pressure"]).run()
     app.date_input(key="range_pump").set_value((known.START.date(), known.START.date())).run()
     assert metrics(app) == {"Points": "288", "Flagged points": "0", "Anomaly events": "0", "Labelled windows": "0"}

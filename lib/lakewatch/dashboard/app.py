@@ -8,7 +8,8 @@ import streamlit as st
 
 from lakewatch.dashboard.loaders import REFRESH, current
 
-PAGES = Path(__file__).with_name("pages")
+# Not "pages/": Streamlit would serve a folder of that name as pages of its own, without this script.
+PAGES = Path(__file__).with_name("app_pages")
 
 st.set_page_config(page_title="lakewatch", page_icon=":material/waves:", layout="wide")
 navigation = st.navigation([

@@ -10,7 +10,9 @@ EVENT_COLOUR = "rgba(214, 39, 40, 0.18)"
 OPEN_EVENT_COLOUR = "rgba(255, 127, 14, 0.25)"
 LABEL_COLOUR = "rgba(44, 160, 44, 0.16)"
 FLAG_COLOUR = "#d62728"
-_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.15}}
+WEBGL_POINTS = 20_000
+_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+           "legend": {"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0}}
 
 
 def events_per_day(frame: pd.DataFrame) -> go.Figure:
@@ -26,7 +28,7 @@ def events_per_series(frame: pd.DataFrame) -> go.Figure:
     fig = go.Figure([go.Bar(y=names, x=frame["events"] - frame["open_events"], orientation="h", name="closed",
                             marker_color="#1f77b4"),
                      go.Bar(y=names, x=frame["open_events"], orientation="h", name="open", marker_color="#ff7f0e")])
-    fig.update_layout(title="Anomaly events per series", barmode="stack", xaxis_title="events",
+    fig.update_layout(title="Anomaly events per series", barmode="stack",
                       height=max(250, 40 + 28 * len(frame)), **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -36,17 +38,21 @@ def series_chart(points: pd.DataFrame, events: pd.DataFrame, labels: pd.DataFram
                  title: str, highlight: pd.Series | None = None) -> go.Figure:
     """Values (top) and scores with the threshold (bottom) of one series' channels on one time axis, flagged
     points marked, anomaly event spans and labelled windows shaded; `highlight` (an event row) outlined."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06,
-                        subplot_titles=("value", "anomaly score"))
+    # SVG lines up to WEBGL_POINTS (crisp, and drawn without WebGL); WebGL beyond, where SVG gets slow.
+    scatter = go.Scattergl if len(points) > WEBGL_POINTS else go.Scatter
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.05)
+    several = points["channel"].nunique() > 1
     for channel, rows in points.groupby("channel", sort=True):
-        fig.add_trace(go.Scattergl(x=rows["timestamp"], y=rows["value"], mode="lines", name=f"{channel} value",
-                                   legendgroup=str(channel)), row=1, col=1)
-        fig.add_trace(go.Scattergl(x=rows["timestamp"], y=rows["score"], mode="lines", name=f"{channel} score",
-                                   legendgroup=str(channel), line={"width": 1}), row=2, col=1)
+        names = (f"{channel}", f"{channel} score", f"{channel} flagged") if several else \
+            (str(channel), "score", "flagged points")
+        fig.add_trace(scatter(x=rows["timestamp"], y=rows["value"], mode="lines", name=names[0],
+                              legendgroup=str(channel)), row=1, col=1)
+        fig.add_trace(scatter(x=rows["timestamp"], y=rows["score"], mode="lines", name=names[1],
+                              legendgroup=str(channel), line={"width": 1}), row=2, col=1)
         flagged = rows[rows["flag"].astype(bool)]
-        fig.add_trace(go.Scattergl(x=flagged["timestamp"], y=flagged["value"], mode="markers",
-                                   name=f"{channel} flagged", legendgroup=str(channel),
-                                   marker={"color": FLAG_COLOUR, "size": 8, "symbol": "x"}), row=1, col=1)
+        fig.add_trace(scatter(x=flagged["timestamp"], y=flagged["value"], mode="markers", name=names[2],
+                              legendgroup=str(channel), marker={"color": FLAG_COLOUR, "size": 9, "symbol": "x"}),
+                      row=1, col=1)
     fig.add_hline(y=threshold, line={"color": FLAG_COLOUR, "dash": "dash", "width": 1}, row=2, col=1,
                   annotation_text=f"threshold {threshold:.3f}", annotation_position="top left")
     for _, event in events.iterrows():
@@ -64,8 +70,10 @@ def series_chart(points: pd.DataFrame, events: pd.DataFrame, labels: pd.DataFram
         if shown:
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
                                      marker={"size": 14, "symbol": "square", "color": colour}), row=1, col=1)
-    fig.update_layout(title=title, height=560, hovermode="x unified", **_LAYOUT)
-    fig.update_yaxes(title_text="score", row=2, col=1)
+    fig.update_layout(title=title, height=580, hovermode="x unified", **_LAYOUT)
+    fig.update_layout(legend={"y": -0.08})
+    fig.update_yaxes(title_text="value", row=1, col=1)
+    fig.update_yaxes(title_text="anomaly score", row=2, col=1)
     return fig
 
 
@@ -75,8 +83,8 @@ def contributions_chart(contributions: pd.DataFrame, base_value: float | None) -
     colours = [FLAG_COLOUR if v > 0 else "#1f77b4" for v in frame["shap"]]
     fig = go.Figure(go.Bar(x=frame["shap"], y=frame["input"], orientation="h", marker_color=colours,
                            text=[f"{v:+.3f}" for v in frame["shap"]], textposition="auto", name="SHAP"))
-    subtitle = f" (base value {base_value:.3f})" if base_value is not None else ""
-    fig.update_layout(title=f"SHAP contributions at the peak{subtitle}", xaxis_title="contribution to the score",
+    base = f" (base value {base_value:.3f})" if base_value is not None else ""
+    fig.update_layout(title="SHAP contributions at the peak", xaxis_title=f"contribution to the score{base}",
                       height=max(220, 60 + 40 * len(frame)), **_LAYOUT)
     return fig
 
@@ -95,7 +103,7 @@ def scoreboard_chart(board: pd.DataFrame) -> go.Figure:
     frame = board.dropna(subset=["standard"]).iloc[::-1]
     colours = ["#ff7f0e" if s == "lakewatch" else "#9aa5b1" for s in frame["source"]]
     fig = go.Figure(go.Bar(x=frame["standard"], y=frame["detector"], orientation="h", marker_color=colours,
-                           text=[f"{v:.1f}" for v in frame["standard"]], textposition="auto"))
+                           text=[f"{v:.1f}" for v in frame["standard"]], textposition="outside", cliponaxis=False))
     fig.update_layout(title="NAB score, standard profile (ours in orange)", xaxis_title="normalised score",
                       height=max(300, 40 + 24 * len(frame)), **_LAYOUT)
     return fig

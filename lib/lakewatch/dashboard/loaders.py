@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from lakewatch.dashboard import data as lake
@@ -75,6 +76,19 @@ def explain_missing(*keys: str) -> bool:
     if reason:
         st.info(f"Nothing to show yet: {reason}.", icon=":material/info:")
     return reason is not None
+
+
+def table(frame, key: str, **columns: Any) -> None:
+    """Show `frame` as a table: times to the second, `columns` (name -> st.column_config) as given."""
+    config: dict[str, Any] = {c: st.column_config.DatetimeColumn(c, format="YYYY-MM-DD HH:mm:ss")
+                              for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])}
+    config.update(columns)
+    st.dataframe(frame, hide_index=True, key=key, column_config=config)
+
+
+def chart(figure, key: str, toolbar: bool = False) -> None:
+    """Show a plotly figure at the page's width; the zoom toolbar only where it helps (time series)."""
+    st.plotly_chart(figure, key=key, config={"displayModeBar": toolbar, "displaylogo": False})
 
 
 def live(body: Callable[[], None]) -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from lakewatch.dashboard import charts
 from lakewatch.dashboard import data as lake
-from lakewatch.dashboard.loaders import current, live, load, mlflow
+from lakewatch.dashboard.loaders import chart, current, live, load, mlflow, table
 
 
 def body() -> None:
@@ -23,8 +23,13 @@ def body() -> None:
                 "run ./spark-submit.sh evaluate_nab.")
     if not board.empty:
         left, right = st.columns([3, 2])
-        left.plotly_chart(charts.scoreboard_chart(board), key="scoreboard_chart")
-        right.dataframe(board, hide_index=True, key="scoreboard", height=min(600, 40 + 35 * len(board)))
+        with left:
+            chart(charts.scoreboard_chart(board), "scoreboard_chart")
+        with right:
+            score = {"format": "%.2f"}
+            table(board, "scoreboard", standard=st.column_config.NumberColumn("standard", **score),
+                  reward_low_FP_rate=st.column_config.NumberColumn("low FP", **score),
+                  reward_low_FN_rate=st.column_config.NumberColumn("low FN", **score))
     st.subheader("MLflow")
     store, champion = mlflow("champion")
     if store.uri is None:
@@ -43,7 +48,7 @@ def body() -> None:
     if runs.empty:
         st.caption(f"No runs in experiment {store.experiment!r} yet.")
     else:
-        st.dataframe(runs, hide_index=True, key="mlflow_runs")
+        table(runs, "mlflow_runs")
 
 
 st.title("Models")

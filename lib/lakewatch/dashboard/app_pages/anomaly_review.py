@@ -10,7 +10,7 @@ import streamlit as st
 
 from lakewatch.dashboard import charts
 from lakewatch.dashboard import data as lake
-from lakewatch.dashboard.loaders import explain_missing, live, load
+from lakewatch.dashboard.loaders import chart, explain_missing, live, load, table
 
 ALL = "(all series)"
 
@@ -39,13 +39,14 @@ def _filters(everything: pd.DataFrame) -> dict:
 
 
 def _detail(event: pd.Series) -> None:
-    cols = st.columns(6)
+    cols = st.columns(3)
     cols[0].metric("Detector", event["detector"])
     cols[1].metric("Model version", event["model_version"])
-    cols[2].metric("Threshold", f"{event['threshold']:.3f}")
-    cols[3].metric("Peak score", f"{event['peak_score']:.3f}")
-    cols[4].metric("Points", int(event["points"]))
-    cols[5].metric("Status", "open" if event["is_open"] else "closed")
+    cols[2].metric("Status", "open" if event["is_open"] else "closed")
+    cols = st.columns(3)
+    cols[0].metric("Threshold", f"{event['threshold']:.3f}")
+    cols[1].metric("Peak score", f"{event['peak_score']:.3f}")
+    cols[2].metric("Points", int(event["points"]))
     margin = timedelta(hours=st.slider("Hours shown either side", 1, 48, 6, key="review_margin"))
     start, end = lake.event_window(event, margin)
     channels = [event["channel"]]
@@ -55,15 +56,15 @@ def _detail(event: pd.Series) -> None:
     left, right = st.columns([3, 2])
     with left:
         title = f"{event['series_id']} / {event['channel']} around {event['start']:%Y-%m-%d %H:%M}"
-        st.plotly_chart(charts.series_chart(points, events, labels, float(event["threshold"]), title,
-                                            highlight=event), key="event_chart")
+        chart(charts.series_chart(points, events, labels, float(event["threshold"]), title,
+                                            highlight=event), "event_chart", toolbar=True)
     with right:
         contributions, base = load("event_contributions", event)
         if contributions.empty:
             st.info("This event has no SHAP explanation (streaming.explain was off, or the detector has none).")
         else:
-            st.plotly_chart(charts.contributions_chart(contributions, base), key="shap_chart")
-            st.dataframe(contributions, hide_index=True, key="shap_table")
+            chart(charts.contributions_chart(contributions, base), "shap_chart")
+            table(contributions, "shap_table")
 
 
 def body() -> None:
@@ -79,7 +80,7 @@ def body() -> None:
     st.markdown(f"**{len(found)} events** match ({len(everything)} in all).")
     if found.empty:
         return
-    st.dataframe(found, hide_index=True, key="events_table")
+    table(found, "events_table")
     labels = [_label(row) for _, row in found.iterrows()]
     chosen = st.selectbox("Event", range(len(found)), format_func=lambda i: labels[i], key="review_event")
     st.subheader("Event detail")

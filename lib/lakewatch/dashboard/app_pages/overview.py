@@ -7,7 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from lakewatch.dashboard import charts
-from lakewatch.dashboard.loaders import explain_missing, live, load
+from lakewatch.dashboard.loaders import chart, explain_missing, live, load, table
 
 
 def _duration(delta: timedelta | None) -> str:
@@ -30,7 +30,7 @@ def body() -> None:
     cols[0].metric("Anomaly events", int(per_day["events"].sum()) if not per_day.empty else 0)
     cols[1].metric("Open events", len(open_events))
     cols[2].metric("Series with events", len(per_series))
-    cols[3].metric("Last scores written", f"{_duration(fresh.age())} ago" if fresh.newest_scored_at else "never",
+    cols[3].metric("Scores written", f"{_duration(fresh.age())} ago" if fresh.newest_scored_at else "never",
                    help=f"newest scored_at in gold.anomaly_scores: {fresh.newest_scored_at or '-'}")
     cols[4].metric("Scoring lag", _duration(fresh.lag),
                    help="newest reading in silver.readings minus the newest scored reading")
@@ -41,27 +41,27 @@ def body() -> None:
         if per_day.empty:
             st.caption("No anomaly events yet.")
         else:
-            st.plotly_chart(charts.events_per_day(per_day), key="events_per_day")
+            chart(charts.events_per_day(per_day), "events_per_day")
     with right:
         if not per_series.empty:
-            st.plotly_chart(charts.events_per_series(per_series), key="events_per_series")
+            chart(charts.events_per_series(per_series), "events_per_series")
     st.subheader(f"Open events ({len(open_events)})")
     if open_events.empty:
         st.caption("No open anomaly events.")
     else:
-        st.dataframe(open_events, hide_index=True, key="open_events")
+        table(open_events, "open_events")
     st.subheader("Series health")
     health = load("series_health")
     if health.empty:
         st.caption("No series yet.")
     else:
-        st.dataframe(health, hide_index=True, key="series_health")
+        table(health, "series_health")
     st.subheader("Last pipeline runs")
     runs = load("last_runs")
     if runs.empty:
         explain_missing("ops_pipeline_runs") or st.caption("No pipeline runs recorded yet.")
     else:
-        st.dataframe(runs, hide_index=True, key="last_runs")
+        table(runs, "last_runs")
     st.caption(f"Stream: {fresh.scored_rows:,} scored rows; newest reading scored {fresh.newest_reading or '-'}.")
 
 

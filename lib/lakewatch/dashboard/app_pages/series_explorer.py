@@ -8,7 +8,7 @@ import streamlit as st
 
 from lakewatch.dashboard import charts
 from lakewatch.dashboard import data as lake
-from lakewatch.dashboard.loaders import current, explain_missing, live, load
+from lakewatch.dashboard.loaders import chart, current, explain_missing, live, load, table
 from lakewatch.errors import NoSuchSeries
 
 DEFAULT_DAYS = 30
@@ -67,10 +67,10 @@ def body() -> None:
         st.info(f"No scores for {series_id} between {start:%Y-%m-%d} and {end:%Y-%m-%d}.")
         return
     title = f"{series_id} ({', '.join(channels)}), {picked[0]} to {picked[1]}"
-    st.plotly_chart(charts.series_chart(points, events, labels, threshold, title), key="series_chart")
+    chart(charts.series_chart(points, events, labels, threshold, title), "series_chart", toolbar=True)
     if not events.empty:
         st.subheader("Anomaly events in range")
-        st.dataframe(events, hide_index=True, key="series_events")
+        table(events, "series_events")
 
 
 st.title("Series explorer")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from lakewatch.dashboard import charts
 from lakewatch.dashboard import data as lake
-from lakewatch.dashboard.loaders import current, explain_missing, live, load
+from lakewatch.dashboard.loaders import chart, current, explain_missing, live, load, table
 
 
 def body() -> None:
@@ -27,22 +27,21 @@ def body() -> None:
         cols = st.columns(3)
         cols[0].metric("Validation runs", len(validations))
         cols[1].metric("Failed", failed)
-        cols[2].metric("Last run", f"{validations['validated_at'].iloc[0]:%Y-%m-%d %H:%M}",
-                       "passed" if bool(validations["success"].iloc[0]) else "failed",
-                       delta_color="normal" if bool(validations["success"].iloc[0]) else "inverse")
-        st.dataframe(validations, hide_index=True, key="validations")
+        cols[2].metric("Last run", "passed" if bool(validations["success"].iloc[0]) else "failed",
+                       help=f"validated at {validations['validated_at'].iloc[0]:%Y-%m-%d %H:%M:%S} UTC")
+        table(validations, "validations")
     st.subheader("Quarantine by reason")
     quarantine = load("quarantine_by_reason")
     if quarantine.empty:
         explain_missing("silver_quarantine") or st.caption("No rows quarantined.")
     else:
-        st.plotly_chart(charts.quarantine_chart(quarantine), key="quarantine_chart")
+        chart(charts.quarantine_chart(quarantine), "quarantine_chart")
     st.subheader("Data quality per run")
     per_run = load("data_quality")
     if per_run.empty:
         st.caption("No refine or validate runs recorded yet.")
     else:
-        st.dataframe(per_run, hide_index=True, key="data_quality")
+        table(per_run, "data_quality")
 
 
 st.title("Data quality")
