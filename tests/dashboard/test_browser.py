@@ -65,6 +65,8 @@ def open_page(browser, url: str) -> None:
     browser.get(url)
     WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] h1'))
     settled(browser)
+    dialogs = [d.text for d in browser.find_elements(By.CSS_SELECTOR, '[role="dialog"]')]
+    assert not dialogs, f"{url} opened with a dialog: {dialogs}"  # e.g. Streamlit's "Page not found"
 
 
 def settled(browser) -> None:
@@ -129,7 +131,7 @@ def page_text(browser) -> str:
 
 
 def test_overview(browser, dashboard, known_lake, shots):
-    open_page(browser, f"{dashboard}/overview")
+    open_page(browser, f"{dashboard}/")
     expected = str(sql(known_lake, "SELECT count(*) FROM {a}"))
     until(browser, lambda d: metric(d, "Anomaly events") == expected, f"Anomaly events should show {expected}")
     assert metric(browser, "Open events") == str(sql(known_lake, "SELECT count(*) FROM {a} WHERE is_open"))
@@ -216,7 +218,7 @@ def test_models(browser, dashboard, shots):
 
 
 def test_overview_follows_the_stream(browser, dashboard, known_lake, shots):
-    open_page(browser, f"{dashboard}/overview")
+    open_page(browser, f"{dashboard}/")
     until(browser, lambda d: metric(d, "Anomaly events") == "4", "4 events before the write")
     start = known.START + timedelta(days=2, hours=20)
     schema = lake_schema()

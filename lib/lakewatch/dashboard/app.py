@@ -13,7 +13,7 @@ PAGES = Path(__file__).with_name("app_pages")
 
 st.set_page_config(page_title="lakewatch", page_icon=":material/waves:", layout="wide")
 navigation = st.navigation([
-    st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
+    st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),  # at /
     st.Page(PAGES / "series_explorer.py", title="Series explorer", icon=":material/show_chart:", url_path="series"),
     st.Page(PAGES / "anomaly_review.py", title="Anomaly review", icon=":material/crisis_alert:", url_path="review"),
     st.Page(PAGES / "data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="quality"),

@@ -11,14 +11,18 @@ OPEN_EVENT_COLOUR = "rgba(255, 127, 14, 0.25)"
 LABEL_COLOUR = "rgba(44, 160, 44, 0.16)"
 FLAG_COLOUR = "#d62728"
 WEBGL_POINTS = 20_000
-_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-           "legend": {"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0}}
+# The legend sits in the bottom margin (container coordinates), below the axis labels whatever the chart's height.
+_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 80},
+           "legend": {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0,
+                      "traceorder": "normal"}}
 
 
 def events_per_day(frame: pd.DataFrame) -> go.Figure:
     """Bars of anomaly events per day (columns day, events)."""
-    fig = go.Figure(go.Bar(x=frame["day"], y=frame["events"], name="events", marker_color="#d62728"))
-    fig.update_layout(title="Anomaly events per day", yaxis_title="events", height=300, **_LAYOUT)
+    days = pd.to_datetime(frame["day"]).dt.strftime("%Y-%m-%d")
+    fig = go.Figure(go.Bar(x=days, y=frame["events"], name="events", marker_color="#d62728"))
+    fig.update_layout(title="Anomaly events per day", yaxis_title="events", height=320, **_LAYOUT)
+    fig.update_xaxes(type="category")
     return fig
 
 
@@ -70,8 +74,7 @@ def series_chart(points: pd.DataFrame, events: pd.DataFrame, labels: pd.DataFram
         if shown:
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
                                      marker={"size": 14, "symbol": "square", "color": colour}), row=1, col=1)
-    fig.update_layout(title=title, height=580, hovermode="x unified", **_LAYOUT)
-    fig.update_layout(legend={"y": -0.08})
+    fig.update_layout(title=title, height=600, hovermode="x unified", **_LAYOUT)
     fig.update_yaxes(title_text="value", row=1, col=1)
     fig.update_yaxes(title_text="anomaly score", row=2, col=1)
     return fig
@@ -91,10 +94,11 @@ def contributions_chart(contributions: pd.DataFrame, base_value: float | None) -
 
 def quarantine_chart(frame: pd.DataFrame) -> go.Figure:
     """Stacked bars of quarantined rows per day and reason (columns day, reason, rows)."""
-    fig = go.Figure([go.Bar(x=rows["day"], y=rows["rows"], name=str(reason))
+    fig = go.Figure([go.Bar(x=pd.to_datetime(rows["day"]).dt.strftime("%Y-%m-%d"), y=rows["rows"], name=str(reason))
                      for reason, rows in frame.groupby("reason", sort=True)])
-    fig.update_layout(title="Quarantined rows per day, by reason", barmode="stack", yaxis_title="rows", height=320,
+    fig.update_layout(title="Quarantined rows per day, by reason", barmode="stack", yaxis_title="rows", height=340,
                       **_LAYOUT)
+    fig.update_xaxes(type="category")
     return fig
 
 

@@ -62,7 +62,8 @@ def body() -> None:
         explain_missing("ops_pipeline_runs") or st.caption("No pipeline runs recorded yet.")
     else:
         table(runs, "last_runs")
-    st.caption(f"Stream: {fresh.scored_rows:,} scored rows; newest reading scored {fresh.newest_reading or '-'}.")
+    newest = f"{fresh.newest_reading:%Y-%m-%d %H:%M:%S} UTC" if fresh.newest_reading else "-"
+    st.caption(f"Stream: {fresh.scored_rows:,} scored rows; the newest reading scored is of {newest}.")
 
 
 st.title("Overview")
