@@ -22,6 +22,7 @@ from lakewatch.readers import LakeReader
 from lakewatch.readers.duck import quote_identifier
 
 DEFAULT_THRESHOLD = 0.5
+EXPLORER_DAYS = 30  # the series explorer's default time range: the last 30 days of the series
 
 
 @dataclass

@@ -11,8 +11,6 @@ from lakewatch.dashboard import data as lake
 from lakewatch.dashboard.loaders import chart, current, explain_missing, live, load, table
 from lakewatch.errors import NoSuchSeries
 
-DEFAULT_DAYS = 30
-
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
@@ -38,7 +36,7 @@ def body() -> None:
     channels_all = rows["channel"].tolist()
     chosen = middle.multiselect("Channels", channels_all, default=channels_all, key=f"channels_{series_id}")
     first, last = rows["first"].min().date(), rows["last"].max().date()
-    default = (max(first, last - timedelta(days=DEFAULT_DAYS - 1)), last)
+    default = (max(first, last - timedelta(days=lake.EXPLORER_DAYS - 1)), last)
     picked = right.date_input("Time range (UTC days)", value=default, min_value=first, max_value=last,
                               key=f"range_{series_id}")
     if not isinstance(picked, tuple) or len(picked) != 2:
