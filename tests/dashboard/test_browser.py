@@ -234,6 +234,19 @@ def test_overview_follows_the_stream(browser, dashboard, known_lake, shots):
     screenshot(browser, shots, "7-overview-after-a-write")
 
 
+def test_empty_lakehouse_is_explained(browser, empty_lake, tmp_path, shots):
+    process, url = server.start(empty_lake, tmp_path / "empty.log")
+    try:
+        for path, name in (("/", "8-empty-overview"), ("/review", "9-empty-review")):
+            open_page(browser, f"{url}{path}")
+            until(browser, lambda d: "does not exist yet" in page_text(d), f"{path} should explain the empty tables")
+            assert "spark-submit.sh score_stream" in page_text(browser)
+            assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+            screenshot(browser, shots, name)
+    finally:
+        server.stop(process)
+
+
 def lake_schema() -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
 

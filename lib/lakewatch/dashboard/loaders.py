@@ -27,6 +27,9 @@ def _refresh_seconds() -> int:
 
 
 REFRESH = _refresh_seconds()
+# The series catalogue (every series' first and last time) scans the whole of gold.anomaly_scores (0.7 s at 10M rows,
+# BENCHMARKS.md) and changes slowly: it is re-read less often than the pages' own data.
+CATALOG_REFRESH = max(60, 4 * REFRESH)
 
 
 @st.cache_resource(show_spinner=False)
@@ -57,6 +60,17 @@ def load(name: str, *args: Any) -> Any:
     """``lakewatch.dashboard.data.<name>(data, *args)`` on the current lakehouse, cached for REFRESH seconds."""
     data = current()
     return _cached(name, _key(data), tuple(args), data)
+
+
+@st.cache_data(ttl=CATALOG_REFRESH, show_spinner=False, max_entries=16)
+def _cached_slowly(name: str, key: str, args: tuple, _data: lake.DashboardData) -> Any:
+    return getattr(lake, name)(_data, *args)
+
+
+def load_slowly(name: str, *args: Any) -> Any:
+    """Like :func:`load`, cached for CATALOG_REFRESH seconds: for whole-table scans that change slowly."""
+    data = current()
+    return _cached_slowly(name, _key(data), tuple(args), data)
 
 
 @st.cache_data(ttl=REFRESH, show_spinner=False)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from lakewatch.dashboard import charts
 from lakewatch.dashboard import data as lake
-from lakewatch.dashboard.loaders import chart, current, explain_missing, live, load, table
+from lakewatch.dashboard.loaders import chart, current, explain_missing, live, load, load_slowly, table
 from lakewatch.errors import NoSuchSeries
 
 
@@ -18,7 +18,7 @@ def _day_start(day: date) -> datetime:
 
 def body() -> None:
     """The page for the series in the URL (``?series=...``) or the one chosen."""
-    catalog = load("series_catalog")
+    catalog = load_slowly("series_catalog")
     if catalog.empty:
         explain_missing("gold_anomaly_scores") or st.info("No scored series yet.")
         return
