@@ -29,6 +29,9 @@ def open_page(config, page: str, monkeypatch: pytest.MonkeyPatch, **query: str) 
     if page != "overview":
         app.switch_page(f"app_pages/{page}.py").run()
     assert not app.exception, [e.value for e in app.exception]
+    # Nothing drawn by Streamlit's "magic" (a bare expression's value, e.g. a stray True).
+    assert not [e.value for e in app.get("markdown") if str(e.value).strip("` ") in ("True", "False", "None")]
+    assert not app.get("code") and not app.get("json")
     return app
 
 

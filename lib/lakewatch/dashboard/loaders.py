@@ -84,12 +84,14 @@ def mlflow(name: str) -> tuple[mlflow_store.MlflowStore, Any]:
     return store, _mlflow(name, f"{store.uri}|{store.experiment}|{store.registered_model}", store)
 
 
-def explain_missing(*keys: str) -> bool:
-    """Show, as a note, which of tables `keys` do not exist yet and the job that creates each; True if any."""
+def explain_missing(*keys: str, otherwise: str | None = None) -> None:
+    """Show, as a note, which of tables `keys` do not exist yet and the job that creates each; when they all
+    exist, the caption `otherwise` (if any). Returns nothing: a page's bare expression would be drawn (magic)."""
     reason = current().empty_because(*keys)
     if reason:
         st.info(f"Nothing to show yet: {reason}.", icon=":material/info:")
-    return reason is not None
+    elif otherwise:
+        st.caption(otherwise)
 
 
 def table(frame, key: str, **columns: Any) -> None:

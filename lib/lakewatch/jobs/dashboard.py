@@ -48,7 +48,7 @@ def streamlit_command(args: argparse.Namespace) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(app_path()),
             "--server.port", str(args.port), "--server.address", args.address, "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
-            "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
+            "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer", "--runner.magicEnabled", "false"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

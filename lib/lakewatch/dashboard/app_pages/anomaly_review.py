@@ -71,7 +71,7 @@ def body() -> None:
     """The list and the detail of the chosen event."""
     everything = load("events")
     if everything.empty:
-        explain_missing("gold_anomalies") or st.info("No anomaly events yet: the detector has flagged nothing.")
+        explain_missing("gold_anomalies", otherwise="No anomaly events yet: the detector has flagged nothing.")
         return
     f = _filters(everything)
     found = load("events", f["series"], f["status"] == "open", f["min_score"], f["start"], f["end"])

@@ -21,7 +21,7 @@ def body() -> None:
                    "validate` builds them.")
     st.subheader("Validation runs")
     if validations.empty:
-        explain_missing("ops_validation_runs") or st.caption("No validation runs yet.")
+        explain_missing("ops_validation_runs", otherwise="No validation runs yet.")
     else:
         failed = int((~validations["success"].astype(bool)).sum())
         cols = st.columns(3)
@@ -33,7 +33,7 @@ def body() -> None:
     st.subheader("Quarantine by reason")
     quarantine = load("quarantine_by_reason")
     if quarantine.empty:
-        explain_missing("silver_quarantine") or st.caption("No rows quarantined.")
+        explain_missing("silver_quarantine", otherwise="No rows quarantined.")
     else:
         chart(charts.quarantine_chart(quarantine), "quarantine_chart")
     st.subheader("Data quality per run")

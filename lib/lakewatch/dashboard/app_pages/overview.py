@@ -59,11 +59,12 @@ def body() -> None:
     st.subheader("Last pipeline runs")
     runs = load("last_runs")
     if runs.empty:
-        explain_missing("ops_pipeline_runs") or st.caption("No pipeline runs recorded yet.")
+        explain_missing("ops_pipeline_runs", otherwise="No pipeline runs recorded yet.")
     else:
         table(runs, "last_runs")
-    newest = f"{fresh.newest_reading:%Y-%m-%d %H:%M:%S} UTC" if fresh.newest_reading else "-"
-    st.caption(f"Stream: {fresh.scored_rows:,} scored rows; the newest reading scored is of {newest}.")
+    if fresh.newest_reading is not None:
+        st.caption(f"Stream: {fresh.scored_rows:,} scored rows; the newest reading scored is of "
+                   f"{fresh.newest_reading:%Y-%m-%d %H:%M:%S} UTC.")
 
 
 st.title("Overview")

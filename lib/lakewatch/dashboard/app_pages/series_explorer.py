@@ -20,7 +20,7 @@ def body() -> None:
     """The page for the series in the URL (``?series=...``) or the one chosen."""
     catalog = load_slowly("series_catalog")
     if catalog.empty:
-        explain_missing("gold_anomaly_scores") or st.info("No scored series yet.")
+        explain_missing("gold_anomaly_scores", otherwise="No scored series yet.")
         return
     names = sorted(catalog["series_id"].unique())
     asked = st.query_params.get("series")
