@@ -107,7 +107,7 @@ def scoreboard_chart(board: pd.DataFrame) -> go.Figure:
     frame = board.dropna(subset=["standard"]).iloc[::-1]
     colours = ["#ff7f0e" if s == "lakewatch" else "#9aa5b1" for s in frame["source"]]
     fig = go.Figure(go.Bar(x=frame["standard"], y=frame["detector"], orientation="h", marker_color=colours,
-                           text=[f"{v:.1f}" for v in frame["standard"]], textposition="outside", cliponaxis=False))
+                           text=[f"{v:.2f}" for v in frame["standard"]], textposition="outside", cliponaxis=False))
     fig.update_layout(title="NAB score, standard profile (ours in orange)", xaxis_title="normalised score",
                       height=max(300, 40 + 24 * len(frame)), **_LAYOUT)
     return fig
