@@ -175,6 +175,33 @@ derby_home() {
   "$VENV/bin/python" -m lakewatch.layout --derby-home "$@" 2> /dev/null || true
 }
 
+ensure_browser() {
+  # The browser tests (tests/dashboard/test_browser.py) drive Debian's Chromium with its own chromedriver, so
+  # Selenium never downloads a driver; install both when missing (they are skipped, with the reason, without).
+  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] && return
+  local sudo=""
+  [[ $(id -u) == 0 ]] || sudo=$(command -v sudo || true)
+  if [[ $(id -u) == 0 || -n $sudo ]] && command -v apt-get > /dev/null; then
+    log "installing chromium and chromium-driver for the dashboard's browser tests (once)"
+    $sudo apt-get install -y -q chromium chromium-driver > /dev/null || log "could not install chromium; browser tests will be skipped"
+  else
+    log "chromium/chromedriver missing and apt-get not usable here: the dashboard's browser tests will be skipped"
+  fi
+}
+
+# Jobs that never start Spark: servers that read the Delta tables with deltalake/DuckDB. spark-submit would start
+# a JVM (SparkSubmit) only to launch their Python, so they run on the environment's Python directly.
+PYTHON_JOBS=" dashboard "
+
+is_python_job() {
+  [[ $PYTHON_JOBS == *" $1 "* ]]
+}
+
+run_python_job() {
+  local job=$1; shift
+  exec "$VENV/bin/python" "$ROOT/jobs/$job.py" "$@"
+}
+
 run_job() {
   local job=$1; shift
   local script="$ROOT/jobs/$job.py"
@@ -227,6 +254,9 @@ main() {
   shift
   ensure_venv
   activate
+  if is_python_job "$cmd"; then
+    run_python_job "$cmd" "$@"
+  fi
   ensure_jars
   case $cmd in
     setup) log "environment ready: $VENV" ;;

@@ -1,0 +1,1 @@
+"""Tests of the operator dashboard: data access, pages (AppTest), the job and a real browser."""
