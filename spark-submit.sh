@@ -183,7 +183,10 @@ ensure_browser() {
   [[ $(id -u) == 0 ]] || sudo=$(command -v sudo || true)
   if [[ $(id -u) == 0 || -n $sudo ]] && command -v apt-get > /dev/null; then
     log "installing chromium and chromium-driver for the dashboard's browser tests (once)"
-    $sudo apt-get install -y -q chromium chromium-driver > /dev/null || log "could not install chromium; browser tests will be skipped"
+    # A fresh machine may have no package lists yet: update them once if the first try fails.
+    { $sudo apt-get install -y -q chromium chromium-driver > /dev/null 2>&1 \
+      || { $sudo apt-get update -q > /dev/null && $sudo apt-get install -y -q chromium chromium-driver > /dev/null; }; } \
+      || log "could not install chromium; browser tests will be skipped"
   else
     log "chromium/chromedriver missing and apt-get not usable here: the dashboard's browser tests will be skipped"
   fi
@@ -260,7 +263,7 @@ main() {
   ensure_jars
   case $cmd in
     setup) log "environment ready: $VENV" ;;
-    test) cd "$ROOT" && exec "$VENV/bin/python" -m pytest "$@" ;;
+    test) ensure_browser; cd "$ROOT" && exec "$VENV/bin/python" -m pytest "$@" ;;
     spark-sql)
       local conf_args
       mapfile -t conf_args < <("$VENV/bin/python" -m lakewatch.spark)
