@@ -21,3 +21,7 @@ class ValidationFailed(LakewatchError):
     def __init__(self, message: str, failures: list[dict] | None = None) -> None:
         super().__init__(message)
         self.failures = failures or []
+
+
+class CatalogError(LakewatchError):
+    """The lakehouse's catalog (the metastore every driver shares) cannot be started or reached."""
