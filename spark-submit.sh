@@ -16,7 +16,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VENV=${LAKEWATCH_VENV:-$ROOT/.venv}
 PY=${LAKEWATCH_PYTHON:-python3}
-JARS_FILE="$VENV/lakewatch-jars.txt"
+# The resolved jar list (and the class-sharing archive beside it); $LAKEWATCH_JARS_FILE moves both out of a
+# virtual environment that several checkouts with different conf/packages.txt share.
+JARS_FILE=${LAKEWATCH_JARS_FILE:-$VENV/lakewatch-jars.txt}
 
 log() { printf '[lakewatch] %s\n' "$*" >&2; }
 die() { printf '[lakewatch] error: %s\n' "$*" >&2; exit 2; }
@@ -36,6 +38,7 @@ list_jobs() {
   echo "other commands:"
   printf '  %-14s %s\n' test "run the test suite (pytest options may follow)"
   printf '  %-14s %s\n' setup "create the virtual environment and resolve the jars, nothing else"
+  printf '  %-14s %s\n' catalog "start, status or stop the table root's catalog server (--table-root ROOT)"
   printf '  %-14s %s\n' spark-sql "Spark's SQL shell on the lakewatch catalog (\$LAKEWATCH_TABLE_ROOT picks the lakehouse)"
 }
 
@@ -116,7 +119,7 @@ java_bin() {
   if [[ -n ${JAVA_HOME:-} ]]; then echo "$JAVA_HOME/bin/java"; else echo java; fi
 }
 
-CDS_ARCHIVE="$VENV/lakewatch-classes.jsa"
+CDS_ARCHIVE="$(dirname "$JARS_FILE")/lakewatch-classes.jsa"
 CDS_QUIET="-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 class_sharing_stamp() {
@@ -192,9 +195,10 @@ ensure_browser() {
   fi
 }
 
-# Jobs that never start Spark: servers that read the Delta tables with deltalake/DuckDB. spark-submit would start
-# a JVM (SparkSubmit) only to launch their Python, so they run on the environment's Python directly.
-PYTHON_JOBS=" dashboard "
+# Jobs that run on the environment's Python directly: servers that read the Delta tables with deltalake/DuckDB
+# (spark-submit would start a JVM only to launch their Python), and sql_server, whose driver is Spark's Thrift
+# server rather than a Python script (the job builds that spark-submit itself).
+PYTHON_JOBS=" dashboard sql_server "
 
 is_python_job() {
   [[ $PYTHON_JOBS == *" $1 "* ]]
@@ -203,6 +207,12 @@ is_python_job() {
 run_python_job() {
   local job=$1; shift
   exec "$VENV/bin/python" "$ROOT/jobs/$job.py" "$@"
+}
+
+derby_client_jar() {
+  # The catalog's JDBC driver (Derby's client): the metastore loads it through the driver JVM's own class
+  # path, where --jars does not reach (lakewatch.catalog).
+  tr ',' '\n' < "$JARS_FILE" | grep '/derbyclient-[^/]*\.jar$' || true
 }
 
 run_job() {
@@ -232,6 +242,7 @@ run_job() {
     --jars "$(cat "$JARS_FILE")"
     --conf "spark.pyspark.python=$PYSPARK_PYTHON"
     --conf "spark.pyspark.driver.python=$PYSPARK_DRIVER_PYTHON"
+    --driver-class-path "$(derby_client_jar)"
     --driver-java-options "${derby:+-Dderby.system.home=$derby }$(log_config_option) $sharing"
     "${spark_args[@]}" "$script" ${job_args[@]+"${job_args[@]}"})
   if [[ $sharing != *ArchiveClassesAtExit* ]]; then
@@ -257,16 +268,18 @@ main() {
   shift
   ensure_venv
   activate
+  ensure_jars
   if is_python_job "$cmd"; then
     run_python_job "$cmd" "$@"
   fi
-  ensure_jars
   case $cmd in
     setup) log "environment ready: $VENV" ;;
     test) ensure_browser; cd "$ROOT" && exec "$VENV/bin/python" -m pytest "$@" ;;
+    catalog) exec "$VENV/bin/python" -m lakewatch.catalog "$@" ;;
     spark-sql)
-      local conf_args
-      mapfile -t conf_args < <("$VENV/bin/python" -m lakewatch.spark)
+      local conf conf_args
+      conf=$("$VENV/bin/python" -m lakewatch.spark) || exit 1  # it said why: the catalog cannot be reached
+      mapfile -t conf_args <<< "$conf"
       exec "$SPARK_HOME/bin/spark-sql" --master "${LAKEWATCH_MASTER:-local[*]}" --jars "$(cat "$JARS_FILE")" \
         "${conf_args[@]}" "$@" ;;
     *) run_job "$cmd" "$@" ;;

@@ -59,6 +59,17 @@ def make_config(root: Path, *overrides: str) -> LakewatchConfig:
     return load_config("local", [f"table_root={root}", *table_overrides, *overrides])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_catalog_servers(tmp_path_factory: pytest.TempPathFactory):
+    """At the end of the run, stop every catalog server that a session or job started on a temporary root."""
+    yield
+    from lakewatch.catalog import derby
+    from lakewatch.layout import Lakehouse
+
+    for record in tmp_path_factory.getbasetemp().rglob(derby.SERVER_FILE):
+        derby.stop_server(Lakehouse(str(record.parent.parent)))
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     """local[2], 2 shuffle partitions, UI off, Delta on, metastore and warehouse in a temporary folder."""

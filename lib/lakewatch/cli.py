@@ -68,7 +68,11 @@ def parse_job_args(parser: argparse.ArgumentParser,
 
 def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBody) -> int:
     """Build the session, run `body` inside a recorded run, report errors plainly; return the exit status."""
-    spark = get_spark(f"lakewatch-{job}", config)
+    try:
+        spark = get_spark(f"lakewatch-{job}", config)
+    except LakewatchError as exc:  # the catalog cannot be reached
+        print(f"[lakewatch] error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     progress = Progress(job, spark.sparkContext)
     try:
         with track_run(spark, config, job, argv) as record:

@@ -74,3 +74,7 @@ class NoSuchSeries(LakewatchError, LookupError):
         self.channel = channel
         self.where = where
         self.explanation = explanation
+
+
+class CatalogError(LakewatchError):
+    """The lakehouse's catalog (the metastore every driver shares) cannot be started or reached."""

@@ -25,6 +25,7 @@ from lakewatch.errors import ConfigError
 
 WAREHOUSE = "_warehouse"
 METASTORE = "_metastore"
+CATALOG = "_catalog"
 GX = "_gx"
 MLFLOW = "_mlflow"
 CHECKPOINTS = "_checkpoints"
@@ -32,7 +33,7 @@ TRAINING = "_training"
 TUNING = "_tuning"
 MODELS = "_models"
 #: Working folders under the table root; none of them is a catalog schema.
-WORKING_FOLDERS = (WAREHOUSE, METASTORE, GX, MLFLOW, CHECKPOINTS, TRAINING, TUNING, MODELS)
+WORKING_FOLDERS = (WAREHOUSE, METASTORE, CATALOG, GX, MLFLOW, CHECKPOINTS, TRAINING, TUNING, MODELS)
 
 MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "artifacts"
@@ -98,8 +99,13 @@ class Lakehouse:
 
     @property
     def metastore(self) -> Path:
-        """The embedded Derby metastore database (always local)."""
+        """The Derby metastore database (always local), served to every driver by the catalog server."""
         return self.local_dir(METASTORE)
+
+    @property
+    def catalog_dir(self) -> Path:
+        """The catalog server's working folder (its port and pid in server.json, its lock and its log)."""
+        return self.local_dir(CATALOG)
 
     @property
     def derby_home(self) -> Path:

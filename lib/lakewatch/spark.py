@@ -12,6 +12,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from lakewatch import catalog
 from lakewatch.config import LakewatchConfig, default_conf_dir
 from lakewatch.errors import ConfigError
 
@@ -34,6 +35,12 @@ def package_coordinates() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+def local_jars() -> list[str]:
+    """The local jars spark-submit.sh resolved (Delta, connectors, Derby's server and client), or [] without a list."""
+    path = jars_file()
+    return [jar for jar in path.read_text().strip().split(",") if jar] if path.exists() else []
+
+
 def jar_settings() -> dict[str, str]:
     """How a session not started by spark-submit.sh gets its jars: the local jars the launcher resolved
     (``spark.jars``), or, where there is no such list (a wheel installed without the repository), the coordinates
@@ -44,19 +51,14 @@ def jar_settings() -> dict[str, str]:
     return {"spark.jars.packages": ",".join(package_coordinates())}
 
 
-def metastore_dir(config: LakewatchConfig) -> str:
-    """Where the embedded Derby metastore lives: under a local table root, else in ./_metastore."""
-    return str(config.lakehouse.metastore)
-
-
-def session_conf(config: LakewatchConfig) -> dict[str, str]:
-    """Every Spark setting lakewatch needs, from the config (never the master)."""
+def session_conf(config: LakewatchConfig, catalog_conf: Mapping[str, str]) -> dict[str, str]:
+    """Every Spark setting lakewatch needs, from the config and the catalog's settings (never the master)."""
     conf = {
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": config.lakehouse.warehouse,
-        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore_dir(config)};create=true",
+        **catalog_conf,
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
         # Keeps derby.log beside the metastore and quiets Spark's console log as spark-submit.sh does
         # (honoured when this process launches the JVM itself).
@@ -66,6 +68,10 @@ def session_conf(config: LakewatchConfig) -> dict[str, str]:
         # Delta's own retention checks stay on; only schema changes on write are explicit.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
     }
+    if catalog.CONNECTION_URL in catalog_conf:
+        # The metastore's JDBC driver is loaded by the JVM's own class loader: put Derby's client there
+        # (honoured when this process or spark-submit launches the JVM; spark-submit.sh passes it too).
+        conf["spark.driver.extraClassPath"] = str(catalog.derby_jars(local_jars())["derbyclient"])
     conf.update(dict(config.spark.conf))
     return conf
 
@@ -73,16 +79,24 @@ def session_conf(config: LakewatchConfig) -> dict[str, str]:
 def get_spark(app_name: str, config: LakewatchConfig, extra_conf: Mapping[str, str] | None = None) -> SparkSession:
     """Build (or join) the SparkSession for `app_name` with Delta and the lakewatch catalog.
 
-    The master comes from spark-submit or from `extra_conf` (the test fixture); never from here.
+    The master comes from spark-submit or from `extra_conf` (the test fixture); never from here. The catalog's
+    server is started first if it is not running; a catalog that cannot be reached raises CatalogError.
     """
     # Workers must run this environment's interpreter, or pandas UDFs cannot import lakewatch; PySpark
     # reads it from the environment when it creates the context (spark-submit.sh sets it already).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(app_name)
-    for key, value in {**session_conf(config), **(extra_conf or {})}.items():
-        builder = builder.config(key, value)
-    spark = builder.enableHiveSupport().getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    with catalog.connecting(config, local_jars()) as catalog_conf:
+        builder = SparkSession.builder.appName(app_name)
+        for key, value in {**session_conf(config, catalog_conf), **(extra_conf or {})}.items():
+            builder = builder.config(key, value)
+        spark = builder.enableHiveSupport().getOrCreate()
+        spark.sparkContext.setLogLevel("WARN")
+        try:
+            # The first use of the catalog connects to it (and makes a new metastore's tables): fail here,
+            # in one line, rather than inside the job.
+            spark.sql("SHOW DATABASES").collect()
+        except Exception as exc:  # any failure to connect is reported the same way
+            raise catalog.unreachable(config, str(exc).strip().splitlines()[0]) from None
     return spark
 
 
@@ -103,10 +117,20 @@ def local_frame(spark: SparkSession, rows: Sequence[Sequence[Any]], schema: str)
 
 
 def _print_conf_args() -> None:
-    """Print `--conf key=value` pairs, one token per line, for launching spark-sql like a lakewatch session."""
+    """Print `--conf key=value` pairs, one token per line, for launching spark-sql or the Thrift server like a
+    lakewatch session (the catalog's server is started first); one line on stderr and status 1 when the
+    catalog cannot be reached."""
     from lakewatch.config import load_config
+    from lakewatch.errors import LakewatchError
 
-    for key, value in session_conf(load_config()).items():
+    config = load_config()
+    try:
+        with catalog.connecting(config, local_jars()) as catalog_conf:
+            conf = session_conf(config, catalog_conf)
+    except LakewatchError as exc:
+        print(f"[lakewatch] error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    for key, value in conf.items():
         if key != "spark.jars":
             print("--conf")
             print(f"{key}={value}")
