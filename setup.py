@@ -44,6 +44,8 @@ setup(
     packages=find_packages("lib"),
     install_requires=_requirements(),
     include_package_data=True,
+    # Data Docs' CSS/JavaScript (lakewatch.data_docs): vendored from npm so the docs render offline.
+    package_data={"lakewatch": ["data_docs_assets/**/*"]},
     cmdclass={"build_py": BuildWithConf},
     entry_points={
         "console_scripts": [

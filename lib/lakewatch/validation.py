@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from lakewatch import tables
 from lakewatch.config import LakewatchConfig, QualitySettings
+from lakewatch.data_docs import make_offline
 from lakewatch.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"^\$\{quality\.(\w+)\}$")
@@ -122,6 +123,8 @@ class SuiteRunner:
             name=f"{suite_name}_checkpoint", validation_definitions=[definition],
             actions=[UpdateDataDocsAction(name="update_data_docs")], result_format={"result_format": "SUMMARY"}))
         result = checkpoint.run(batch_parameters={"dataframe": df})
+        if (index := self.docs_index()) and Path(index).is_file():
+            make_offline(Path(index).parent)  # the rebuilt pages load their CSS and JavaScript from the site
         failures, evaluated = [], 0
         for run in result.run_results.values():
             for item in run.results:
