@@ -129,3 +129,21 @@ def _first_cells(notebook: Path, tmp_path: Path) -> Path:
     ok = tmp_path / "ok.py"
     ok.write_text(text[: text.index("# COMMAND ----------\n\nmissing")])
     return ok
+
+
+def test_the_command_line_runs_a_notebook_and_reports_a_failing_cell(tmp_path: Path, capsys) -> None:
+    from lakewatch.notebooks import main
+
+    notebook = tmp_path / "tiny.py"
+    notebook.write_text("# Databricks notebook source\n# MAGIC %md # Tiny\n\n# COMMAND ----------\n\n"
+                        "from lakewatch.notebooks import as_int, notebook_params\n"
+                        "params = notebook_params(globals(), n='2')\n\n# COMMAND ----------\n\n"
+                        "display(1 / (as_int(params, 'n') - 3))\n")
+    assert main([str(notebook)]) == 0
+    assert "--- cell 1" in capsys.readouterr().out  # cell 0 is Markdown: skipped
+    assert main([str(notebook), "--param", "n=3"]) == 1
+    assert "cell 2 failed: ZeroDivisionError" in capsys.readouterr().err
+    assert main([str(notebook), "--param", "n=x"]) == 1
+    assert "parameter n='x': expected an integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(notebook), "--param", "n"])
