@@ -11,6 +11,8 @@
 
 # COMMAND ----------
 
+import pandas as pd
+
 from lakewatch.config import project_root
 from lakewatch.notebooks import as_int, as_list, notebook_config, notebook_params, notebook_spark
 from lakewatch.training import TrainingSettings
@@ -22,15 +24,13 @@ spark = notebook_spark(config)
 settings = config.settings("training", TrainingSettings).with_overrides(
     model=params["model"] or None, epochs=as_int(params, "epochs"), window=as_int(params, "window"),
     num_processes=as_int(params, "num_processes"))
-display(settings.as_dict())
+display(pd.DataFrame([{k: str(v) for k, v in settings.as_dict().items()}]))
 
 # COMMAND ----------
 
 # MAGIC %md ## Train
 
 # COMMAND ----------
-
-import pandas as pd
 
 from lakewatch.progress import Progress
 from lakewatch.training import train_model
@@ -54,7 +54,10 @@ scores = {}
 if nab_files:
     corpus = [s for s in load_nab_corpus(params["corpus"]) if s.key in nab_files]
     scores = score_nab_run(params["corpus"], run_on_nab(params["corpus"], result.detector, corpus))
-display(pd.DataFrame([scores]) if scores else "no NAB files chosen: not scored")
+if scores:
+    display(pd.DataFrame([scores]))
+else:
+    print("no NAB files chosen: not scored (and not promoted)")
 
 # COMMAND ----------
 

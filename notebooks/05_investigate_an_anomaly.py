@@ -41,7 +41,10 @@ display(context)
 from lakewatch.investigate import event_attributions
 
 attributions = event_attributions(event)
-display(attributions if len(attributions) else "no attributions stored (streaming.explain.enabled was false)")
+if len(attributions):
+    display(attributions)
+else:
+    print("no attributions stored (streaming.explain.enabled was false)")
 
 # COMMAND ----------
 

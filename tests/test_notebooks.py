@@ -138,9 +138,11 @@ def test_the_command_line_runs_a_notebook_and_reports_a_failing_cell(tmp_path: P
     notebook.write_text("# Databricks notebook source\n# MAGIC %md # Tiny\n\n# COMMAND ----------\n\n"
                         "from lakewatch.notebooks import as_int, notebook_params\n"
                         "params = notebook_params(globals(), n='2')\n\n# COMMAND ----------\n\n"
-                        "display(1 / (as_int(params, 'n') - 3))\n")
-    assert main([str(notebook)]) == 0
-    assert "--- cell 1" in capsys.readouterr().out  # cell 0 is Markdown: skipped
+                        "print(1 / (as_int(params, 'n') - 3))\n\n# COMMAND ----------\n\ndisplay(params)\n")
+    assert main([str(notebook)]) == 1  # display() of a dict: refused, as in Databricks
+    out = capsys.readouterr()
+    assert "--- cell 1" in out.out and "-1.0" in out.out  # cell 0 is Markdown: skipped
+    assert "cell 3 failed: lakewatch.notebooks.NotebookError: display() got a dict" in out.err
     assert main([str(notebook), "--param", "n=3"]) == 1
     assert "cell 2 failed: ZeroDivisionError" in capsys.readouterr().err
     assert main([str(notebook), "--param", "n=x"]) == 1

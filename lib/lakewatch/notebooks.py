@@ -177,19 +177,20 @@ class LocalDbutils:
 
 @dataclass
 class Display:
-    """``display`` outside Databricks: prints a DataFrame (Spark or pandas) or value, and keeps what it showed."""
+    """``display`` outside Databricks: prints a Spark or pandas DataFrame and keeps what it showed. Anything else
+    is a NotebookError, so that a notebook that would fail in Databricks fails here too."""
 
     rows: int = 20
     shown: list[Any] = field(default_factory=list)
 
     def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> None:
-        self.shown.append(obj)
         if hasattr(obj, "show") and hasattr(obj, "schema"):  # a Spark DataFrame
             obj.show(self.rows, truncate=False)
-        elif hasattr(obj, "to_string"):  # pandas
+        elif hasattr(obj, "to_string") and hasattr(obj, "head"):  # pandas
             print(obj.head(self.rows).to_string())
         else:
-            print(obj)
+            raise NotebookError(f"display() got a {type(obj).__name__}; expected a Spark or pandas DataFrame")
+        self.shown.append(obj)
 
 
 # ------------------------------------------------------------------------------------------------- runner
