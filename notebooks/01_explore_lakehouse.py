@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from lakewatch.notebooks import notebook_config, notebook_params, notebook_spark
 
-params = notebook_params(globals(), table_root="", env="local")
+params = notebook_params(globals(), table_root="", env="local", overrides="")
 config = notebook_config(params)
 spark = notebook_spark(config)  # Databricks' (or the active) session when there is one
 names = config.tables

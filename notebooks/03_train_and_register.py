@@ -17,8 +17,9 @@ from lakewatch.config import project_root
 from lakewatch.notebooks import as_int, as_list, notebook_config, notebook_params, notebook_spark
 from lakewatch.training import TrainingSettings
 
-params = notebook_params(globals(), table_root="", env="local", model="", epochs="", window="", num_processes="",
-                         corpus=str(project_root().parent / "shared" / "nab"), nab_files="", register="true")
+params = notebook_params(globals(), table_root="", env="local", overrides="", model="", epochs="", window="",
+                         num_processes="", corpus=str(project_root().parent / "shared" / "nab"), nab_files="",
+                         register="true")
 config = notebook_config(params)
 spark = notebook_spark(config)
 settings = config.settings("training", TrainingSettings).with_overrides(

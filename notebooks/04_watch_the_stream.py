@@ -15,7 +15,7 @@
 from lakewatch.notebooks import as_float, as_int, notebook_config, notebook_params, notebook_spark
 from lakewatch.streaming.settings import AVAILABLE_NOW, stream_settings
 
-params = notebook_params(globals(), table_root="", env="local", run_stream="true", detector="", model="",
+params = notebook_params(globals(), table_root="", env="local", overrides="", run_stream="true", detector="", model="",
                          threshold="", latest="10")
 config = notebook_config(params)
 spark = notebook_spark(config)

@@ -13,8 +13,8 @@
 from lakewatch.investigate import pick_event
 from lakewatch.notebooks import as_int, notebook_config, notebook_params, notebook_spark
 
-params = notebook_params(globals(), table_root="", env="local", series_id="", start="", before="50", after="20",
-                         similar="5")
+params = notebook_params(globals(), table_root="", env="local", overrides="", series_id="", start="", before="50",
+                         after="20", similar="5")
 config = notebook_config(params)
 spark = notebook_spark(config)
 event = pick_event(spark, config, params["series_id"], params["start"])

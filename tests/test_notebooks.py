@@ -76,7 +76,9 @@ def test_03_train_and_register(spark, small_lake: Path) -> None:
 
 
 def test_04_watch_the_stream(spark, small_lake: Path) -> None:
-    ns, display = _run("04_watch_the_stream.py", spark, small_lake, detector="robust_zscore", threshold="0.9")
+    ns, display = _run("04_watch_the_stream.py", spark, small_lake, detector="robust_zscore", threshold="0.9",
+                       overrides="streaming.state_partitions=2; streaming.explain.background=8")
+    assert ns["settings"].state_partitions == 2 and ns["settings"].explain["background"] == 8
     report = ns["report"]
     assert report.scored == 600 and report.batches >= 1 and report.stopped
     progress = display.shown[0]

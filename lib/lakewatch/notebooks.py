@@ -96,10 +96,12 @@ def notebook_params(namespace: Mapping[str, Any], **defaults: str) -> dict[str, 
 
 def notebook_config(params: Mapping[str, str]):
     """The lakewatch config a notebook reads: environment ``params["env"]``, table root ``params["table_root"]``
-    when it is not empty (else the config's, or $LAKEWATCH_TABLE_ROOT)."""
+    when it is not empty (else the config's, or $LAKEWATCH_TABLE_ROOT), then ``params["overrides"]``: config
+    overrides ``key.sub=value`` separated by ";" (what a job takes as command-line overrides)."""
     from lakewatch.config import load_config
 
     overrides = [f"table_root={params['table_root']}"] if params.get("table_root") else []
+    overrides += [item.strip() for item in str(params.get("overrides", "")).split(";") if item.strip()]
     return load_config(params.get("env") or None, overrides)
 
 
