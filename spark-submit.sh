@@ -178,6 +178,25 @@ derby_home() {
   "$VENV/bin/python" -m lakewatch.layout --derby-home "$@" 2> /dev/null || true
 }
 
+ensure_data_docs_assets() {
+  # The CSS and JavaScript Great Expectations' Data Docs load from CDNs, as npm packages of the versions its
+  # templates name (conf/data_docs/package.json), so the docs render on a network without the internet
+  # (lakewatch.data_docs). Installed once from the npm registry; without npm the docs keep their CDN links.
+  local dir="$VENV/lakewatch-data-docs" stamp
+  stamp=$(sha256sum "$ROOT/conf/data_docs/package.json" | cut -d' ' -f1)
+  [[ -f $dir/.stamp && $(cat "$dir/.stamp") == "$stamp" ]] && return
+  if ! command -v npm > /dev/null; then
+    log "npm is missing: Data Docs will load their styles from the network (install nodejs/npm, run setup again)"
+    return
+  fi
+  log "installing the Data Docs' CSS and JavaScript from the npm registry (first run only)"
+  mkdir -p "$dir"
+  cp "$ROOT/conf/data_docs/package.json" "$dir/package.json"
+  (cd "$dir" && npm install --no-audit --no-fund --legacy-peer-deps --ignore-scripts --no-package-lock \
+    --loglevel=error > "$dir/npm.log" 2>&1) || { cat "$dir/npm.log" >&2; die "npm could not install conf/data_docs/package.json"; }
+  echo "$stamp" > "$dir/.stamp"
+}
+
 ensure_browser() {
   # The browser tests (tests/dashboard/test_browser.py) drive Debian's Chromium with its own chromedriver, so
   # Selenium never downloads a driver; install both when missing (they are skipped, with the reason, without).
@@ -269,6 +288,7 @@ main() {
   ensure_venv
   activate
   ensure_jars
+  ensure_data_docs_assets
   if is_python_job "$cmd"; then
     run_python_job "$cmd" "$@"
   fi

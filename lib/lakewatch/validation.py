@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from pyspark.sql import functions as F
 
 from lakewatch import schemas, tables
 from lakewatch.config import LakewatchConfig, QualitySettings
+from lakewatch.data_docs import DataDocsError, make_offline
 from lakewatch.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"^\$\{quality\.(\w+)\}$")
@@ -122,6 +124,11 @@ class SuiteRunner:
             name=f"{suite_name}_checkpoint", validation_definitions=[definition],
             actions=[UpdateDataDocsAction(name="update_data_docs")], result_format={"result_format": "SUMMARY"}))
         result = checkpoint.run(batch_parameters={"dataframe": df})
+        if (index := self.docs_index()) and Path(index).is_file():
+            try:
+                make_offline(Path(index).parent)  # the rebuilt pages load their CSS and JavaScript from the site
+            except DataDocsError as exc:  # the validation itself stands; only its pages stay on the CDN
+                print(f"[lakewatch] warning: Data Docs left loading from the network: {exc}", file=sys.stderr)
         failures, evaluated = [], 0
         for run in result.run_results.values():
             for item in run.results:
