@@ -11,13 +11,11 @@
 
 # COMMAND ----------
 
-from lakewatch.config import project_root
 from lakewatch.detectors import available_detectors, get_detector
-from lakewatch.detectors.nab_eval import load_nab_corpus, run_on_nab, score_nab_run
+from lakewatch.evaluation import NabCorpus, default_corpus_path, run_on_nab, score_nab_run
 from lakewatch.notebooks import NotebookError, as_list, notebook_params
 
-params = notebook_params(globals(), corpus=str(project_root().parent / "shared" / "nab"), detectors="default",
-                         files="")
+params = notebook_params(globals(), corpus=str(default_corpus_path()), detectors="default", files="")
 corpus_dir = params["corpus"]
 detector_names = as_list(params, "detectors") or ["default"]
 unknown = sorted(set(detector_names) - set(available_detectors()))
@@ -32,7 +30,7 @@ if unknown:
 
 import pandas as pd
 
-corpus = load_nab_corpus(corpus_dir)
+corpus = NabCorpus.at(corpus_dir).series()
 wanted = as_list(params, "files")
 if wanted:
     missing = sorted(set(wanted) - {s.key for s in corpus})
@@ -73,7 +71,7 @@ display(pd.DataFrame([(key, float(frame["anomaly_score"].max()), str(frame.loc[f
 
 # COMMAND ----------
 
-from lakewatch.evaluation.nab_run import format_scoreboard, scoreboard
+from lakewatch.evaluation.spark_run import format_scoreboard, scoreboard
 
 if not wanted:
     print(format_scoreboard(scoreboard(corpus_dir, {r["detector"]: r for r in rows})))

@@ -13,12 +13,12 @@
 
 import pandas as pd
 
-from lakewatch.config import project_root
+from lakewatch.evaluation import default_corpus_path
 from lakewatch.notebooks import as_int, as_list, notebook_config, notebook_params, notebook_spark
 from lakewatch.training import TrainingSettings
 
 params = notebook_params(globals(), table_root="", env="local", overrides="", model="", epochs="", window="",
-                         num_processes="", corpus=str(project_root().parent / "shared" / "nab"), nab_files="",
+                         num_processes="", corpus=str(default_corpus_path()), nab_files="",
                          register="true")
 config = notebook_config(params)
 spark = notebook_spark(config)
@@ -48,12 +48,12 @@ display(pd.DataFrame({"epoch": range(1, len(result.metrics["loss"]) + 1), "loss"
 
 # COMMAND ----------
 
-from lakewatch.detectors.nab_eval import load_nab_corpus, run_on_nab, score_nab_run
+from lakewatch.evaluation import NabCorpus, run_on_nab, score_nab_run
 
 nab_files = as_list(params, "nab_files")
 scores = {}
 if nab_files:
-    corpus = [s for s in load_nab_corpus(params["corpus"]) if s.key in nab_files]
+    corpus = [s for s in NabCorpus.at(params["corpus"]).series() if s.key in nab_files]
     scores = score_nab_run(params["corpus"], run_on_nab(params["corpus"], result.detector, corpus))
 if scores:
     display(pd.DataFrame([scores]))
