@@ -28,9 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         lakehouse = config.lakehouse
         if args.action == "start":
-            from lakewatch.spark import session_jars
+            from lakewatch.spark import local_jars
 
-            with connecting(config, session_jars().split(",")):
+            with connecting(config, local_jars()):
                 pass
         if args.action in ("start", "status"):
             server = derby.recorded_server(lakehouse)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from lakewatch import catalog, cli
 from lakewatch.config import LakewatchConfig
-from lakewatch.errors import LakewatchError
-from lakewatch.spark import session_conf, session_jars
+from lakewatch.errors import ConfigError, LakewatchError
+from lakewatch.spark import local_jars, session_conf
 
 THRIFT_SERVER = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 DEFAULT_PORT = 10000
@@ -43,14 +43,16 @@ def submit_command(args, config: LakewatchConfig, catalog_conf: dict[str, str]) 
     """The spark-submit command line that runs the Thrift server on the lakehouse's catalog, Delta included."""
     import pyspark
 
-    jars = session_jars()
+    jars = local_jars()
+    if not jars:
+        raise ConfigError("the Thrift server needs the launcher's resolved jars: run ./spark-submit.sh setup")
     conf = session_conf(config, catalog_conf)
-    conf.pop("spark.jars")
+    conf.pop("spark.jars", None)
     # Thrift sessions load classes through the driver's own class path, where --jars may not reach: put Delta
     # (and the catalog's client) there too.
-    conf["spark.driver.extraClassPath"] = ":".join(jars.split(","))
+    conf["spark.driver.extraClassPath"] = ":".join(jars)
     command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", args.master,
-               "--name", "lakewatch-sql_server", "--jars", jars, "--class", THRIFT_SERVER]
+               "--name", "lakewatch-sql_server", "--jars", ",".join(jars), "--class", THRIFT_SERVER]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
     for setting in args.conf:
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, config = parse_args(argv)
     try:
-        with catalog.connecting(config, session_jars().split(",")) as catalog_conf:
+        with catalog.connecting(config, local_jars()) as catalog_conf:
             command = submit_command(args, config, catalog_conf)
     except LakewatchError as exc:
         print(f"[lakewatch] error: {exc}", file=sys.stderr)
