@@ -33,8 +33,7 @@ from deltalake import DeltaTable, write_deltalake
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from lakewatch.config import load_config
-from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
-from lakewatch.tables import GOLD_LABELS
+from lakewatch.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES, GOLD_LABELS
 
 OUT = Path(__file__).resolve().parent / "out"
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -29,46 +29,32 @@ display(pd.DataFrame([{k: str(v) for k, v in settings.as_dict().items()}]))
 
 # COMMAND ----------
 
-# MAGIC %md ## Train
+# MAGIC %md ## Train, score on NAB, log and register
+# MAGIC One call does what the `train` job does: train, save the artifacts, score the chosen NAB files, log the run
+# MAGIC to MLflow and, with a NAB score, register the model and promote it if it beats the champion.
 
 # COMMAND ----------
 
 from lakewatch.progress import Progress
-from lakewatch.training import train_model
+from lakewatch.training.run import train_and_register
 
-result = train_model(spark, config, settings, Progress("notebook-train"))
-artifacts = config.lakehouse.model(result.run_id)
-result.detector.save_artifacts(artifacts)
+nab_files = as_list(params, "nab_files")
+record = train_and_register(spark, config, settings, Progress("notebook-train"),
+                            corpus=params["corpus"] if nab_files else None, nab_files=nab_files,
+                            log=params["register"].lower() == "true")
+result, artifacts, scores = record.result, record.artifacts, record.nab
 display(pd.DataFrame({"epoch": range(1, len(result.metrics["loss"]) + 1), "loss": result.metrics["loss"],
                       "windows_per_second": result.metrics["windows_per_second"]}))
 
 # COMMAND ----------
 
-# MAGIC %md ## NAB score of the trained detector
+# MAGIC %md ## NAB scores and the registry
 
 # COMMAND ----------
 
-from lakewatch.evaluation import NabCorpus, run_on_nab, score_nab_run
-
-nab_files = as_list(params, "nab_files")
-scores = {}
-if nab_files:
-    corpus = [s for s in NabCorpus.at(params["corpus"]).series() if s.key in nab_files]
-    scores = score_nab_run(params["corpus"], run_on_nab(params["corpus"], result.detector, corpus))
 if scores:
     display(pd.DataFrame([scores]))
 else:
     print("no NAB files chosen: not scored (and not promoted)")
-
-# COMMAND ----------
-
-# MAGIC %md ## Log and register in MLflow
-
-# COMMAND ----------
-
-from lakewatch.training.mlflow_run import log_training_run, tracking_available
-
-registered = {}
-if params["register"].lower() == "true" and tracking_available():
-    registered = log_training_run(spark, config, result, scores, artifacts)
-display(pd.DataFrame([{"run_id": result.run_id, "artifacts": artifacts, **registered}]))
+registered = record.mlflow_details()
+display(pd.DataFrame([{"run_id": result.run_id, "artifacts": str(artifacts), **registered}]))

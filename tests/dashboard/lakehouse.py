@@ -1,5 +1,5 @@
 """A small lakehouse with known anomalies for the dashboard tests, written with deltalake in the real table schemas
-(lakewatch.tables, lakewatch.streaming.schemas), so no JVM is started to build it.
+(lakewatch.schemas), so no JVM is started to build it.
 
 Three series over three days of 5-minute readings (2026-03-01 .. 2026-03-03): ``machine_temp`` and ``cpu_util``
 (channel ``value``) and ``pump`` (channels ``pressure`` and ``flow``). Four anomaly events, one of them open; the
@@ -18,8 +18,9 @@ from deltalake import write_deltalake
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from lakewatch.config import LakewatchConfig
-from lakewatch.streaming.schemas import GOLD_ANOMALIES, GOLD_ANOMALY_SCORES
-from lakewatch.tables import (
+from lakewatch.schemas import (
+    GOLD_ANOMALIES,
+    GOLD_ANOMALY_SCORES,
     GOLD_LABELS,
     GOLD_NAB_SCORES,
     OPS_PIPELINE_RUNS,

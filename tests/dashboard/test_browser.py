@@ -250,6 +250,6 @@ def test_empty_lakehouse_is_explained(browser, empty_lake, tmp_path, shots):
 def lake_schema() -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    from lakewatch.streaming.schemas import GOLD_ANOMALIES
+    from lakewatch.schemas import GOLD_ANOMALIES
 
     return to_arrow_schema(GOLD_ANOMALIES)

@@ -4,7 +4,7 @@ promoting it to champion when its NAB standard score beats the current champion'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ from pyspark.sql import SparkSession
 from lakewatch import tracking
 from lakewatch.config import LakewatchConfig
 from lakewatch.errors import ConfigError
-from lakewatch.evaluation.in_process import evaluate_on_nab
+from lakewatch.evaluation.corpus import NabCorpus
+from lakewatch.evaluation.in_process import evaluate_on_nab, run_on_nab, score_nab_run
 from lakewatch.layout import MODELS
 from lakewatch.progress import Progress
 from lakewatch.training.mlflow_run import log_training_run
@@ -55,13 +56,25 @@ def artifacts_dir(config: LakewatchConfig, run_id: str) -> Path:
     return location if location is not None else config.lakehouse.local_dir(MODELS) / run_id
 
 
+def _nab_scores(corpus: str | Path, files: Sequence[str], detector: Any) -> dict[str, float]:
+    if not files:
+        return evaluate_on_nab(corpus, detector)
+    checked = NabCorpus.at(corpus)
+    series = [s for s in checked.series() if s.key in set(files)]
+    unknown = sorted(set(files) - {s.key for s in series})
+    if unknown:
+        raise ConfigError(f"NAB files {unknown}: not labelled in {checked.windows_file}")
+    return score_nab_run(checked, run_on_nab(checked, detector, series))
+
+
 def train_and_register(spark: SparkSession, config: LakewatchConfig, settings: TrainingSettings,
                        progress: Progress, *, run_id: str | None = None, artifacts: str | Path | None = None,
-                       corpus: str | Path | None = None, log: bool = True,
+                       corpus: str | Path | None = None, nab_files: Sequence[str] = (), log: bool = True,
                        tags: Mapping[str, str] | None = None) -> TrainingRecord:
     """Train a detector with ``settings`` (:func:`~lakewatch.training.train.train_model`), save its artifacts to
     ``artifacts`` (default :func:`artifacts_dir`), score it on the NAB checkout ``corpus`` in process (when
-    given; NAB is univariate), and, when ``log``, record it in one MLflow run with ``tags``
+    given; NAB is univariate; only its files ``nab_files`` when given, a quick check not comparable with the
+    scoreboard), and, when ``log``, record it in one MLflow run with ``tags``
     (:func:`~lakewatch.training.mlflow_run.log_training_run`) and, when it has a NAB standard score, register it
     and promote it if it beats the champion. Returns the :class:`TrainingRecord`.
 
@@ -77,7 +90,7 @@ def train_and_register(spark: SparkSession, config: LakewatchConfig, settings: T
     scores: dict[str, float] = {}
     if corpus is not None:
         with progress.stage("score the trained model on NAB in process"):
-            scores = dict(evaluate_on_nab(corpus, result.detector))
+            scores = dict(_nab_scores(corpus, nab_files, result.detector))
     record = TrainingRecord(result, out, scores)
     if not log:
         return record
