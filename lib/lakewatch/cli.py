@@ -7,6 +7,17 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import delta.exceptions.captured  # noqa: F401  (see DELTA_CONFLICTS)
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from pyspark.sql import SparkSession
 
 from lakewatch.config import LakewatchConfig, load_config
@@ -18,6 +29,12 @@ from lakewatch.sources.synthetic import SOURCE_NAME as SYNTHETIC
 from lakewatch.spark import get_spark
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_VALIDATION = 0, 1, 2, 3
+
+# Delta's optimistic-concurrency refusals. PySpark raises them as these classes (instead of a bare Py4JJavaError)
+# only once delta.exceptions.captured has patched its exception conversion: imported below for that alone.
+DELTA_CONFLICTS = (ConcurrentAppendException, ConcurrentDeleteDeleteException, ConcurrentDeleteReadException,
+                   ConcurrentTransactionException, ConcurrentWriteException, DeltaConcurrentModificationException,
+                   MetadataChangedException, ProtocolChangedException)
 
 JobBody = Callable[[SparkSession, LakewatchConfig, RunRecord, Progress], int]
 
@@ -84,3 +101,14 @@ def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBod
     except (SourceError, ConfigError, LakewatchError) as exc:
         print(f"[lakewatch] error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except DELTA_CONFLICTS as exc:
+        print(f"[lakewatch] error: {conflict_message(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def conflict_message(exc: Exception) -> str:
+    """One line for a commit Delta refused because another job wrote the same table first (optimistic
+    concurrency): which conflict, on what, and that nothing was half-written, so running the job again is safe."""
+    first = str(getattr(exc, "desc", None) or exc).strip().splitlines()[0]
+    return (f"a concurrent write conflicted with this job's ({type(exc).__name__}): {first[:400]} - Delta kept "
+            "the other job's commit and refused this one (a table only ever holds whole commits); run the job again")

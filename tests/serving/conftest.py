@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -72,7 +73,8 @@ def streaming_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Streami
     log = root.parent / "stream.log"
     command = [str(REPO / "spark-submit.sh"), "score_stream", "--table-root", str(root),
                "--trigger", "processingTime=2 seconds", "--detector", "robust_zscore",
-               "--set", "streaming.explain.enabled=false", "--set", "streaming.state_partitions=2"]
+               "--threshold", "0.9", "--set", "streaming.explain.enabled=false",
+               "--set", "streaming.state_partitions=2"]
     with log.open("w") as out:
         stream = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=job_env(), cwd=REPO,
                                   start_new_session=True)
@@ -80,10 +82,19 @@ def streaming_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Streami
         wait_for_rows(root, "gold/anomaly_scores", 400, stream, log)
         yield StreamingLake(root, stream, log)
     finally:
-        os.killpg(stream.pid, signal.SIGTERM)
-        try:
-            stream.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(stream.pid, signal.SIGKILL)
-            stream.wait(30)
+        _stop(stream)
         derby.stop_server(Lakehouse(str(root)))
+
+
+def _stop(stream: subprocess.Popen) -> None:
+    """Stop the stream's process group (TERM, then KILL after a minute); one that already ended is left be."""
+    if stream.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(stream.pid, signal.SIGTERM)
+    try:
+        stream.wait(60)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(stream.pid, signal.SIGKILL)
+        stream.wait(30)
