@@ -42,7 +42,7 @@ def test_bad_arguments_are_refused_before_spark_starts(tmp_path: Path) -> None:
     assert bad_source.returncode == 2
     assert "unknown source 'nope': expected 'synthetic' or one of ['nab', 'skab']" in _said(bad_source)
     bad_value = run_job(["pipeline", "--set", "synthetic.points=-5", "--table-root", str(tmp_path)])
-    assert bad_value.returncode == 2 and "synthetic.points must be a positive integer, found -5" in _said(bad_value)
+    assert bad_value.returncode == 2 and "synthetic.points=-5: expected greater than 0" in _said(bad_value)
     unknown = run_job(["nosuchjob"])
     assert unknown.returncode == 2 and "unknown job 'nosuchjob'" in _said(unknown)
 

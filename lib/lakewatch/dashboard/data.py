@@ -201,9 +201,14 @@ def series_labels(data: DashboardData, series_id: str, start: datetime, end: dat
 
 
 def stream_threshold(config: LakewatchConfig) -> float:
-    """The score threshold the stream flags at (``streaming.threshold``)."""
-    value = (config.raw.get("streaming") or {}).get("threshold", DEFAULT_THRESHOLD)
-    return float(value)
+    """The score threshold the stream flags at: ``streaming.threshold`` when set, else the calibrated threshold
+    of the stream's detector (``streaming.detector``, or the configured default) in conf/detectors.yaml, else
+    DEFAULT_THRESHOLD."""
+    streaming = config.raw.get("streaming") or {}
+    if streaming.get("threshold") is not None:
+        return float(streaming["threshold"])
+    calibrated = config.detectors.threshold(streaming.get("detector") or None)
+    return DEFAULT_THRESHOLD if calibrated is None else float(calibrated)
 
 
 # ----------------------------------------------------------------------------------------------- events

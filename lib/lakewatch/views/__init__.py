@@ -119,6 +119,9 @@ def create_views(spark: SparkSession, config: LakewatchConfig, names: Iterable[s
         if missing:
             outcome[name] = f"skipped: missing {', '.join(missing)}"
             continue
+        from lakewatch.tables import ensure_database  # Spark's side only: the readers load views without it
+
+        ensure_database(spark, config, view_name(config, name))  # its home schema may have no table yet
         spark.sql(f"CREATE OR REPLACE VIEW {view_name(config, name)} AS\n{render(name, tables)}")
         outcome[name] = "created"
     return outcome
