@@ -166,7 +166,20 @@ def test_series_explorer_unknown_series(browser, dashboard, shots):
 
 
 def choose(browser, label: str, option_text: str) -> None:
-    """Pick the option containing `option_text` in the selectbox labelled `label`."""
+    """Pick the option containing `option_text` in the selectbox labelled `label`; a page that re-renders under
+    the click (the app re-runs after the previous choice) is tried again, up to five times."""
+    for attempt in range(5):
+        settled(browser)
+        try:
+            _choose_once(browser, label, option_text)
+            break
+        except StaleElementReferenceException:
+            if attempt == 4:
+                raise
+    settled(browser)
+
+
+def _choose_once(browser, label: str, option_text: str) -> None:
     for box in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stSelectbox"]'):
         if box.find_element(By.CSS_SELECTOR, "label").text.strip() == label:
             box.find_element(By.CSS_SELECTOR, "input").click()
@@ -176,7 +189,6 @@ def choose(browser, label: str, option_text: str) -> None:
     option = until(browser, lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, '[role="option"]')
                                        if option_text in o.text], f"an option with {option_text!r}")
     option[0].click()
-    settled(browser)
 
 
 def test_anomaly_review(browser, dashboard, known_lake, shots):
