@@ -131,9 +131,19 @@ def test_wide_multivariate_csv_is_one_entity_with_eight_channels(spark, tmp_path
     _write(tmp_path / "skab", "valve1/0.csv", ("\n".join([header, *lines]) + "\n").encode())
     run_pipeline(spark, config, build_source(config, "skab"), "run-4", quiet())
     silver = spark.table(config.tables.silver_readings)
-    assert silver.select("series_id").distinct().collect()[0][0] == "0"
+    assert silver.select("series_id").distinct().collect()[0][0] == "valve1/0"
     got = silver.where(F.col("timestamp") == "2020-03-09 12:00:00").select("channel", "value")
     assertDataFrameEqual(got, spark.createDataFrame([(c, 20.0 + i) for i, c in enumerate(channels)], got.schema))
+
+
+def test_file_name_series_ids_that_collide_are_refused(spark, tmp_path: Path) -> None:
+    config = make_config(tmp_path / "lake", f"sources.x.path={tmp_path / 'src'}", "sources.x.value_column=v",
+                         "sources.x.series_id_from=file_name")
+    for folder in ("valve1", "valve2"):
+        _write(tmp_path / "src", f"{folder}/0.csv", b"timestamp,v\n2020-01-01 00:00:00,1\n")
+    with pytest.raises(SourceError, match=r"gives series '0' to 2 files: .*valve1/0\.csv, .*valve2/0\.csv"):
+        ingest(spark, config, build_source(config, "x"))
+    assert spark.table(config.tables.bronze_readings).count() == 0
 
 
 def test_nab_category_reads_with_labels(spark, tmp_path: Path) -> None:

@@ -107,6 +107,8 @@ class FileSource:
         if not groups:
             detail = "; ".join(f"{r.path}: {r.reason}" for r in rejected[:5])
             raise SourceError(f"source '{self.name}' at {self.root}: no readable file ({detail})")
+        if self.spec.series_id_from == "file_name":
+            _refuse_colliding_names(self.name, root, [f.path for group in groups.values() for f in group])
         readable = sum(len(group) for group in groups.values())
         groups = _unknown_files(groups, set(known()))
         frames = [self._read_group(spark, root, columns, group) for columns, group in groups.items()]
@@ -190,6 +192,25 @@ class FileSource:
 
     def _channels(self) -> tuple[str, ...]:
         return (self.spec.value_column,) if self.spec.value_column else self.spec.channel_columns
+
+
+def _refuse_colliding_names(source: str, root: str, paths: list[str]) -> None:
+    """Raise SourceError when two files in different folders would give the same series id by file name.
+
+    ``valve1/0.csv`` and ``valve2/0.csv`` both name series ``0``: their rows would interleave as one series (and
+    go to quarantine as out of order). ``series_id_from: path`` (the default) names them ``valve1/0``, ``valve2/0``.
+    """
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(paths):
+        by_name[relative_stem(root, path).rsplit("/", 1)[-1]].append(path)
+    clashes = {name: files for name, files in by_name.items() if len(files) > 1}
+    if clashes:
+        name, files = next(iter(sorted(clashes.items())))
+        more = f" (and {len(clashes) - 1} more name(s))" if len(clashes) > 1 else ""
+        raise SourceError(
+            f"source '{source}': series_id_from 'file_name' gives series '{name}' to {len(files)} files: "
+            f"{', '.join(files[:4])}{more}; use series_id_from: path (the path under {root}) so each file is "
+            "its own series")
 
 
 def _unknown_files(groups: dict[tuple[str, ...], list[FileInfo]],
