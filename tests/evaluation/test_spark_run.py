@@ -52,6 +52,8 @@ def test_spark_evaluation_matches_in_process_scoring(spark, small_corpus: Path, 
     written = read_results_dir(out, DETECTOR)
     assert sorted(written) == sorted(f"{CATEGORY}/{p.name}" for p in (small_corpus / "data" / CATEGORY).glob("*.csv"))
     assert written[f"{CATEGORY}/art_daily_jumpsup.csv"]["label"].sum() > 0
+    nab = NabCorpus(small_corpus)
+    assert {k: len(f) for k, f in written.items()} == {k: len(pd.read_csv(nab.data_file(k))) for k in written}
 
     scores = spark.table(config.tables.gold_nab_scores)
     overall = {r["profile"]: r["score"] for r in scores.where(F.col("category") == "ALL").collect()}
@@ -62,6 +64,23 @@ def test_spark_evaluation_matches_in_process_scoring(spark, small_corpus: Path, 
     threshold = outcome.results["standard"].threshold
     assert results.where(F.col("flag") != (F.col("anomaly_score") >= threshold)).count() == 0
     assert results.where(F.col("label") == 1).count() == sum(int(f["label"].sum()) for f in written.values())
+
+
+def test_repeated_corpus_timestamps_give_one_result_row_per_corpus_row(spark, tmp_path: Path) -> None:
+    # NAB's own files repeat timestamps (12 rows at 2014-03-09 03:00:00 in machine_temperature_system_failure):
+    # silver keeps one reading per timestamp, the results in NAB's layout keep every corpus row, in file order.
+    key = f"{CATEGORY}/art_daily_jumpsup.csv"
+    rows = pd.read_csv(NabCorpus(nab_dir()).data_file(key))
+    repeated = pd.concat([rows.iloc[:100], rows.iloc[[99, 99]], rows.iloc[100:]], ignore_index=True)
+    corpus = nab_subset(tmp_path / "nab", [key], {key: repeated})
+    out = tmp_path / "results"
+    outcome = evaluate_nab(spark, make_config(tmp_path / "lake"), corpus.root, DETECTOR, {}, "run-rep",
+                           Progress("t", stream=io.StringIO()), out)
+    assert outcome.points == len(repeated)
+    written = read_results_dir(out, DETECTOR)[key]
+    assert len(written) == len(repeated)
+    assert list(written["value"]) == list(repeated["value"])
+    assert written["anomaly_score"].iloc[99] == written["anomaly_score"].iloc[100] == written["anomaly_score"].iloc[101]
 
 
 def test_scoreboard_places_ours_among_the_published(small_corpus: Path) -> None:

@@ -71,6 +71,32 @@ def _frames(scored: pd.DataFrame) -> dict[str, pd.DataFrame]:
             for row in scored.sort_values("series_id").itertuples(index=False)}
 
 
+def corpus_rows(frames: Mapping[str, pd.DataFrame], corpus: NabCorpus) -> dict[str, pd.DataFrame]:
+    """The scored frames laid over the corpus' own rows: one row per corpus row, in file order, with the row's
+    timestamp and value and the score of its timestamp.
+
+    Silver keeps one reading per (series, timestamp), but NAB's files repeat some timestamps (49 rows over 8
+    files of the corpus), and NAB's scorer wants one result row per data row. A repeated timestamp's rows all
+    get the score the detector gave that timestamp. Raises NabDataError naming the file and the first corpus
+    timestamp that was not scored (a row quarantined on the way, for example).
+    """
+    out = {}
+    for series in corpus.series():
+        if series.key not in frames:
+            continue
+        frame = frames[series.key]
+        scored = pd.Index(frame["timestamp"].to_numpy(dtype="datetime64[ns]").view("int64"))
+        positions = scored.get_indexer(series.timestamps)
+        if (positions < 0).any():
+            first = pd.Timestamp(int(series.timestamps[positions < 0][0]))
+            raise NabDataError(f"{series.key}: {int((positions < 0).sum())} corpus row(s) have no score, the first "
+                               f"at {first}; expected every row of the file in silver")
+        out[series.key] = pd.DataFrame({"timestamp": pd.to_datetime(series.timestamps),
+                                        "value": series.values,
+                                        "anomaly_score": frame["anomaly_score"].to_numpy()[positions]})
+    return out
+
+
 def evaluate_nab(spark: SparkSession, config: LakewatchConfig, corpus: NabCorpus | str | Path, detector: str,
                  params: Mapping, run_id: str, progress: Progress, out_dir: str | Path | None = None) -> NabEvaluation:
     """Ingest the corpus, score every series with `detector` on Spark, score it the NAB way, write results
@@ -99,7 +125,7 @@ def evaluate_nab(spark: SparkSession, config: LakewatchConfig, corpus: NabCorpus
         scored = score_series(spark.table(config.tables.silver_readings), detector, params, tasks, series,
                               config.detectors)
         # The corpus is NAB's fixed 365k rows: its threshold optimisation runs on the driver.
-        frames = _frames(scored.toPandas())
+        frames = corpus_rows(_frames(scored.toPandas()), corpus)
         points = sum(len(frame) for frame in frames.values())
         counts.update(points=points)
         seconds["score"] = time.perf_counter() - began
