@@ -228,6 +228,23 @@ run_python_job() {
   exec "$VENV/bin/python" "$ROOT/jobs/$job.py" "$@"
 }
 
+default_driver_memory() {
+  # Spark's own default heap is 1 GB whatever the machine; in local mode the driver's heap is every task's, so
+  # size it from the memory there is: a third of it (8 GB on 24 GiB), leaving the rest to the Python workers,
+  # the page cache and other processes. --driver-memory or --conf spark.driver.memory=... overrides it.
+  awk '/^MemTotal:/ { gb = int($2 / 1048576 / 3); if (gb < 1) gb = 1; print gb "g"; exit }' /proc/meminfo 2> /dev/null \
+    || echo 1g
+}
+
+is_local_master() {
+  # Whether the spark options given ("--master X" among them) run the job in local mode.
+  while [[ $# -gt 0 ]]; do
+    [[ $1 == --master ]] && { [[ ${2:-} == local* ]]; return; }
+    shift
+  done
+  return 1
+}
+
 derby_client_jar() {
   # The catalog's JDBC driver (Derby's client): the metastore loads it through the driver JVM's own class
   # path, where --jars does not reach (lakewatch.catalog).
@@ -238,11 +255,12 @@ run_job() {
   local job=$1; shift
   local script="$ROOT/jobs/$job.py"
   [[ -f $script ]] || { list_jobs >&2; die "unknown job '$job' (no jobs/$job.py)"; }
-  local spark_args=() job_args=() has_master=0 cluster_mode=0
+  local spark_args=() job_args=() has_master=0 has_memory=0 cluster_mode=0
   while [[ $# -gt 0 ]]; do
     if [[ $SPARK_VALUE_OPTS == *" $1 "* ]]; then
       [[ $# -ge 2 ]] || die "spark option $1 needs a value"
       [[ $1 == --master ]] && has_master=1
+      [[ $1 == --driver-memory || ($1 == --conf && $2 == spark.driver.memory=*) ]] && has_memory=1
       [[ $1 == --deploy-mode && $2 == cluster ]] && cluster_mode=1
       spark_args+=("$1" "$2"); shift 2
     else
@@ -250,6 +268,9 @@ run_job() {
     fi
   done
   [[ $has_master == 1 ]] || spark_args+=(--master "${LAKEWATCH_MASTER:-local[*]}")
+  if [[ $has_memory == 0 && -z ${SPARK_DRIVER_MEMORY:-} ]] && is_local_master "${spark_args[@]}"; then
+    spark_args+=(--driver-memory "$(default_driver_memory)")
+  fi
   local sharing="" derby=""
   # The archive and the Derby home are this machine's: a driver started elsewhere (cluster deploy mode) goes
   # without, and its metastore and derby.log stay in its own working directory (lakewatch.layout).

@@ -56,6 +56,19 @@ def test_missing_source_path_fails_with_one_clear_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_running_out_of_memory_ends_in_one_lakewatch_line_not_a_dead_jvm(tmp_path: Path) -> None:
+    # 2,000 strings of 1 MB collected into one row do not fit a 512 MB heap: the task fails with Java's
+    # OutOfMemoryError, and the job says so in one line with what to change (exit 1), instead of Spark ending the
+    # JVM with exit code 52 and only its own log lines.
+    process = run_job(["sql", "--driver-memory", "512m", "--table-root", str(tmp_path / "lake"),
+                       "SELECT size(collect_list(repeat(CAST(id AS STRING), 1000000))) FROM range(2000)"])
+    assert process.returncode == 1, _said(process)
+    last = [line for line in process.stderr.splitlines() if line.startswith("[lakewatch] error:")]
+    assert last and "sql ran out of memory (java.lang.OutOfMemoryError: Java heap space) with a 512m" in last[-1]
+    assert "--driver-memory" in last[-1] and "Traceback" not in process.stderr
+
+
+@pytest.mark.slow
 @pytest.mark.cluster
 def test_pipeline_runs_unchanged_on_a_standalone_cluster(tmp_path: Path) -> None:
     with standalone_cluster(tmp_path / "cluster") as master:

@@ -79,3 +79,18 @@ def test_run_job_passes_the_derby_home_of_the_jobs_own_options() -> None:
     assert '"${derby:+-Dderby.system.home=$derby }' in run_job
     assert "delta_tables" not in run_job
 
+
+
+def test_local_jobs_get_a_heap_sized_from_the_machine_unless_one_is_given() -> None:
+    total_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                     if line.startswith("MemTotal:"))
+    assert _launcher("default_driver_memory") == f"{max(1, total_kib // 1048576 // 3)}g\n"
+    assert _launcher("is_local_master --name x --master 'local[*]' && echo local") == "local\n"
+    assert _launcher("is_local_master --master spark://h:7077 || echo cluster") == "cluster\n"
+    text = LAUNCHER.read_text()
+    run_job = text[text.index("run_job() {"):text.index("\nmain() {")]
+    # --driver-memory, --conf spark.driver.memory=... and $SPARK_DRIVER_MEMORY each keep the user's figure
+    assert '[[ $1 == --driver-memory || ($1 == --conf && $2 == spark.driver.memory=*) ]] && has_memory=1' in run_job
+    assert ('[[ $has_memory == 0 && -z ${SPARK_DRIVER_MEMORY:-} ]] && is_local_master "${spark_args[@]}"'
+            in run_job)
+    assert 'spark_args+=(--driver-memory "$(default_driver_memory)")' in run_job

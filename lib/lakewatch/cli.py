@@ -91,6 +91,7 @@ def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBod
         print(f"[lakewatch] error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     progress = Progress(job, spark.sparkContext)
+    heap = spark.sparkContext.getConf().get("spark.driver.memory", "1g")
     try:
         with track_run(spark, config, job, argv) as record:
             status = body(spark, config, record, progress)
@@ -104,6 +105,50 @@ def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBod
     except DELTA_CONFLICTS as exc:
         print(f"[lakewatch] error: {conflict_message(exc)}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:
+        message = resource_message(job, progress.failed_stage, heap, exc)
+        if message is None:
+            raise
+        print(f"[lakewatch] error: {message}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+# What Spark says when a job ran out of a resource, and what lakewatch says of it.
+_OUT_OF_MEMORY = ("java.lang.OutOfMemoryError",)
+_EXECUTOR_LOST = ("ExecutorLostFailure", "Executor heartbeat timed out", "Container killed", "worker lost")
+_DRIVER_GONE = ("SparkContext was shut down", "Answer from Java side is empty", "Error while sending or receiving",
+                "Cannot call methods on a stopped SparkContext")
+
+
+def resource_message(job: str, stage: str | None, heap: str, exc: BaseException) -> str | None:
+    """One line for a job that ran out of memory or lost an executor or its driver JVM: the stage it was in and
+    what to change; None for any other error (which then surfaces as it is)."""
+    text = _chain_text(exc)
+    where = f"{job}: stage '{stage}'" if stage else job
+    if any(marker in text for marker in _OUT_OF_MEMORY):
+        detail = text[text.index("java.lang.OutOfMemoryError"):].splitlines()[0][:160]
+        return (f"{where} ran out of memory ({detail}) with a {heap} driver heap; nothing was half-written (Delta "
+                "commits are whole). Give Spark more memory (--driver-memory 12g in local mode, --executor-memory on "
+                "a cluster), or more, smaller tasks (--set spark.rows_per_partition=500000), and run it again")
+    if any(marker in text for marker in _EXECUTOR_LOST):
+        return (f"{where} lost an executor (a worker died or was killed, often for memory): see the worker's log; "
+                "give executors more memory (--executor-memory) or use smaller tasks "
+                "(--set spark.rows_per_partition=500000), and run it again")
+    if any(marker in text for marker in _DRIVER_GONE):
+        return (f"{where}: the Spark driver stopped under the job (with a {heap} heap; an OutOfMemoryError or a kill "
+                "ends it): see the log above; give it more memory with --driver-memory 12g and run it again")
+    return None
+
+
+def _chain_text(exc: BaseException) -> str:
+    """The messages of an exception and of those it was raised from (Py4J errors carry the Java trace)."""
+    parts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
 
 
 def conflict_message(exc: Exception) -> str:

@@ -22,6 +22,8 @@ class Progress:
         self._heartbeat_s = heartbeat_s
         self._stream = stream or sys.stderr
         self._started = time.monotonic()
+        #: The innermost stage an exception left, for the job's error line (None while nothing failed).
+        self.failed_stage: str | None = None
 
     def say(self, message: str) -> None:
         """Print one progress line with the job's elapsed time."""
@@ -39,6 +41,9 @@ class Progress:
         began = time.monotonic()
         try:
             yield counts
+        except BaseException:
+            self.failed_stage = self.failed_stage or name
+            raise
         finally:
             stop.set()
             beat.join()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,7 +40,11 @@ def track_run(spark: SparkSession, config: LakewatchConfig, job: str, args: Sequ
     try:
         yield record
     except BaseException as exc:
-        _write(spark, config, record, "failed", f"{type(exc).__name__}: {exc}")
+        try:
+            _write(spark, config, record, "failed", f"{type(exc).__name__}: {exc}")
+        except Exception as failed:  # the session itself is gone (the driver JVM died): keep the job's own error
+            print(f"[lakewatch] could not record the failed run in {config.tables.ops_pipeline_runs}: "
+                  f"{type(failed).__name__}", file=sys.stderr)
         raise
     _write(spark, config, record, "succeeded", None)
 
