@@ -63,9 +63,9 @@ def test_running_out_of_memory_ends_in_one_lakewatch_line_not_a_dead_jvm(tmp_pat
     process = run_job(["sql", "--driver-memory", "512m", "--table-root", str(tmp_path / "lake"),
                        "SELECT size(collect_list(repeat(CAST(id AS STRING), 1000000))) FROM range(2000)"])
     assert process.returncode == 1, _said(process)
-    last = [line for line in process.stderr.splitlines() if line.startswith("[lakewatch] error:")]
+    last = [line for line in _said(process).splitlines() if line.startswith("[lakewatch] error:")]
     assert last and "sql ran out of memory (java.lang.OutOfMemoryError: Java heap space) with a 512m" in last[-1]
-    assert "--driver-memory" in last[-1] and "Traceback" not in process.stderr
+    assert "--driver-memory" in last[-1] and "Traceback" not in _said(process)
 
 
 @pytest.mark.slow
