@@ -73,6 +73,24 @@ def write_unscored_readings(config: LakewatchConfig) -> None:
         "ingest_id": ["ingest-2"] * UNSCORED}, schema=schema), mode="append")
 
 
+#: The detector registered as the MLflow champion of the test lakehouse (not the default's parameters).
+CHAMPION = ("lakewatch_nab", {"suppress_rows": 80})
+
+
+def register_champion(config: LakewatchConfig) -> None:
+    """Log CHAMPION's detector to the lakehouse's MLflow store and make it the champion."""
+    import mlflow
+
+    from lakewatch import tracking
+    from lakewatch.detectors import get_detector
+    from tests.tracking.conftest import make_readings
+
+    with tracking.start_run(config, "test") as run:
+        uri = tracking.log_detector(get_detector(*CHAMPION, catalog=config.detectors), make_readings({"ex": 30}))
+        mlflow.log_metric(tracking.NAB_METRIC, 60.0)
+    assert tracking.promote_if_better(config, run.info.run_id, uri, 60.0) == (1, True)
+
+
 def start_api(config: LakewatchConfig, log: Path, env: dict[str, str], *options: str) -> tuple[subprocess.Popen, str]:
     """``./spark-submit.sh api`` on a free port for `config`'s lakehouse, once /health answers."""
     port = free_port()
@@ -102,6 +120,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     write_known_lakehouse(config)
     write_unscored_readings(config)
     write_alerts(config)
+    register_champion(config)
     log = folder / "api.log"
     process, url = start_api(config, log, {KEY_ENV: API_KEY}, "--set", f"api.key_env={KEY_ENV}",
                              "--set", "api.metrics_cache_seconds=0", "--set", "api.readings_around=4",

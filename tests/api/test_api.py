@@ -13,11 +13,13 @@ import pytest
 from deltalake import DeltaTable
 
 from lakewatch.api.errors import ApiError
+from lakewatch.api.scoring import ScorerCache, ScoreRequestError
 from lakewatch.api.security import check_key
 from lakewatch.detectors import get_detector
 from lakewatch.event_ids import event_id
 from lakewatch.jobs.api import parse_args
-from tests.api.conftest import API_KEY, KEY_ENV
+from tests.api.conftest import API_KEY, CHAMPION, KEY_ENV
+from tests.conftest import make_config
 from tests.dashboard.lakehouse import DETECTOR, EVENTS, MODEL_VERSION, SPIKE, START, STEP
 from tests.dashboard.server import descendants
 
@@ -152,6 +154,30 @@ def test_a_state_token_continues_a_series_and_a_tampered_one_is_refused(api) -> 
     assert "signature" in refused.json()["detail"]
     assert other.status_code == 400 and "'s2', not 's3'" in other.json()["detail"]
     assert older.status_code == 422 and older.json()["field"] == "readings[0].timestamp"
+
+
+def test_score_with_the_registry_champion(api) -> None:
+    readings = _readings(40)
+    with api.client() as client:
+        answer = client.post("/score", json={"readings": readings, "model": "champion"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    champion = get_detector(*CHAMPION, catalog=api.config.detectors)
+    stamps = np.array([np.datetime64(r["timestamp"][:19], "ns") for r in readings]).astype(np.int64)
+    expected = champion.score_series(np.array([r["value"] for r in readings]), stamps)
+    assert (body["detector"], body["model_version"]) == ("lakewatch_nab", "lakewatch-detector/1")
+    assert [s["score"] for s in body["scores"]] == pytest.approx(expected.tolist())
+    default = get_detector("default", catalog=api.config.detectors)
+    assert champion.fingerprint != default.fingerprint  # so the scores above are the champion's own
+
+
+def test_without_an_mlflow_store_the_champion_is_a_503_naming_the_model(tmp_path) -> None:
+    config = make_config(tmp_path / "lake")
+    with pytest.raises(ScoreRequestError) as refused:
+        ScorerCache(config).get("champion")
+    assert (refused.value.status, refused.value.field) == (503, "model")
+    assert "no MLflow store" in str(refused.value)
+    assert not config.lakehouse.mlflow_db.exists()  # the API never creates a store
 
 
 def test_feedback_is_appended_to_gold_feedback(api) -> None:

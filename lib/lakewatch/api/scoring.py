@@ -21,6 +21,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,16 +114,27 @@ def _catalog_scorer(config: LakewatchConfig, model: str) -> Scorer:
 
 
 def _load_champion(config: LakewatchConfig) -> Scorer:
+    """The registry's champion, read from the configured MLflow store without writing to it (the API never creates
+    a store or an experiment: a missing one is a 503 naming ``model``)."""
     from lakewatch import tracking  # MLflow is heavy: imported only when the champion is asked for
 
     uri = tracking.champion_uri(config)
     try:
-        tracking.configure(config)
-        detector = tracking.load_model_detector(uri)
-        from mlflow import MlflowClient
+        store = tracking.resolve_settings(config).tracking_uri
+        if store.startswith("sqlite:///") and not Path(store[len("sqlite:///"):]).is_file():
+            raise ScoreRequestError("model", f"there is no MLflow store at {store[len('sqlite:///'):]}, so no "
+                                    f"champion {uri}: register one with ./spark-submit.sh tune (or train), or ask "
+                                    "for model 'default'", 503)
+        import mlflow
 
+        tracking.quiet_mlflow()
+        mlflow.set_tracking_uri(store)
+        mlflow.set_registry_uri(store)
+        detector = tracking.load_model_detector(uri)
         name, alias = uri[len("models:/"):].split("@", 1)
-        version = f"{name}/{MlflowClient().get_model_version_by_alias(name, alias).version}"
+        version = f"{name}/{mlflow.MlflowClient().get_model_version_by_alias(name, alias).version}"
+    except ScoreRequestError:
+        raise
     except Exception as exc:  # MLflow raises many kinds; the caller needs one answer naming the model
         raise ScoreRequestError("model", f"the registry's champion {uri} cannot be loaded ({exc}); register one "
                                 "with ./spark-submit.sh tune (or train), or ask for model 'default'", 503) from exc
