@@ -72,6 +72,8 @@ class AnomalyPage(BaseModel):
     limit: int
     offset: int
     next_offset: int | None = Field(description="offset of the next page; null on the last one")
+    note: str | None = Field(default=None, description="why the list is empty when gold.anomalies does not exist "
+                             "yet (and the job that creates it)")
 
 
 class Contribution(BaseModel):

@@ -41,8 +41,9 @@ def list_anomalies(state: Annotated[AppState, Depends(app_state)],
     wanted = data.AnomalyFilter(series, channel, since, until, min_score, open_only)
     items, total = data.list_anomalies(state.reader, wanted, limit, offset)
     following = offset + len(items)
+    note = None if state.reader.exists("gold_anomalies") else str(state.reader.not_found("gold_anomalies"))
     return {"items": items, "total": total, "limit": limit, "offset": offset,
-            "next_offset": following if following < total else None}
+            "next_offset": following if following < total else None, "note": note}
 
 
 @router.get("/{event_id}", response_model=AnomalyDetail,
