@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
 
 
 def utc(value: datetime) -> datetime:
@@ -126,7 +126,7 @@ class ReadingIn(BaseModel):
     series_id: str | None = Field(default=None, min_length=1, max_length=200)
     channel: str = Field(default="value", min_length=1, max_length=200)
     timestamp: datetime
-    value: float
+    value: StrictFloat = Field(description="a JSON number (not a string or a boolean)")
 
     @field_validator("value")
     @classmethod
