@@ -217,7 +217,7 @@ ensure_browser() {
 # Jobs that run on the environment's Python directly: servers that read the Delta tables with deltalake/DuckDB
 # (spark-submit would start a JVM only to launch their Python), and sql_server, whose driver is Spark's Thrift
 # server rather than a Python script (the job builds that spark-submit itself).
-PYTHON_JOBS=" dashboard sql_server "
+PYTHON_JOBS=" api dashboard sql_server "
 
 is_python_job() {
   [[ $PYTHON_JOBS == *" $1 "* ]]

@@ -164,6 +164,27 @@ GOLD_ANOMALIES = T.StructType([
 # Key of an event in gold.anomalies: a batch writes at most one version of each.
 EVENT_KEY = ("series_id", "channel", "start", "detector", "model_version")
 
+# What people said about anomaly events (POST /feedback on the API, lakewatch.api.feedback), append-only: one row
+# per verdict, never updated, so a later verdict on the same event is a new row (the newest one counts). Carries
+# the event's key beside its id (lakewatch.event_ids), so per-series thresholds are learnt from it without a join.
+GOLD_FEEDBACK = T.StructType([
+    T.StructField("feedback_id", T.StringType(), False),
+    T.StructField("event_id", T.StringType(), False),
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("channel", T.StringType(), False),
+    T.StructField("event_start", T.TimestampType(), False),
+    T.StructField("detector", T.StringType(), False),
+    T.StructField("model_version", T.StringType(), False),
+    T.StructField("peak_score", T.DoubleType()),
+    T.StructField("threshold", T.DoubleType()),
+    T.StructField("label", T.StringType(), False),           # true_positive | false_positive
+    T.StructField("is_true_positive", T.BooleanType(), False),
+    T.StructField("note", T.StringType()),
+    T.StructField("reviewer", T.StringType()),
+    T.StructField("source", T.StringType(), False),          # api
+    T.StructField("created_at", T.TimestampType(), False),
+])
+
 
 def feature_columns(settings: FeatureSettings) -> list[str]:
     """Names of gold.features' feature columns, in table order, for these settings."""
@@ -199,6 +220,7 @@ TABLE_SCHEMAS: dict[str, T.StructType] = {
     "gold_anomalies": GOLD_ANOMALIES,
     "ops_pipeline_runs": OPS_PIPELINE_RUNS,
     "ops_validation_runs": OPS_VALIDATION_RUNS,
+    "gold_feedback": GOLD_FEEDBACK,
 }
 
 # Delta table properties a table is created with, by config key (a table that exists keeps its own).

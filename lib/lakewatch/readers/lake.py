@@ -37,6 +37,7 @@ TABLE_HINTS: dict[str, str] = {
     "gold_nab_scores": "run ./spark-submit.sh evaluate_nab (or pipeline, which creates it empty)",
     "gold_anomaly_scores": _STREAM,
     "gold_anomalies": _STREAM,
+    "gold_feedback": "POST /feedback on the API (./spark-submit.sh api) creates it with the first verdict",
 }
 #: Tables whose series a series_id is looked up in.
 SERIES_TABLES = ("silver_readings", "gold_anomaly_scores")
