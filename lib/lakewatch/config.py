@@ -126,6 +126,7 @@ class TableNames:
     gold_anomalies: str
     ops_pipeline_runs: str
     ops_validation_runs: str
+    ops_alerts: str = "ops.alerts"
 
     def all(self) -> dict[str, str]:
         """Every table name by its config key."""
