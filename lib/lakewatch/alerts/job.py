@@ -53,13 +53,11 @@ def run_alerts(spark: SparkSession, config: LakewatchConfig, settings: AlertsSet
             events = spark.read.table(config.tables.gold_anomalies)
             if since is not None:
                 events = events.where(F.col("updated_at") >= F.lit(since))
-            fresh = notifier.notify(events_from(events))
-            again = notifier.redeliver()
+            done = notifier.catch_up(events_from(events))
             since = pass_start
             report.passes += 1
-            report.add(fresh)
-            report.add(again)
-            progress.say(f"pass {report.passes}: {fresh.line()}; redelivery: {again.line()}")
+            report.add(done)
+            progress.say(f"pass {report.passes}: {done.line()}")
             if every_seconds is None or stop is None:
                 return report
             if stop.wait(max(0.0, every_seconds - (time.monotonic() - began))):

@@ -1,8 +1,9 @@
 """The alerts pipeline in one object: anomaly events in, rules and policy, delivery, outbox MERGE.
 
 The score stream calls :meth:`Notifier.on_events` inside its micro-batch with the batch's event versions (before
-or while it commits them); the alerts job calls :meth:`Notifier.notify` with events read from gold.anomalies and
-:meth:`Notifier.redeliver` for pending and retriable failed rows. Both start from the outbox's state, read once.
+or while it commits them); the alerts job calls :meth:`Notifier.catch_up` with events read from gold.anomalies,
+which also redelivers the outbox's pending and retriable failed rows. Both start from the outbox's state, read
+once.
 """
 
 from __future__ import annotations
@@ -75,16 +76,13 @@ class Notifier:
         self.location = ensure_outbox(spark, config)
         self.senders = senders if senders is not None else make_senders(settings)
         self.state = read_state(self._outbox(), settings.digest.window_seconds)
-        self._just_tried: set[str] = set()  # alerts the last notify() tried: redeliver() leaves them to a later pass
 
     def _outbox(self) -> DataFrame:
         return self.spark.read.format("delta").load(self.location)
 
     def notify(self, events: Sequence[Event]) -> NotifyReport:
         """Decide the alerts for `events`, deliver those to send, record them all in the outbox."""
-        alerts = plan(events, self.settings, self.state)
-        self._just_tried = {a.alert_id for a in alerts}
-        report = self._deliver_and_record(alerts)
+        report = self._deliver_and_record(plan(events, self.settings, self.state))
         report.events = len(events)
         return report
 
@@ -94,10 +92,18 @@ class Notifier:
         return self.notify(events_from(events_df))
 
     def redeliver(self) -> NotifyReport:
-        """Deliver the outbox's pending alerts and retriable failures again (not those the last notify() just
-        tried); record the outcomes."""
+        """Deliver the outbox's pending alerts and retriable failures again; record the outcomes."""
+        return self._deliver_and_record(redeliverable(self._outbox(), self.settings.delivery.max_attempts))
+
+    def catch_up(self, events: Sequence[Event]) -> NotifyReport:
+        """The alerts job's pass: the alerts `events` call for, and the outbox's pending alerts and retriable
+        failures, delivered together and recorded in one MERGE."""
         again = redeliverable(self._outbox(), self.settings.delivery.max_attempts)
-        return self._deliver_and_record([a for a in again if a.alert_id not in self._just_tried])
+        fresh = plan(events, self.settings, self.state)
+        known = {a.alert_id for a in fresh}
+        report = self._deliver_and_record(fresh + [a for a in again if a.alert_id not in known])
+        report.events = len(events)
+        return report
 
     def _deliver_and_record(self, alerts: list[Alert]) -> NotifyReport:
         report = NotifyReport()

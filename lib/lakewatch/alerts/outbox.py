@@ -65,7 +65,7 @@ def record(spark: SparkSession, location: str, rows: Sequence[tuple]) -> None:
 def read_state(outbox: DataFrame, window_seconds: float) -> AlertState:
     """The policy's state from the outbox's rows (only the columns it needs reach the driver)."""
     state = AlertState()
-    for row in outbox.select(*STATE_COLUMNS).toLocalIterator():
+    for row in outbox.select(*STATE_COLUMNS).collect():
         state.add(Alert(row["alert_id"], row["kind"], row["event_id"], row["series_id"], row["rule"], row["channel"],
                         row["target"], row["severity"], row["status"], row["event_start"], {}, row["reason"] or ""),
                   window_seconds)
