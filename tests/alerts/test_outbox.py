@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from lakewatch.progress import Progress
 from tests.alerts.receivers import http_receiver
 from tests.conftest import make_config
 
-T0 = datetime(2026, 1, 1)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)  # aware: stored by its instant whatever the local zone
 
 
 def anomalies(rows: list[tuple[str, int, float]]) -> list[tuple]:

@@ -14,19 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakewatch import tables
 from lakewatch.alerts.channels import Sender, make_senders
 from lakewatch.alerts.delivery import deliver
 from lakewatch.alerts.outbox import outbox_rows, read_state, record, redeliverable
-from lakewatch.alerts.policy import PENDING, Alert, Event, plan
+from lakewatch.alerts.policy import PENDING, Alert, Event, from_micros, plan
 from lakewatch.alerts.rules import AlertsSettings
 from lakewatch.config import LakewatchConfig
-from lakewatch.event_ids import event_id
+from lakewatch.event_ids import event_id_sql
 from lakewatch.schemas import OPS_ALERTS
-
-EVENT_COLUMNS = ("series_id", "channel", "start", "end", "peak_at", "peak_score", "points", "is_open", "detector",
-                 "model_version")
 
 
 @dataclass
@@ -47,14 +45,15 @@ class NotifyReport:
 
 
 def events_from(df: DataFrame) -> list[Event]:
-    """Events (with their ids) from gold.anomalies-shaped rows; the rows are few, so they reach the driver."""
-    events = []
-    for r in df.select(*EVENT_COLUMNS).collect():
-        eid = event_id(r["series_id"], r["channel"], r["start"], r["detector"], r["model_version"])
-        events.append(Event(eid, r["series_id"], r["channel"], r["start"], r["end"], r["peak_at"],
-                            float(r["peak_score"]), int(r["points"]), bool(r["is_open"]), r["detector"],
-                            r["model_version"]))
-    return events
+    """Events from gold.anomalies-shaped rows; the rows are few, so they reach the driver. The event id is computed
+    by Spark (lakewatch.event_ids.event_id_sql) and times travel as epoch microseconds, so nothing depends on the
+    driver's local time zone (PySpark turns a collected timestamp into a naive local datetime)."""
+    micros = [F.unix_micros(c).alias(c) for c in ("start", "end", "peak_at")]
+    rows = df.select(F.expr(event_id_sql()).alias("event_id"), "series_id", "channel", *micros, "peak_score",
+                     "points", "is_open", "detector", "model_version").collect()
+    return [Event(r["event_id"], r["series_id"], r["channel"], from_micros(r["start"]), from_micros(r["end"]),
+                  from_micros(r["peak_at"]), float(r["peak_score"]), int(r["points"]), bool(r["is_open"]),
+                  r["detector"], r["model_version"]) for r in rows]
 
 
 def ensure_outbox(spark: SparkSession, config: LakewatchConfig) -> str:

@@ -96,6 +96,11 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def from_micros(micros: int) -> datetime:
+    """Epoch microseconds as an aware UTC datetime (exact)."""
+    return EPOCH + timedelta(microseconds=int(micros))
+
+
 def window_start(start: datetime, window_seconds: float) -> datetime:
     """The start of the event-time window (of `window_seconds`, aligned on the epoch) holding `start`."""
     micros = start_micros(_utc(start))
