@@ -127,6 +127,7 @@ class TableNames:
     ops_pipeline_runs: str
     ops_validation_runs: str
     gold_feedback: str = "gold.feedback"
+    ops_alerts: str = "ops.alerts"
 
     def all(self) -> dict[str, str]:
         """Every table name by its config key."""

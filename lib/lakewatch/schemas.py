@@ -89,6 +89,29 @@ OPS_VALIDATION_RUNS = T.StructType([
     T.StructField("validated_at", T.TimestampType(), False),
 ])
 
+# The alerts outbox: one row per (anomaly event, rule, notification channel, severity), or per digest.
+# alert_id is the idempotency key receivers see. Other readers (the API's Prometheus metrics) rely on these names.
+OPS_ALERTS = T.StructType([
+    T.StructField("alert_id", T.StringType(), False),
+    T.StructField("kind", T.StringType(), False),            # event | digest
+    T.StructField("event_id", T.StringType()),               # lakewatch.event_ids.event_id; null for a digest
+    T.StructField("series_id", T.StringType()),
+    T.StructField("rule", T.StringType(), False),
+    T.StructField("channel", T.StringType(), False),         # webhook | slack | email
+    T.StructField("severity", T.StringType(), False),
+    T.StructField("status", T.StringType(), False),          # pending | sent | failed | suppressed
+    T.StructField("attempts", T.IntegerType(), False),
+    T.StructField("last_error", T.StringType()),
+    T.StructField("created_at", T.TimestampType(), False),
+    T.StructField("sent_at", T.TimestampType()),
+    T.StructField("target", T.StringType(), False),          # the channel's name in alerts.channels
+    T.StructField("retriable", T.BooleanType(), False),      # a failed row a later pass may try again
+    T.StructField("reason", T.StringType()),                 # why suppressed: cooldown | digest
+    T.StructField("event_start", T.TimestampType(), False),  # the event's start; a digest's window start
+    T.StructField("payload", T.StringType(), False),         # the JSON body sent (signed as sent)
+    T.StructField("updated_at", T.TimestampType(), False),
+])
+
 GOLD_NAB_RESULTS = T.StructType([
     T.StructField("detector", T.StringType(), False),
     T.StructField("series_id", T.StringType(), False),
@@ -221,6 +244,7 @@ TABLE_SCHEMAS: dict[str, T.StructType] = {
     "ops_pipeline_runs": OPS_PIPELINE_RUNS,
     "ops_validation_runs": OPS_VALIDATION_RUNS,
     "gold_feedback": GOLD_FEEDBACK,
+    "ops_alerts": OPS_ALERTS,
 }
 
 # Delta table properties a table is created with, by config key (a table that exists keeps its own).

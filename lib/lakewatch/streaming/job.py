@@ -265,9 +265,12 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     spec = SinkSpec(*targets, resolved.name, resolved.model_version, threshold, checkpoint, source_name,
                     locations=table_locations(spark, targets))
     trigger = parse_trigger(settings.trigger)
+    notifier = _alerts_hook(spark, config, progress)
     began = time.perf_counter()
+    handler = partial(write_batch, spec=spec, on_batch=on_batch,
+                      on_events=notifier.on_events if notifier is not None else None)
     queries = [_start(score_readings_stream(readings, scorer, settings), settings.query_name, checkpoint, trigger,
-                      partial(write_batch, spec=spec, on_batch=on_batch), settings.state_partitions)]
+                      handler, settings.state_partitions)]
     if malformed is not None:
         bad_checkpoint = f"{checkpoint.rstrip('/')}_malformed"
         queries.append(_start(malformed, f"{settings.query_name}_malformed", bad_checkpoint, malformed_trigger,
@@ -278,9 +281,28 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     progress.say(f"query {settings.query_name} ({report.query_id}) started: {source_name} -> "
                  f"{spec.scores_table}, {spec.anomalies_table}; detector {resolved.name} ({resolved.model_version}),"
                  f" trigger {settings.trigger}, checkpoint {checkpoint}")
-    report.stopped = _await(queries, stop, settings.grace_stop_seconds)
+    try:
+        report.stopped = _await(queries, stop, settings.grace_stop_seconds)
+    finally:
+        if notifier is not None:
+            notifier.close()
     report.seconds = time.perf_counter() - began
     return report
+
+
+def _alerts_hook(spark: SparkSession, config: LakewatchConfig, progress: Progress) -> Any:
+    """The alerts notifier the stream calls in each micro-batch (lakewatch.alerts), when alerts.enabled."""
+    from lakewatch.alerts.rules import alerts_settings
+
+    settings = alerts_settings(config)
+    if not settings.enabled:
+        return None
+    from lakewatch.alerts.notifier import Notifier
+
+    notifier = Notifier(spark, config, settings)
+    progress.say(f"alerts on: {len(settings.rules)} rules -> {sorted(settings.channels)}, outbox "
+                 f"{config.tables.ops_alerts}")
+    return notifier
 
 
 def _await(queries: list[StreamingQuery], stop: threading.Event | None, grace_s: float) -> str:

@@ -217,11 +217,19 @@ def _timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - began
 
 
+def _alert_events(on_events: Callable[[DataFrame, int], object], batch: DataFrame, spec: SinkSpec, batch_id: int,
+                  now: datetime) -> None:
+    on_events(to_events(batch, spec, batch_id, now, (KIND_EVENT, KIND_EVENT_UPDATE)), batch_id)
+
+
 def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
-                on_batch: Callable[[BatchStats], None] | None = None) -> BatchStats:
+                on_batch: Callable[[BatchStats], None] | None = None,
+                on_events: Callable[[DataFrame, int], object] | None = None) -> BatchStats:
     """foreachBatch handler: write one micro-batch of the stateful operator's output (OUTPUT_SCHEMA rows).
 
-    The batch is persisted so the stateful scoring runs once for the three writes. Returns the batch's counts.
+    The batch is persisted so the stateful scoring runs once for the three writes. `on_events` (the alerts hook,
+    lakewatch.alerts) gets the batch's event versions as gold.anomalies rows while the writes run, so a
+    notification can leave before the commits; it is done before the batch ends. Returns the batch's counts.
     """
     began = time.perf_counter()
     batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -245,6 +253,8 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
             since = min(_from_us(summary[k]["first_us"]) for k in (KIND_EVENT, KIND_EVENT_UPDATE) if k in summary)
             writes["events"] = partial(write_events, batch, spec, app_id, batch_id, now, KIND_EVENT in counts,
                                        KIND_EVENT_UPDATE in counts, since)
+        if on_events is not None and (KIND_EVENT in counts or KIND_EVENT_UPDATE in counts):
+            writes["alerts"] = partial(_alert_events, on_events, batch, spec, batch_id, now)
         # Three tables, each idempotent on its own (app_id, batch_id): the writes overlap.
         write_seconds = dict(zip(writes, run_together(*(partial(_timed, w) for w in writes.values())), strict=True))
     finally:

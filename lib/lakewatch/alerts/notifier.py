@@ -1,0 +1,126 @@
+"""The alerts pipeline in one object: anomaly events in, rules and policy, delivery, outbox MERGE.
+
+The score stream calls :meth:`Notifier.on_events` inside its micro-batch with the batch's event versions (before
+or while it commits them); the alerts job calls :meth:`Notifier.catch_up` with events read from gold.anomalies,
+which also redelivers the outbox's pending and retriable failed rows. Both start from the outbox's state, read
+once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakewatch import tables
+from lakewatch.alerts.channels import Sender, make_senders
+from lakewatch.alerts.delivery import deliver
+from lakewatch.alerts.outbox import outbox_rows, read_state, record, redeliverable
+from lakewatch.alerts.policy import PENDING, Alert, Event, from_micros, plan
+from lakewatch.alerts.rules import AlertsSettings
+from lakewatch.config import LakewatchConfig
+from lakewatch.event_ids import event_id_sql
+from lakewatch.schemas import OPS_ALERTS
+
+
+@dataclass
+class NotifyReport:
+    """What one pass decided and delivered."""
+
+    events: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    send_seconds: float = 0.0
+    record_seconds: float = 0.0
+    sent_at: list[float] = field(default_factory=list)  # epoch seconds each sent alert was delivered
+
+    def line(self) -> str:
+        """One line for the job's log."""
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.statuses.items())) or "no alerts"
+        return (f"alerts: {self.events} event versions -> {counts} (send {self.send_seconds:.2f}s, "
+                f"record {self.record_seconds:.2f}s)")
+
+
+def events_from(df: DataFrame) -> list[Event]:
+    """Events from gold.anomalies-shaped rows; the rows are few, so they reach the driver. The event id is computed
+    by Spark (lakewatch.event_ids.event_id_sql) and times travel as epoch microseconds, so nothing depends on the
+    driver's local time zone (PySpark turns a collected timestamp into a naive local datetime)."""
+    micros = [F.unix_micros(c).alias(c) for c in ("start", "end", "peak_at")]
+    rows = df.select(F.expr(event_id_sql()).alias("event_id"), "series_id", "channel", *micros, "peak_score",
+                     "points", "is_open", "detector", "model_version").collect()
+    return [Event(r["event_id"], r["series_id"], r["channel"], from_micros(r["start"]), from_micros(r["end"]),
+                  from_micros(r["peak_at"]), float(r["peak_score"]), int(r["points"]), bool(r["is_open"]),
+                  r["detector"], r["model_version"]) for r in rows]
+
+
+def ensure_outbox(spark: SparkSession, config: LakewatchConfig) -> str:
+    """Create ops.alerts when absent; return its Delta location."""
+    name = config.tables.ops_alerts
+    tables.ensure_table(spark, config, name, OPS_ALERTS)
+    return tables.catalog_location(spark, name)
+
+
+class Notifier:
+    """Rules, policy state, senders and the outbox of one alerts run (the stream's or the job's)."""
+
+    def __init__(self, spark: SparkSession, config: LakewatchConfig, settings: AlertsSettings,
+                 senders: dict[str, Sender] | None = None) -> None:
+        # A session of its own: the stream's events MERGE sets txnAppId/txnVersion in its session's conf while
+        # this records, in another thread, into another table.
+        self.spark = spark.newSession()
+        self.settings = settings
+        self.location = ensure_outbox(spark, config)
+        self.senders = senders if senders is not None else make_senders(settings)
+        self.state = read_state(self._outbox(), settings.digest.window_seconds)
+
+    def _outbox(self) -> DataFrame:
+        return self.spark.read.format("delta").load(self.location)
+
+    def notify(self, events: Sequence[Event]) -> NotifyReport:
+        """Decide the alerts for `events`, deliver those to send, record them all in the outbox."""
+        report = self._deliver_and_record(plan(events, self.settings, self.state))
+        report.events = len(events)
+        return report
+
+    def on_events(self, events_df: DataFrame, batch_id: int) -> NotifyReport:
+        """The score stream's hook: notify for the micro-batch's event versions (gold.anomalies rows)."""
+        del batch_id  # the decisions depend on the events and the outbox only, so a replay decides the same
+        return self.notify(events_from(events_df))
+
+    def redeliver(self) -> NotifyReport:
+        """Deliver the outbox's pending alerts and retriable failures again; record the outcomes."""
+        return self._deliver_and_record(redeliverable(self._outbox(), self.settings.delivery.max_attempts))
+
+    def catch_up(self, events: Sequence[Event]) -> NotifyReport:
+        """The alerts job's pass: the alerts `events` call for, and the outbox's pending alerts and retriable
+        failures, delivered together and recorded in one MERGE."""
+        again = redeliverable(self._outbox(), self.settings.delivery.max_attempts)
+        fresh = plan(events, self.settings, self.state)
+        known = {a.alert_id for a in fresh}
+        report = self._deliver_and_record(fresh + [a for a in again if a.alert_id not in known])
+        report.events = len(events)
+        return report
+
+    def _deliver_and_record(self, alerts: list[Alert]) -> NotifyReport:
+        report = NotifyReport()
+        if not alerts:
+            return report
+        began = time.perf_counter()
+        outcomes = deliver([a for a in alerts if a.status == PENDING], self.senders, self.settings.delivery)
+        report.send_seconds = time.perf_counter() - began
+        report.sent_at = [o.sent_at.timestamp() for o in outcomes.values() if o.sent_at is not None]
+        rows = outbox_rows(alerts, outcomes, datetime.now(UTC))
+        for row in rows:
+            report.statuses[row[7]] = report.statuses.get(row[7], 0) + 1
+        began = time.perf_counter()
+        record(self.spark, self.location, rows)
+        report.record_seconds = time.perf_counter() - began
+        return report
+
+    def close(self) -> None:
+        """Close the senders' connections."""
+        for sender in self.senders.values():
+            sender.close()
