@@ -126,6 +126,8 @@ class TableNames:
     gold_anomalies: str
     ops_pipeline_runs: str
     ops_validation_runs: str
+    gold_drift_metrics: str
+    ops_retrain_requests: str
 
     def all(self) -> dict[str, str]:
         """Every table name by its config key."""

@@ -37,6 +37,8 @@ TABLE_HINTS: dict[str, str] = {
     "gold_nab_scores": "run ./spark-submit.sh evaluate_nab (or pipeline, which creates it empty)",
     "gold_anomaly_scores": _STREAM,
     "gold_anomalies": _STREAM,
+    "gold_drift_metrics": "run ./spark-submit.sh drift to create it",
+    "ops_retrain_requests": "run ./spark-submit.sh drift to create it",
 }
 #: Tables whose series a series_id is looked up in.
 SERIES_TABLES = ("silver_readings", "gold_anomaly_scores")
