@@ -83,7 +83,7 @@ def channel_inputs(readings: DataFrame, scores: DataFrame | None, bounds: Period
 def channel_statistics(settings: DriftSettings):
     """A transform comparing each (series_id, channel) group of :func:`channel_inputs`: STATS_SCHEMA rows."""
     def transform(inputs: DataFrame) -> DataFrame:
-        def compare(group):  # no type hints: their inference imports pyspark.pandas on the driver (seconds)
+        def compare(group):  # a plain function: Spark infers no eval type from a partial (it warns), grouped map
             return compare_channel(group, settings)
         return inputs.groupBy("series_id", "channel").applyInPandas(compare, STATS_SCHEMA)
     return transform
