@@ -128,6 +128,8 @@ class TableNames:
     ops_validation_runs: str
     gold_feedback: str = "gold.feedback"
     ops_alerts: str = "ops.alerts"
+    gold_drift_metrics: str = "gold.drift_metrics"
+    ops_retrain_requests: str = "ops.retrain_requests"
 
     def all(self) -> dict[str, str]:
         """Every table name by its config key."""

@@ -209,6 +209,55 @@ GOLD_FEEDBACK = T.StructType([
 ])
 
 
+# Drift monitoring (lakewatch.drift): one row per (series, channel, reference and window) compared; channel "*" is
+# a multichannel entity's joint distribution (the MMD). Statistics are null when a side had too few rows.
+GOLD_DRIFT_METRICS = T.StructType([
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("channel", T.StringType(), False),
+    T.StructField("reference_start", T.TimestampType(), False),
+    T.StructField("reference_end", T.TimestampType(), False),
+    T.StructField("window_start", T.TimestampType(), False),
+    T.StructField("window_end", T.TimestampType(), False),
+    T.StructField("rows_reference", T.LongType(), False),
+    T.StructField("rows_window", T.LongType(), False),
+    T.StructField("status", T.StringType(), False),
+    T.StructField("ks_statistic", T.DoubleType()),
+    T.StructField("ks_p_value", T.DoubleType()),
+    T.StructField("psi", T.DoubleType()),
+    T.StructField("wasserstein", T.DoubleType()),
+    T.StructField("score_shift", T.DoubleType()),
+    T.StructField("flag_rate_reference", T.DoubleType()),
+    T.StructField("flag_rate_window", T.DoubleType()),
+    T.StructField("flag_rate_shift", T.DoubleType()),
+    T.StructField("mmd", T.DoubleType()),
+    T.StructField("mmd_p_value", T.DoubleType()),
+    T.StructField("drifted", T.BooleanType(), False),
+    T.StructField("reason", T.StringType()),
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("computed_at", T.TimestampType(), False),
+])
+
+# Key of a measurement in gold.drift_metrics: a re-run for the same window merges onto it.
+DRIFT_KEY = ("series_id", "channel", "reference_start", "reference_end", "window_start", "window_end")
+
+# A series (channel "*": a multichannel entity) that drifted for `windows` windows in a row. The retrain job fills
+# decision, decided_at and details (candidate and champion figures) when it handles the request.
+OPS_RETRAIN_REQUESTS = T.StructType([
+    T.StructField("request_id", T.StringType(), False),
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("channel", T.StringType(), False),
+    T.StructField("window_end", T.TimestampType(), False),
+    T.StructField("requested_at", T.TimestampType(), False),
+    T.StructField("reason", T.StringType(), False),
+    T.StructField("windows", T.IntegerType(), False),
+    T.StructField("status", T.StringType(), False),
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("decision", T.StringType()),
+    T.StructField("decided_at", T.TimestampType()),
+    T.StructField("details", T.StringType()),
+])
+
+
 def feature_columns(settings: FeatureSettings) -> list[str]:
     """Names of gold.features' feature columns, in table order, for these settings."""
     cols = ["hour_sin", "hour_cos", "dow_sin", "dow_cos"]
@@ -245,6 +294,8 @@ TABLE_SCHEMAS: dict[str, T.StructType] = {
     "ops_validation_runs": OPS_VALIDATION_RUNS,
     "gold_feedback": GOLD_FEEDBACK,
     "ops_alerts": OPS_ALERTS,
+    "gold_drift_metrics": GOLD_DRIFT_METRICS,
+    "ops_retrain_requests": OPS_RETRAIN_REQUESTS,
 }
 
 # Delta table properties a table is created with, by config key (a table that exists keeps its own).
