@@ -243,7 +243,8 @@ class _Reader:
         if fields.job is not None and fields.job not in self.jobs:
             raise self.error((*keys, "job"), f"unknown job {fields.job!r}; expected one of {self.jobs}")
         if fields.notebook is not None:
-            if not (project_root() / fields.notebook).is_file():
+            # Notebooks live in the checkout (the bundle uploads them); an installed wheel has none to look at.
+            if (project_root() / "notebooks").is_dir() and not (project_root() / fields.notebook).is_file():
                 raise self.error((*keys, "notebook"), f"no notebook {fields.notebook} under {project_root()}")
         elif fields.notebook_params:
             raise self.error((*keys, "notebook_params"), "notebook_params without a notebook")
