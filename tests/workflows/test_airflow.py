@@ -7,6 +7,7 @@ two, once per checkout); the DAG run itself costs two short Spark jobs."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -18,6 +19,8 @@ from tests.conftest import REPO
 from tests.jobs_harness import job_env
 
 pytestmark = pytest.mark.slow
+
+LAUNCHER = str(REPO / "spark-submit.sh")
 
 WORKFLOW = """\
 defaults:
@@ -43,19 +46,25 @@ workflows:
 
 
 @pytest.fixture(scope="module")
-def airflow_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """(the lakehouse, the finished `airflow dags test lakewatch_tiny`)."""
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of the test's Airflow commands: the tiny workflow, a fresh lakehouse (whose _airflow folder
+    is Airflow's home, the launcher's default), Airflow's own virtual environment ready."""
     work = tmp_path_factory.mktemp("airflow")
     (work / "workflows.yaml").write_text(WORKFLOW)
     env = {**job_env(), "LAKEWATCH_WORKFLOWS": str(work / "workflows.yaml"), "LAKEWATCH_TABLE_ROOT": str(work / "lake")}
-    env.pop("AIRFLOW_HOME", None)  # the launcher's default: the lakehouse's own
-    launcher = str(REPO / "spark-submit.sh")
-    ready = subprocess.run([launcher, "airflow", "version"], capture_output=True, text=True, timeout=900, env=env,
+    env.pop("AIRFLOW_HOME", None)
+    ready = subprocess.run([LAUNCHER, "airflow", "version"], capture_output=True, text=True, timeout=900, env=env,
                            cwd=REPO)
     assert ready.returncode == 0, ready.stderr[-3000:]
-    run = subprocess.run([launcher, "airflow", "dags", "test", "lakewatch_tiny"], capture_output=True, text=True,
-                         timeout=900, env=env, cwd=REPO)
-    return work / "lake", run
+    return env
+
+
+@pytest.fixture(scope="module")
+def airflow_run(airflow_env: dict[str, str]) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """(the lakehouse, the finished `airflow dags test lakewatch_tiny`)."""
+    run = subprocess.run([LAUNCHER, "airflow", "dags", "test", "lakewatch_tiny"], capture_output=True, text=True,
+                         timeout=900, env=airflow_env, cwd=REPO)
+    return Path(airflow_env["LAKEWATCH_TABLE_ROOT"]), run
 
 
 def _tries(lake: Path) -> dict[str, list[tuple[int, str, str, str]]]:
@@ -97,3 +106,33 @@ def test_the_final_failure_is_reported_once_and_recorded_by_the_job(airflow_run)
     assert list(failed["status"]) == ["failed", "failed"]
     assert all(error.startswith("SQL error: [TABLE_OR_VIEW_NOT_FOUND]") for error in failed["error"])
     assert set(runs["job"]) == {"sql"}  # features never ran
+
+
+# Every operator's settings as the DAG file builds them from the committed definition, printed by Airflow's Python.
+_DUMP = """
+import json, runpy
+found = runpy.run_path("orchestration/airflow/lakewatch_dags.py")
+dags = {k: v for k, v in found.items() if k.startswith("lakewatch_")}
+print(json.dumps({dag_id: {"schedule": dag.schedule if isinstance(dag.schedule, str) else None, "tasks": {
+    t.task_id: [t.bash_command, sorted(t.upstream_task_ids), t.retries, t.retry_delay.total_seconds(),
+                t.retry_exponential_backoff, t.max_retry_delay.total_seconds(), t.execution_timeout.total_seconds()]
+    for t in dag.tasks}} for dag_id, dag in dags.items()}))
+"""
+
+
+def test_the_dags_carry_the_definitions_schedules_dependencies_retries_and_timeouts(airflow_env, tmp_path) -> None:
+    env = {**airflow_env, "AIRFLOW_HOME": str(tmp_path)}
+    env.pop("LAKEWATCH_WORKFLOWS")  # the committed conf/workflows.yaml
+    dumped = subprocess.run([str(REPO / ".venv-airflow" / "bin" / "python"), "-c", _DUMP], capture_output=True,
+                            text=True, timeout=300, env=env, cwd=REPO)
+    assert dumped.returncode == 0, dumped.stderr[-3000:]
+    dags = json.loads(dumped.stdout.strip().splitlines()[-1])
+    assert set(dags) == {"lakewatch_ingest", "lakewatch_score", "lakewatch_evaluate"}
+    assert dags["lakewatch_ingest"]["schedule"] == "7 * * * *"
+    ingest = dags["lakewatch_ingest"]["tasks"]
+    assert ingest["ingest"] == [f"{LAUNCHER} ingest --source nab", [], 2, 120.0, 2.0, 1800.0, 3600.0]
+    assert ingest["validate"][1:3] == [["refine"], 0] and ingest["features"][1] == ["validate"]
+    score = dags["lakewatch_score"]["tasks"]["score_stream"]
+    assert score == [f"{LAUNCHER} score_stream --trigger availableNow", [], 1, 30.0, 2.0, 1800.0, 540.0]
+    # The notebook task is Databricks': Airflow has the two job tasks.
+    assert sorted(dags["lakewatch_evaluate"]["tasks"]) == ["evaluate_nab", "train"]
