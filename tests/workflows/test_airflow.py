@@ -136,3 +136,15 @@ def test_the_dags_carry_the_definitions_schedules_dependencies_retries_and_timeo
     assert score == [f"{LAUNCHER} score_stream --trigger availableNow", [], 1, 30.0, 2.0, 1800.0, 540.0]
     # The notebook task is Databricks': Airflow has the two job tasks.
     assert sorted(dags["lakewatch_evaluate"]["tasks"]) == ["evaluate_nab", "train"]
+
+
+def test_a_definition_with_a_cycle_stops_airflow_before_any_task_runs(airflow_env, tmp_path) -> None:
+    cyclic = tmp_path / "workflows.yaml"
+    cyclic.write_text(WORKFLOW.replace("job: workflows\n", "job: workflows\n        depends_on: [after]\n"))
+    env = {**airflow_env, "LAKEWATCH_WORKFLOWS": str(cyclic), "LAKEWATCH_TABLE_ROOT": str(tmp_path / "lake")}
+    run = subprocess.run([LAUNCHER, "airflow", "dags", "test", "lakewatch_tiny"], capture_output=True, text=True,
+                         timeout=300, env=env, cwd=REPO)
+    said = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert f"{cyclic} line 8: workflows.tiny.tasks.check: dependency cycle check -> after -> broken -> check" in said
+    assert "Running command" not in said and not (tmp_path / "lake" / "ops").exists()
