@@ -4,6 +4,7 @@
 #   ./spark-submit.sh <job> [spark-submit options] [job options]
 #   ./spark-submit.sh test [pytest options]     run the test suite
 #   ./spark-submit.sh setup                     only create the environment
+#   ./spark-submit.sh airflow <airflow args>    Airflow's CLI on lakewatch's DAGs (its own environment)
 #   ./spark-submit.sh --help                    list the jobs
 #
 # On first use it creates the virtual environment (.venv, or $LAKEWATCH_VENV), installs the
@@ -39,6 +40,7 @@ list_jobs() {
   printf '  %-14s %s\n' test "run the test suite (pytest options may follow)"
   printf '  %-14s %s\n' setup "create the virtual environment and resolve the jars, nothing else"
   printf '  %-14s %s\n' catalog "start, status or stop the table root's catalog server (--table-root ROOT)"
+  printf '  %-14s %s\n' airflow "Airflow's CLI on the DAGs of conf/workflows.yaml, e.g. airflow dags test lakewatch_ingest"
   printf '  %-14s %s\n' spark-sql "Spark's SQL shell on the lakewatch catalog (\$LAKEWATCH_TABLE_ROOT picks the lakehouse)"
 }
 
@@ -215,9 +217,9 @@ ensure_browser() {
 }
 
 # Jobs that run on the environment's Python directly: servers that read the Delta tables with deltalake/DuckDB
-# (spark-submit would start a JVM only to launch their Python), and sql_server, whose driver is Spark's Thrift
+# (spark-submit would start a JVM only to launch their Python), workflows (YAML in, YAML out), and sql_server, whose driver is Spark's Thrift
 # server rather than a Python script (the job builds that spark-submit itself).
-PYTHON_JOBS=" api dashboard sql_server "
+PYTHON_JOBS=" api dashboard sql_server workflows "
 
 is_python_job() {
   [[ $PYTHON_JOBS == *" $1 "* ]]
@@ -300,6 +302,48 @@ run_job() {
   return "$status"
 }
 
+# Airflow lives in its own environment: its pins do not fit the project's (and its Spark provider's pyspark-client
+# would clash with pyspark). Created on first use from orchestration/airflow/requirements.txt, the full resolved
+# pin list, installed without dependency resolution; stamped like the main one.
+AIRFLOW_VENV=${LAKEWATCH_AIRFLOW_VENV:-$ROOT/.venv-airflow}
+AIRFLOW_REQUIREMENTS="$ROOT/orchestration/airflow/requirements.txt"
+
+ensure_airflow_venv() {
+  local stamp_file="$AIRFLOW_VENV/.lakewatch-stamp" want
+  want=$(sha256sum "$AIRFLOW_REQUIREMENTS" | cut -d' ' -f1)
+  if [[ -f $stamp_file && $(cat "$stamp_file") == "$want" ]]; then
+    return
+  fi
+  log "creating Airflow's environment in $AIRFLOW_VENV (first use only; a minute or two)"
+  [[ -x $AIRFLOW_VENV/bin/python ]] || "$PY" -m venv "$AIRFLOW_VENV"
+  "$AIRFLOW_VENV/bin/python" -m pip install --quiet --no-deps -r "$AIRFLOW_REQUIREMENTS" \
+    || die "pip could not install $AIRFLOW_REQUIREMENTS into $AIRFLOW_VENV"
+  "$AIRFLOW_VENV/bin/python" -m pip check > /dev/null || die "$AIRFLOW_REQUIREMENTS is not a consistent set of pins"
+  echo "$want" > "$stamp_file"
+}
+
+run_airflow() {
+  # Airflow's CLI with lakewatch's settings: its home (airflow.cfg, the SQLite metadata DB, logs) is the lakehouse's
+  # ($LAKEWATCH_TABLE_ROOT or the default config's; $AIRFLOW_HOME wins), the DAG folder is orchestration/airflow,
+  # no example DAGs. The metadata DB is created or migrated when the Airflow pins change.
+  ensure_airflow_venv
+  if [[ -z ${AIRFLOW_HOME:-} ]]; then
+    AIRFLOW_HOME=$("$VENV/bin/python" -m lakewatch.layout --airflow-home) || die "no Airflow home: the config does not load"
+  fi
+  export AIRFLOW_HOME LAKEWATCH_VENV="$VENV"
+  export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/orchestration/airflow"
+  export AIRFLOW__CORE__LOAD_EXAMPLES=False
+  mkdir -p "$AIRFLOW_HOME"
+  local migrated="$AIRFLOW_HOME/.lakewatch-migrated"
+  if [[ ! -f $migrated || $(cat "$migrated") != $(cat "$AIRFLOW_VENV/.lakewatch-stamp") ]]; then
+    log "preparing Airflow's metadata database in $AIRFLOW_HOME"
+    "$AIRFLOW_VENV/bin/airflow" db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 \
+      || { tail -n 30 "$AIRFLOW_HOME/db-migrate.log" >&2; die "airflow db migrate failed"; }
+    cp "$AIRFLOW_VENV/.lakewatch-stamp" "$migrated"
+  fi
+  exec "$AIRFLOW_VENV/bin/airflow" "$@"
+}
+
 main() {
   local cmd=${1:-}
   case $cmd in
@@ -317,6 +361,7 @@ main() {
     setup) log "environment ready: $VENV" ;;
     test) ensure_browser; cd "$ROOT" && exec "$VENV/bin/python" -m pytest "$@" ;;
     catalog) exec "$VENV/bin/python" -m lakewatch.catalog "$@" ;;
+    airflow) run_airflow "$@" ;;
     spark-sql)
       local conf conf_args
       conf=$("$VENV/bin/python" -m lakewatch.spark) || exit 1  # it said why: the catalog cannot be reached

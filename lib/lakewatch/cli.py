@@ -95,6 +95,7 @@ def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBod
     try:
         with track_run(spark, config, job, argv) as record:
             status = body(spark, config, record, progress)
+            record.exit_status = int(status or 0)
         return status
     except ValidationFailed as exc:
         print(f"[lakewatch] validation failed: {exc}", file=sys.stderr)

@@ -10,7 +10,8 @@ Expectations project, the MLflow SQLite store): :meth:`Lakehouse.local_dir` give
 root, or under the working directory when the root is remote.
 
 ``python -m lakewatch.layout --derby-home [job options]`` prints the Derby home of the lakehouse a job's options
-select; spark-submit.sh asks it before every job, so it imports neither Spark nor the job.
+select; spark-submit.sh asks it before every job, so it imports neither Spark nor the job. ``--airflow-home``
+prints the lakehouse's Airflow home instead (``./spark-submit.sh airflow ...``).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ CHECKPOINTS = "_checkpoints"
 TRAINING = "_training"
 TUNING = "_tuning"
 MODELS = "_models"
+AIRFLOW = "_airflow"
 #: Working folders under the table root; none of them is a catalog schema.
-WORKING_FOLDERS = (WAREHOUSE, METASTORE, CATALOG, GX, MLFLOW, CHECKPOINTS, TRAINING, TUNING, MODELS)
+WORKING_FOLDERS = (WAREHOUSE, METASTORE, CATALOG, GX, MLFLOW, CHECKPOINTS, TRAINING, TUNING, MODELS, AIRFLOW)
 
 MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "artifacts"
@@ -133,6 +135,11 @@ class Lakehouse:
         """The default MLflow artifact root."""
         return self.mlflow / MLFLOW_ARTIFACTS
 
+    @property
+    def airflow_home(self) -> Path:
+        """Airflow's home for this lakehouse's schedules (airflow.cfg, the SQLite metadata DB, task logs)."""
+        return self.local_dir(AIRFLOW)
+
     # ------------------------------------------------------------------------------------------- jobs
     def checkpoint(self, job: str, query: str) -> str:
         """A streaming query's checkpoint folder: ``<root>/_checkpoints/<job>/<query>``."""
@@ -158,19 +165,21 @@ class Lakehouse:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the Derby home of the lakehouse that job options `argv` select (``--derby-home`` among them).
+    """Print the Derby home (``--derby-home``) or the Airflow home (``--airflow-home``) of the lakehouse that job
+    options `argv` select.
 
     The job's lakehouse comes from its --env, --set table_root=..., --table-root and $LAKEWATCH_TABLE_ROOT, read
     as lakewatch.cli reads them; the job's other options are ignored. Exits 1, with the reason on stderr, when
-    that config does not load (the job reports it again as a usage error), and 2 without ``--derby-home``.
+    that config does not load (the job reports it again as a usage error), and 2 without either flag.
     """
     from lakewatch.config import load_config
     from lakewatch.job_options import add_job_options, config_overrides
 
     # No help and no abbreviations: `--help` and `--table` (train's own option) belong to the job.
     parser = argparse.ArgumentParser(prog="python -m lakewatch.layout", add_help=False, allow_abbrev=False)
-    parser.add_argument("--derby-home", action="store_true", required=True,
-                        help="print the Derby home of the job's lakehouse")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--derby-home", action="store_true", help="print the Derby home of the job's lakehouse")
+    which.add_argument("--airflow-home", action="store_true", help="print the Airflow home of the lakehouse")
     add_job_options(parser)
     args, _ = parser.parse_known_args(argv)
     try:
@@ -178,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"[lakewatch] {exc}", file=sys.stderr)
         return 1
-    print(config.lakehouse.derby_home)
+    print(config.lakehouse.airflow_home if args.airflow_home else config.lakehouse.derby_home)
     return 0
 
 

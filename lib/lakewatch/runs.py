@@ -28,13 +28,18 @@ class RunRecord:
     rows_in: int = 0
     rows_out: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    #: The job's exit status (lakewatch.cli.run_job sets it); non-zero records the run as failed.
+    exit_status: int = 0
+    #: Why the job failed when it ends with a non-zero status rather than an exception.
+    error: str | None = None
 
 
 @contextmanager
 def track_run(spark: SparkSession, config: LakewatchConfig, job: str, args: Sequence[str]) -> Iterator[RunRecord]:
     """Yield a RunRecord for the job to fill in, then append it to ops.pipeline_runs with its status.
 
-    A failure is recorded with its error and re-raised.
+    A failure is recorded with its error and re-raised; a job that ends with a non-zero `exit_status` is recorded
+    as failed too, with its `error` (or the status), so a scheduler and ops.pipeline_runs agree.
     """
     record = RunRecord(job=job, args=list(args))
     try:
@@ -46,7 +51,10 @@ def track_run(spark: SparkSession, config: LakewatchConfig, job: str, args: Sequ
             print(f"[lakewatch] could not record the failed run in {config.tables.ops_pipeline_runs}: "
                   f"{type(failed).__name__}", file=sys.stderr)
         raise
-    _write(spark, config, record, "succeeded", None)
+    if record.exit_status:
+        _write(spark, config, record, "failed", record.error or f"exited with status {record.exit_status}")
+    else:
+        _write(spark, config, record, "succeeded", None)
 
 
 def _write(spark: SparkSession, config: LakewatchConfig, record: RunRecord, status: str, error: str | None) -> None:

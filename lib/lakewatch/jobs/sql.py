@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = spark.sql(args.statement)
         except Exception as exc:
-            print(f"[lakewatch] SQL error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            record.error = f"SQL error: {str(exc).splitlines()[0]}"
+            print(f"[lakewatch] {record.error}", file=sys.stderr)
             return cli.EXIT_FAILED
         result.show(args.limit, truncate=False)
         return cli.EXIT_OK
