@@ -4,6 +4,7 @@
 #   ./spark-submit.sh <job> [spark-submit options] [job options]
 #   ./spark-submit.sh test [pytest options]     run the test suite
 #   ./spark-submit.sh setup                     only create the environment
+#   ./spark-submit.sh pack-env [--driver]       pack the wheel and what executors import (dist/lakewatch-env.tar.gz)
 #   ./spark-submit.sh --help                    list the jobs
 #
 # On first use it creates the virtual environment (.venv, or $LAKEWATCH_VENV), installs the
@@ -11,6 +12,8 @@
 # from Maven Central into the local Maven cache (~/.m2), where Spark's resolver finds them
 # without a network at run time. Spark options (--master, --conf, --driver-memory, ...) given
 # before the job's own options are passed to spark-submit; the master defaults to local[*].
+# `--python-env ARCHIVE` (the launcher's own) ships a pack-env archive to the executors (and to a YARN
+# cluster-mode driver) as their Python.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
