@@ -1,6 +1,6 @@
 """The environment pack-env ships to executors: the wheel with its conf defaults and the packages asked for, with
 what they require, and nothing of this environment besides (its Python runs from any folder, the repository
-unseen)."""
+unseen); and the catalog URL a driver started on the cluster is handed."""
 
 from __future__ import annotations
 
@@ -62,3 +62,25 @@ def test_the_unpacked_environment_imports_the_wheel_and_its_conf_and_nothing_els
     package, conf, table, torch = ran.stdout.strip().split("\n")
     assert Path(package).is_relative_to(unpacked) and Path(conf) == Path(package).parent / "_conf"
     assert table == "silver.readings" and torch == "no torch"
+
+
+def test_a_cluster_drivers_catalog_url_is_used_as_given_or_refused_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakewatch import catalog
+    from lakewatch.config import load_config
+    from lakewatch.errors import CatalogError
+    from tests.jobs_harness import free_port
+
+    config = load_config(None, [f"table_root={tmp_path / 'lake'}"])
+    monkeypatch.delenv(catalog.METASTORE_URIS_ENV, raising=False)
+    monkeypatch.setenv(catalog.METASTORE_URL_ENV, "jdbc:mysql://db/metastore")
+    with pytest.raises(CatalogError, match="a catalog server URL looks like jdbc:derby://host:1527/db"), \
+            catalog.connecting(config, []):
+        pass
+    url = f"jdbc:derby://127.0.0.1:{free_port()}/_metastore;create=true"
+    monkeypatch.setenv(catalog.METASTORE_URL_ENV, url)
+    with pytest.raises(CatalogError) as refused, catalog.connecting(config, []):
+        pass
+    assert str(refused.value).startswith(f"catalog {url.split(';')[0]} (table root {tmp_path / 'lake'}) cannot be")
+    assert "unset LAKEWATCH_METASTORE_URL" in str(refused.value)
+    assert not (tmp_path / "lake").exists(), "no server was started for the table root"
