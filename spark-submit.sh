@@ -5,6 +5,7 @@
 #   ./spark-submit.sh test [pytest options]     run the test suite
 #   ./spark-submit.sh setup                     only create the environment
 #   ./spark-submit.sh airflow <airflow args>    Airflow's CLI on lakewatch's DAGs (its own environment)
+#   ./spark-submit.sh pack-env [--driver]       pack the wheel and what executors import (dist/lakewatch-env.tar.gz)
 #   ./spark-submit.sh --help                    list the jobs
 #
 # On first use it creates the virtual environment (.venv, or $LAKEWATCH_VENV), installs the
@@ -12,6 +13,8 @@
 # from Maven Central into the local Maven cache (~/.m2), where Spark's resolver finds them
 # without a network at run time. Spark options (--master, --conf, --driver-memory, ...) given
 # before the job's own options are passed to spark-submit; the master defaults to local[*].
+# `--python-env ARCHIVE` (the launcher's own) ships a pack-env archive to the executors (and to a YARN
+# cluster-mode driver) as their Python.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,6 +44,7 @@ list_jobs() {
   printf '  %-14s %s\n' setup "create the virtual environment and resolve the jars, nothing else"
   printf '  %-14s %s\n' catalog "start, status or stop the table root's catalog server (--table-root ROOT)"
   printf '  %-14s %s\n' airflow "Airflow's CLI on the DAGs of conf/workflows.yaml, e.g. airflow dags test lakewatch_ingest"
+  printf '  %-14s %s\n' pack-env "pack the wheel and what executors import into dist/lakewatch-env.tar.gz (--python-env)"
   printf '  %-14s %s\n' spark-sql "Spark's SQL shell on the lakewatch catalog (\$LAKEWATCH_TABLE_ROOT picks the lakehouse)"
 }
 
@@ -253,15 +257,46 @@ derby_client_jar() {
   tr ',' '\n' < "$JARS_FILE" | grep '/derbyclient-[^/]*\.jar$' || true
 }
 
+ENV_PYTHON=./environment/bin/python
+
+pack_env() {
+  # Build the wheel of this checkout and pack it with what executors import into $ROOT/dist/lakewatch-env.tar.gz
+  # (lakewatch.shipping), for clusters whose nodes lack the packages: jobs ship it with --python-env.
+  # Options: --out ARCHIVE, --driver (also what a cluster-mode driver imports), --package NAME (lakewatch.shipping).
+  local wheel
+  rm -f "$ROOT"/dist/lakewatch-*.whl
+  "$VENV/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$ROOT/dist" "$ROOT" > /dev/null
+  wheel=$(ls "$ROOT"/dist/lakewatch-*.whl)
+  "$VENV/bin/python" -m lakewatch.shipping --wheel "$wheel" --out "$ROOT/dist/lakewatch-env.tar.gz" "$@"
+}
+
+standalone_master() {
+  [[ $1 == spark://* ]]
+}
+
+cluster_driver_conf() {
+  # What a driver started on the cluster (YARN cluster deploy mode) needs from here: the catalog (the table
+  # root's server, started now if needed, or the Hive metastore service), as an environment setting of the
+  # application master. Prints one --conf value; the job's options (table root, --env) select the catalog.
+  local setting
+  setting=$("$VENV/bin/python" -m lakewatch.catalog env "$@") || die "the job's catalog is not available (above)"
+  echo "spark.yarn.appMasterEnv.$setting"
+}
+
 run_job() {
   local job=$1; shift
   local script="$ROOT/jobs/$job.py"
   [[ -f $script ]] || { list_jobs >&2; die "unknown job '$job' (no jobs/$job.py)"; }
-  local spark_args=() job_args=() has_master=0 has_memory=0 cluster_mode=0
+  local spark_args=() job_args=() has_master=0 has_memory=0 cluster_mode=0 master=${LAKEWATCH_MASTER:-local[*]}
+  local python_env=""
   while [[ $# -gt 0 ]]; do
-    if [[ $SPARK_VALUE_OPTS == *" $1 "* ]]; then
+    if [[ $1 == --python-env ]]; then
+      # The launcher's own option: an archive made by pack-env, unpacked on every executor as ./environment.
+      [[ $# -ge 2 && -f $2 ]] || die "--python-env needs an existing archive (./spark-submit.sh pack-env makes one)"
+      python_env=$2; shift 2
+    elif [[ $SPARK_VALUE_OPTS == *" $1 "* ]]; then
       [[ $# -ge 2 ]] || die "spark option $1 needs a value"
-      [[ $1 == --master ]] && has_master=1
+      [[ $1 == --master ]] && { has_master=1; master=$2; }
       [[ $1 == --driver-memory || ($1 == --conf && $2 == spark.driver.memory=*) ]] && has_memory=1
       [[ $1 == --deploy-mode && $2 == cluster ]] && cluster_mode=1
       spark_args+=("$1" "$2"); shift 2
@@ -269,21 +304,35 @@ run_job() {
       job_args+=("$1"); shift
     fi
   done
-  [[ $has_master == 1 ]] || spark_args+=(--master "${LAKEWATCH_MASTER:-local[*]}")
+  [[ $has_master == 1 ]] || spark_args+=(--master "$master")
   if [[ $has_memory == 0 && -z ${SPARK_DRIVER_MEMORY:-} ]] && is_local_master "${spark_args[@]}"; then
     spark_args+=(--driver-memory "$(default_driver_memory)")
   fi
+  if [[ $cluster_mode == 1 ]] && standalone_master "$master"; then
+    die "a standalone master ($master) runs Python drivers in client deploy mode only (Spark: \"Cluster deploy mode is currently not supported for python applications on standalone clusters\"): drop --deploy-mode cluster, or use --master yarn --deploy-mode cluster"
+  fi
+  local executor_python=$PYSPARK_PYTHON driver_python=$PYSPARK_DRIVER_PYTHON
+  if [[ -n $python_env ]]; then
+    executor_python=$ENV_PYTHON
+    spark_args+=(--archives "$python_env#environment")
+  fi
   local sharing="" derby=""
   # The archive and the Derby home are this machine's: a driver started elsewhere (cluster deploy mode) goes
-  # without, and its metastore and derby.log stay in its own working directory (lakewatch.layout).
+  # without; it is told where the catalog is instead, and runs the shipped environment when there is one.
   if [[ $cluster_mode == 0 ]]; then
     sharing=$(class_sharing_option)
     derby=$(derby_home ${job_args[@]+"${job_args[@]}"})
+  else
+    spark_args+=(--conf "$(cluster_driver_conf ${job_args[@]+"${job_args[@]}"})")
+    if [[ -n $python_env ]]; then
+      driver_python=$ENV_PYTHON
+      spark_args+=(--conf "spark.yarn.appMasterEnv.PYSPARK_PYTHON=$ENV_PYTHON")
+    fi
   fi
   local submit=("$SPARK_HOME/bin/spark-submit"
     --jars "$(cat "$JARS_FILE")"
-    --conf "spark.pyspark.python=$PYSPARK_PYTHON"
-    --conf "spark.pyspark.driver.python=$PYSPARK_DRIVER_PYTHON"
+    --conf "spark.pyspark.python=$executor_python"
+    --conf "spark.pyspark.driver.python=$driver_python"
     --driver-class-path "$(derby_client_jar)"
     --driver-java-options "${derby:+-Dderby.system.home=$derby }$(log_config_option) $sharing"
     "${spark_args[@]}" "$script" ${job_args[@]+"${job_args[@]}"})
@@ -362,6 +411,7 @@ main() {
     test) ensure_browser; cd "$ROOT" && exec "$VENV/bin/python" -m pytest "$@" ;;
     catalog) exec "$VENV/bin/python" -m lakewatch.catalog "$@" ;;
     airflow) run_airflow "$@" ;;
+    pack-env) pack_env "$@" ;;
     spark-sql)
       local conf conf_args
       conf=$("$VENV/bin/python" -m lakewatch.spark) || exit 1  # it said why: the catalog cannot be reached

@@ -1,4 +1,5 @@
-"""Run ./spark-submit.sh jobs in a subprocess, and a Spark standalone master and worker on loopback."""
+"""Run ./spark-submit.sh jobs in a subprocess, a Spark standalone master and worker on loopback, and a one-node
+YARN cluster (Hadoop's MiniYARNCluster)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pyspark
 from tests.conftest import REPO
 
 SPARK_HOME = Path(pyspark.__file__).parent
+YARN_FIXTURE = REPO / "tests" / "fixtures" / "yarn"
 
 
 def job_env() -> dict[str, str]:
@@ -50,8 +52,11 @@ def _wait_for(log: Path, text: str, process: subprocess.Popen, timeout: float = 
 
 
 @contextmanager
-def standalone_cluster(work: Path) -> Iterator[str]:
-    """Start a Spark standalone master and one worker (2 cores) on 127.0.0.1; yield the master URL."""
+def standalone_cluster(work: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start a Spark standalone master and one worker (2 cores) on 127.0.0.1; yield the master URL.
+
+    `env` replaces the jobs' environment for both (its executors inherit the worker's).
+    """
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"spark://127.0.0.1:{port}"
@@ -66,13 +71,50 @@ def standalone_cluster(work: Path) -> Iterator[str]:
                                  ("worker", worker_cmd, "Successfully registered with master")):
             log = work / f"{name}.log"
             with log.open("w") as out:
-                processes.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=job_env()))
+                processes.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env or job_env()))
             _wait_for(log, ready, processes[-1])
         yield url
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _stop(processes)
+
+
+def _stop(processes: Sequence[subprocess.Popen]) -> None:
+    for process in reversed(processes):
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def mini_yarn_classpath(work: Path) -> str:
+    """The class path of tests/fixtures/yarn/MiniYarn.java: its pom.xml resolved by Maven (into ~/.m2, once),
+    and the log4j jars of the pyspark wheel (Hadoop logs through log4j 1's API)."""
+    out = work / "classpath.txt"
+    resolved = subprocess.run(["mvn", "--batch-mode", "--quiet", "-f", str(YARN_FIXTURE / "pom.xml"),
+                               "dependency:build-classpath", f"-Dmdep.outputFile={out}"],
+                              capture_output=True, text=True, timeout=600)
+    assert resolved.returncode == 0, f"Maven could not resolve {YARN_FIXTURE / 'pom.xml'}:\n{resolved.stdout[-3000:]}"
+    return ":".join([out.read_text().strip(), *map(str, sorted((SPARK_HOME / "jars").glob("log4j-*.jar")))])
+
+
+@contextmanager
+def mini_yarn_cluster(work: Path, memory_mb: int = 6144) -> Iterator[Path]:
+    """Start a one-node YARN cluster on 127.0.0.1 (ResourceManager and NodeManager in one JVM, `memory_mb` for
+    containers); yield its HADOOP_CONF_DIR (a yarn-site.xml that names it). Its containers' logs are under
+    `work`/target/test/data/lakewatch."""
+    work.mkdir(parents=True, exist_ok=True)
+    conf_dir = work / "conf"
+    conf_dir.mkdir(exist_ok=True)
+    site = conf_dir / "yarn-site.xml"
+    cmd = ["java", "-Xmx768m", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+           f"-Dlog4j2.configurationFile={REPO / 'conf' / 'log4j2.properties'}", "-cp", mini_yarn_classpath(work),
+           str(YARN_FIXTURE / "MiniYarn.java"), str(site), str(memory_mb)]
+    log = work / "yarn.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=work, env=job_env())
+    try:
+        _wait_for(log, "MiniYARNCluster ready", process, timeout=180)
+        yield conf_dir
+    finally:
+        _stop([process])

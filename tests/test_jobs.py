@@ -1,5 +1,5 @@
-"""The spark-submit jobs end to end, each in its own process: the catalog outlives a session, bad
-arguments are refused up front, and the same job runs unchanged on a Spark standalone cluster."""
+"""The spark-submit jobs end to end, each in its own process: the catalog outlives a session and bad
+arguments are refused up front (the same jobs on a standalone and a YARN cluster: tests/test_cluster.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.jobs_harness import run_job, standalone_cluster
+from tests.jobs_harness import run_job
 
 TINY = ["--set", "synthetic.series=2", "--set", "synthetic.points=200", "--set", "quality.min_rows_per_series=10"]
 
@@ -66,18 +66,6 @@ def test_running_out_of_memory_ends_in_one_lakewatch_line_not_a_dead_jvm(tmp_pat
     last = [line for line in _said(process).splitlines() if line.startswith("[lakewatch] error:")]
     assert last and "sql ran out of memory (java.lang.OutOfMemoryError: Java heap space) with a 512m" in last[-1]
     assert "--driver-memory" in last[-1] and "Traceback" not in _said(process)
-
-
-@pytest.mark.slow
-@pytest.mark.cluster
-def test_pipeline_runs_unchanged_on_a_standalone_cluster(tmp_path: Path) -> None:
-    with standalone_cluster(tmp_path / "cluster") as master:
-        root = str(tmp_path / "lake")
-        out = _ok(run_job(["pipeline", "--master", master, "--executor-memory", "1g", "--table-root", root, *TINY]))
-    assert "silver rows added    400" in out and "balanced             yes" in out
-    assert "validation           passed" in out
-    executors = list((tmp_path / "cluster" / "worker").glob("app-*/*/stderr"))
-    assert executors, "no executor ran on the standalone worker"
 
 
 @pytest.mark.slow

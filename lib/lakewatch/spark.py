@@ -71,7 +71,10 @@ def session_conf(config: LakewatchConfig, catalog_conf: Mapping[str, str]) -> di
     if catalog.CONNECTION_URL in catalog_conf:
         # The metastore's JDBC driver is loaded by the JVM's own class loader: put Derby's client there
         # (honoured when this process or spark-submit launches the JVM; spark-submit.sh passes it too).
-        conf["spark.driver.extraClassPath"] = str(catalog.derby_jars(local_jars())["derbyclient"])
+        # A driver started on a cluster has no local jar list: spark-submit.sh put the client there already.
+        client = [jar for jar in local_jars() if Path(jar).name.startswith(f"{catalog.derby.CLIENT_JAR}-")]
+        if client:
+            conf["spark.driver.extraClassPath"] = client[0]
     conf.update(dict(config.spark.conf))
     return conf
 

@@ -3,7 +3,9 @@
 By default it is the Derby database under the table root, served by a Derby network server on 127.0.0.1 that
 the first driver starts (:mod:`lakewatch.catalog.derby`); a second table root gets a server of its own. When
 ``$LAKEWATCH_METASTORE_URIS`` or the config's ``spark.hadoop.hive.metastore.uris`` names a Hive metastore
-service (``thrift://host:9083``), every driver uses that instead and no server is started.
+service (``thrift://host:9083``), every driver uses that instead and no server is started. A driver that runs
+elsewhere than the table root's server was started from (YARN cluster deploy mode on this machine) is handed the
+running server's JDBC URL in ``$LAKEWATCH_METASTORE_URL`` and connects to it without starting one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lakewatch.config import LakewatchConfig
 from lakewatch.errors import CatalogError
 
 METASTORE_URIS_ENV = "LAKEWATCH_METASTORE_URIS"
+METASTORE_URL_ENV = "LAKEWATCH_METASTORE_URL"
 URIS_KEYS = ("spark.hadoop.hive.metastore.uris", "spark.hive.metastore.uris")
 CONNECTION_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
 CONNECTION_DRIVER = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
@@ -37,6 +40,8 @@ def describe(config: LakewatchConfig) -> str:
     uris = metastore_uris(config)
     if uris:
         return f"catalog {uris} (table root {config.lakehouse.root})"
+    if os.environ.get(METASTORE_URL_ENV):
+        return f"catalog {os.environ[METASTORE_URL_ENV].split(';')[0]} (table root {config.lakehouse.root})"
     server = derby.recorded_server(config.lakehouse)
     where = server.jdbc_url.split(";")[0] if server else f"Derby under {config.lakehouse.metastore}"
     return f"catalog {where} (table root {config.lakehouse.root})"
@@ -55,6 +60,11 @@ def connecting(config: LakewatchConfig, jars: Sequence[str]) -> Iterator[dict[st
         check_service(uris, config)
         yield {URIS_KEYS[0]: uris}
         return
+    url = os.environ.get(METASTORE_URL_ENV)
+    if url:
+        check_server_url(url, config)
+        yield {CONNECTION_URL: url, CONNECTION_DRIVER: derby.CLIENT_DRIVER}
+        return
     with derby.serving(config.lakehouse, derby_jars(jars)) as server:
         yield {CONNECTION_URL: server.jdbc_url, CONNECTION_DRIVER: derby.CLIENT_DRIVER}
 
@@ -72,6 +82,19 @@ def check_service(uris: str, config: LakewatchConfig, timeout: float = 5) -> Non
         except OSError as exc:
             reasons.append(exc.strerror or str(exc))
     raise unreachable(config, "; ".join(reasons))
+
+
+def check_server_url(url: str, config: LakewatchConfig, timeout: float = 5) -> None:
+    """Raise CatalogError unless `url` (``jdbc:derby://host:port/db...``, a running catalog server) takes
+    connections."""
+    parsed = urlparse(url.removeprefix("jdbc:").split(";")[0])
+    if parsed.scheme != "derby" or not parsed.hostname or not parsed.port:
+        raise CatalogError(f"{METASTORE_URL_ENV}={url}: a catalog server URL looks like jdbc:derby://host:1527/db")
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
+            return
+    except OSError as exc:
+        raise unreachable(config, exc.strerror or str(exc)) from None
 
 
 def derby_jars(jars: Sequence[str]) -> dict[str, Path]:
@@ -93,6 +116,9 @@ def unreachable(config: LakewatchConfig, reason: str) -> CatalogError:
     if metastore_uris(config):
         advice = (f"start that Hive metastore service, or unset {METASTORE_URIS_ENV} and "
                   f"spark.hadoop.hive.metastore.uris to use the lakehouse's own Derby catalog")
+    elif os.environ.get(METASTORE_URL_ENV):
+        advice = (f"start it with ./spark-submit.sh catalog start --table-root {config.lakehouse.root} where it "
+                  f"ran, or unset {METASTORE_URL_ENV}")
     else:
         advice = (f"run ./spark-submit.sh catalog stop --table-root {config.lakehouse.root} and start the job "
                   f"again (the server's log: {config.lakehouse.catalog_dir / derby.LOG_FILE})")
