@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from lakewatch.alerts.policy import KIND_DIGEST, Alert
+from lakewatch.alerts.policy import KIND_EVENT, Alert
 from lakewatch.alerts.rules import AlertsSettings, ChannelSpec
 from lakewatch.errors import LakewatchError
 
@@ -59,7 +59,7 @@ def signature(secret: str, body: bytes) -> str:
 
 def summary(alert: Alert) -> str:
     """One line for people: severity, rule, series and peak (or the digest's text)."""
-    if alert.kind == KIND_DIGEST:
+    if alert.kind != KIND_EVENT:  # a digest, a failed scheduled task: their payload says it in words
         return f"[{alert.severity}] {alert.payload['text']}"
     event = alert.payload["event"]
     return (f"[{alert.severity}] {alert.rule}: anomaly on {event['series_id']}/{event['channel']} from "
