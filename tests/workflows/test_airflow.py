@@ -127,7 +127,8 @@ def test_the_dags_carry_the_definitions_schedules_dependencies_retries_and_timeo
                             text=True, timeout=300, env=env, cwd=REPO)
     assert dumped.returncode == 0, dumped.stderr[-3000:]
     dags = json.loads(dumped.stdout.strip().splitlines()[-1])
-    assert set(dags) == {"lakewatch_ingest", "lakewatch_score", "lakewatch_evaluate"}
+    assert set(dags) == {"lakewatch_ingest", "lakewatch_score", "lakewatch_evaluate", "lakewatch_alerts",
+                         "lakewatch_drift"}
     assert dags["lakewatch_ingest"]["schedule"] == "7 * * * *"
     ingest = dags["lakewatch_ingest"]["tasks"]
     assert ingest["ingest"] == [f"{LAUNCHER} ingest --source nab", [], 2, 120.0, 2.0, 1800.0, 3600.0]

@@ -41,7 +41,8 @@ def test_the_committed_bundle_is_what_the_definition_generates() -> None:
 
 def test_every_job_reads_back_whole_as_job_settings(committed: dict) -> None:
     jobs = committed["resources"]["jobs"]
-    assert set(jobs) == {"lakewatch_ingest", "lakewatch_score", "lakewatch_evaluate"}
+    assert set(jobs) == {"lakewatch_ingest", "lakewatch_score", "lakewatch_evaluate", "lakewatch_alerts",
+                         "lakewatch_drift"}
     for key, job in jobs.items():
         assert JobSettings.from_dict(job).as_dict() == job, f"{key}: keys JobSettings does not know were dropped"
     # The check itself catches a key JobSettings does not know.
@@ -72,7 +73,7 @@ def test_entry_points_exist_in_the_wheel_and_notebooks_in_the_repository(committ
             else:
                 notebook_tasks += 1
                 assert (REPO / task["notebook_task"]["notebook_path"]).is_file(), task["task_key"]
-    assert (wheel_tasks, notebook_tasks) == (7, 1)
+    assert (wheel_tasks, notebook_tasks) == (9, 1)
     assert "lakewatch-score-stream" in console_scripts
 
 
