@@ -367,7 +367,9 @@ ensure_airflow_venv() {
   [[ -x $AIRFLOW_VENV/bin/python ]] || "$PY" -m venv "$AIRFLOW_VENV"
   "$AIRFLOW_VENV/bin/python" -m pip install --quiet --no-deps -r "$AIRFLOW_REQUIREMENTS" \
     || die "pip could not install $AIRFLOW_REQUIREMENTS into $AIRFLOW_VENV"
-  "$AIRFLOW_VENV/bin/python" -m pip check > /dev/null || die "$AIRFLOW_REQUIREMENTS is not a consistent set of pins"
+  # Without $PYTHONPATH: a lib/ on it would add lakewatch's own metadata, whose requirements live in the main venv.
+  env -u PYTHONPATH "$AIRFLOW_VENV/bin/python" -m pip check > /dev/null \
+    || die "$AIRFLOW_REQUIREMENTS is not a consistent set of pins ($AIRFLOW_VENV/bin/python -m pip check says why)"
   echo "$want" > "$stamp_file"
 }
 
