@@ -54,10 +54,10 @@ def write_alerts(config: LakewatchConfig) -> None:
         "alert_id": [f"a{i}" for i in range(n)], "kind": ["anomaly"] * n, "event_id": ["0" * 16] * n,
         "series_id": ["machine_temp"] * n, "rule": ["default"] * n, "channel": [c for c, _ in ALERTS],
         "severity": ["critical"] * n, "status": [s for _, s in ALERTS], "attempts": pa.array([1] * n, pa.int32()),
-        "last_error": [None] * n, "created_at": pa.array(created, pa.timestamp("us", "UTC")),
+        "last_error": pa.array([None] * n, pa.string()), "created_at": pa.array(created, pa.timestamp("us", "UTC")),
         "sent_at": pa.array([t if s == "sent" else None for t, (_, s) in zip(created, ALERTS, strict=True)],
                             pa.timestamp("us", "UTC"))})
-    write_deltalake(config.lakehouse.table("ops.alerts"), table, mode="overwrite")
+    write_deltalake(config.lakehouse.table(config.tables.ops_alerts), table, mode="overwrite")
 
 
 def write_unscored_readings(config: LakewatchConfig) -> None:

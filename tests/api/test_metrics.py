@@ -50,7 +50,7 @@ def test_metrics_of_the_lakehouse(api) -> None:
     assert by_name["lakewatch_quarantined_rows_total"] == {(("reason", r),): n for r, n in QUARANTINE_REASONS.items()}
     assert by_name["lakewatch_feedback_total"][(("label", "true_positive"),)] >= 1
     assert by_name["lakewatch_metrics_collect_errors"] == {(): 0.0}
-    assert by_name["lakewatch_table_exists"][(("table", "ops.alerts"),)] == 1.0
+    assert by_name["lakewatch_table_exists"][(("table", api.config.tables.ops_alerts),)] == 1.0
     assert by_name["lakewatch_api_requests_total"][(("method", "POST"), ("route", "/feedback"), ("status", "201"))] >= 1
 
 
