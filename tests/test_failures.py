@@ -36,3 +36,22 @@ def test_lost_executors_and_a_gone_driver_are_told_apart() -> None:
 
 def test_other_errors_are_not_resource_failures() -> None:
     assert resource_message("refine", "x", "1g", _raised_from("boom", "a column is missing")) is None
+
+
+def test_stop_on_signals_sets_its_event_and_says_so(capsys) -> None:
+    import os
+    import signal
+
+    from lakewatch.cli import stop_on_signals
+
+    saved = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        stop = stop_on_signals("score_stream", "batch")
+        assert not stop.is_set()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5)
+        said = capsys.readouterr().err
+        assert f"[score_stream] signal {int(signal.SIGTERM)}: stopping after the running batch" in said
+    finally:
+        signal.signal(signal.SIGTERM, saved[0])
+        signal.signal(signal.SIGINT, saved[1])

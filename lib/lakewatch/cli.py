@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -81,6 +83,20 @@ def parse_job_args(parser: argparse.ArgumentParser,
     if source is not None and source != SYNTHETIC and source not in config.sources:
         parser.error(f"unknown source '{source}': expected 'synthetic' or one of {sorted(config.sources)}")
     return args, config
+
+
+def stop_on_signals(job: str, unit: str) -> threading.Event:
+    """An event that SIGTERM or Ctrl-C sets (with a line saying the job stops after its running `unit`), for jobs
+    that run until stopped and end cleanly at a unit's end."""
+    stop = threading.Event()
+
+    def request_stop(signum, _frame) -> None:
+        print(f"[{job}] signal {signum}: stopping after the running {unit}", file=sys.stderr, flush=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return stop
 
 
 def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBody) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 
 from lakewatch import cli
@@ -39,14 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: one pass (availableNow) or a pass every interval until SIGTERM / Ctrl-C."""
     argv = sys.argv[1:] if argv is None else argv
     _, config, settings, trigger = parse_args(argv)
-    stop = threading.Event()
-
-    def request_stop(signum, _frame) -> None:
-        print(f"[alerts] signal {signum}: stopping after the running pass", file=sys.stderr, flush=True)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = cli.stop_on_signals("alerts", "pass")
 
     def body(spark, config, record, progress) -> int:
         from lakewatch.alerts.job import run_alerts

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 
 from lakewatch import cli
 from lakewatch.errors import ConfigError
@@ -69,14 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the stream until caught up (availableNow) or SIGTERM / Ctrl-C (stops at a batch end)."""
     argv = sys.argv[1:] if argv is None else argv
     _, config, settings = parse_args(argv)
-    stop = threading.Event()
-
-    def request_stop(signum, _frame) -> None:
-        print(f"[score_stream] signal {signum}: stopping after the running batch", file=sys.stderr, flush=True)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = cli.stop_on_signals("score_stream", "batch")
 
     def body(spark, config, record, progress) -> int:
         from lakewatch.streaming.job import run_score_stream
