@@ -37,9 +37,8 @@ from prometheus_client.registry import Collector
 from lakewatch.readers import LakeReader
 
 _LOG = logging.getLogger(__name__)
-ALERTS_KEY, ALERTS_DEFAULT = "ops_alerts", "ops.alerts"
 _TABLES = ("silver_readings", "silver_quarantine", "gold_anomaly_scores", "gold_anomalies", "ops_pipeline_runs",
-           "ops_validation_runs", "gold_feedback")
+           "ops_validation_runs", "gold_feedback", "ops_alerts")
 
 
 def _rel(reader: LakeReader, key: str) -> str:
@@ -79,11 +78,8 @@ class LakehouseCollector(Collector):
         for key in _TABLES:
             present[key] = self._reader.exists(key)
             exists.add_metric([self._reader.tables[key]], 1.0 if present[key] else 0.0)
-        alerts_location = self._alerts_location()
-        present[ALERTS_KEY] = bool(DeltaTable.is_deltatable(alerts_location))
-        exists.add_metric([self._reader.tables.get(ALERTS_KEY, ALERTS_DEFAULT)], 1.0 if present[ALERTS_KEY] else 0.0)
         out.append(exists)
-        parts = (("gold_anomalies", self._anomalies), (ALERTS_KEY, lambda: self._alerts(alerts_location)),
+        parts = (("gold_anomalies", self._anomalies), ("ops_alerts", self._alerts),
                  ("gold_anomaly_scores", self._stream), ("ops_pipeline_runs", self._pipeline_runs),
                  ("ops_validation_runs", self._validation), ("silver_quarantine", self._quarantine),
                  ("gold_feedback", self._feedback))
@@ -112,13 +108,9 @@ class LakehouseCollector(Collector):
                                     value=total),
                 GaugeMetricFamily("lakewatch_anomalies_open", "Anomaly events still open", value=open_now or 0)]
 
-    def _alerts_location(self) -> str:
-        if ALERTS_KEY in self._reader.tables:
-            return self._reader.location(ALERTS_KEY)
-        return self._reader.config.lakehouse.table(ALERTS_DEFAULT)
-
-    def _alerts(self, location: str) -> list[Metric]:
-        rows = DeltaTable(location).to_pyarrow_dataset().to_table(columns=["channel", "status"])
+    def _alerts(self) -> list[Metric]:
+        outbox = DeltaTable(self._reader.location("ops_alerts"))
+        rows = outbox.to_pyarrow_dataset().to_table(columns=["channel", "status"])
         counts = rows.group_by(["channel", "status"]).aggregate([([], "count_all")]).to_pylist()
         families = {"sent": CounterMetricFamily("lakewatch_alerts_sent", "Alerts delivered, by notification "
                                                 "channel (ops.alerts status sent)", labels=["channel"]),
