@@ -19,7 +19,7 @@ from deltalake import write_deltalake
 from lakewatch.readers import LakeReader
 
 LABELS = ("true_positive", "false_positive")
-SOURCE = "api"
+SOURCES = ("api", "dashboard", "cli")   # where a verdict was given: gold.feedback.source
 _LOCK = threading.Lock()
 
 
@@ -33,13 +33,16 @@ def feedback_schema() -> pa.Schema:
 
 
 def feedback_row(event: dict[str, Any], is_true_positive: bool, note: str | None, reviewer: str | None,
-                 now: datetime | None = None) -> dict[str, Any]:
-    """The gold.feedback row recording a verdict on `event` (a row of lakewatch.api.data.find_event)."""
+                 now: datetime | None = None, source: str = "api") -> dict[str, Any]:
+    """The gold.feedback row recording a verdict on `event` (a row of lakewatch.api.data.find_event), given
+    through `source` (one of SOURCES)."""
+    if source not in SOURCES:
+        raise ValueError(f"feedback source {source!r} is not one of {', '.join(SOURCES)}")
     return {"feedback_id": uuid.uuid4().hex, "event_id": event["event_id"], "series_id": event["series_id"],
             "channel": event["channel"], "event_start": event["start"], "detector": event["detector"],
             "model_version": event["model_version"], "peak_score": event.get("peak_score"),
             "threshold": event.get("threshold"), "label": LABELS[0] if is_true_positive else LABELS[1],
-            "is_true_positive": bool(is_true_positive), "note": note, "reviewer": reviewer, "source": SOURCE,
+            "is_true_positive": bool(is_true_positive), "note": note, "reviewer": reviewer, "source": source,
             "created_at": now or datetime.now(UTC)}
 
 
