@@ -33,6 +33,8 @@ def test_every_kind_is_covered() -> None:
         "knn",
         "record_deviation",
         "mahalanobis",
+        "pca_t2q",
+        "mknn",
         "likelihood",
         "ensemble",
     } <= kinds

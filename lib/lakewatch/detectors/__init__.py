@@ -24,7 +24,9 @@ from lakewatch.detectors.errors import (
 from lakewatch.detectors.holt_winters import HoltWintersDetector, HoltWintersParams
 from lakewatch.detectors.knn import KnnDetector, KnnParams
 from lakewatch.detectors.likelihood import LikelihoodDetector, LikelihoodParams
+from lakewatch.detectors.mknn import MknnParams, MultiKnnDetector
 from lakewatch.detectors.multivariate import MahalanobisDetector, MahalanobisParams
+from lakewatch.detectors.pca import PcaParams, PcaT2QDetector
 from lakewatch.detectors.record import RecordDetector, RecordParams
 from lakewatch.detectors.registry import available_detectors, default_catalog, default_detector_name, get_detector
 from lakewatch.detectors.robust_zscore import RobustZParams, RobustZScoreDetector
@@ -51,6 +53,10 @@ __all__ = [
     "LikelihoodParams",
     "MahalanobisDetector",
     "MahalanobisParams",
+    "MknnParams",
+    "MultiKnnDetector",
+    "PcaParams",
+    "PcaT2QDetector",
     "RecordDetector",
     "RecordParams",
     "RobustZParams",

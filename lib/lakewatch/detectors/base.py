@@ -14,7 +14,9 @@ A :class:`Detector` holds frozen parameters. For each series it creates a fresh 
 Every detector processes points strictly one after another through its kernel, so feeding a series in one
 batch or in any split (down to single points, with the state round-tripped through bytes in between) gives
 the same scores. A row with any non-finite value scores 0 and is not fed to the model: the model arrays are
-left unchanged, only the ordering bookkeeping (last timestamp, counters) advances.
+left unchanged, only the ordering bookkeeping (last timestamp, counters) advances. Detectors whose
+``partial_rows`` is true (the multichannel ones) instead receive rows with *some* finite channels, the missing
+ones as NaN, and say in their docstring how they score them; a row with no finite channel still scores 0.
 
 State is a tree of numpy arrays of bounded size (no unbounded history); :meth:`Detector.state_to_bytes`
 serialises it with a format version that :meth:`Detector.state_from_bytes` checks.
@@ -38,6 +40,9 @@ from lakewatch.config import validated
 from lakewatch.detectors.errors import DetectorInputError, DetectorParamsError, StateError, StateVersionError
 
 STATE_FORMAT_VERSION = 1
+# Flagging policies (a detector setting, see likelihood.py and ensemble.py): "onset" flags a fault's start and
+# then stays quiet (NAB's rules), "hold" flags every row while the fault lasts (plant faults are segments).
+FLAGGING = ("onset", "hold")
 _MAGIC = b"LWDS"
 _HEADER = struct.Struct("<4sHI")  # magic, format version, header length
 _META = "__meta__"  # [last timestamp, rows seen, non-finite rows skipped]
@@ -95,7 +100,14 @@ class DetectorState:
 
 @dataclass(frozen=True)
 class DetectorParams:
-    """Base class of detector parameter sets: frozen dataclasses validated on construction."""
+    """Base class of detector parameter sets: frozen dataclasses validated on construction.
+
+    ``FINGERPRINT_NEUTRAL`` names parameters added after detectors were deployed, with the value that keeps the
+    old behaviour: at that value they are left out of the fingerprint, so states and model versions written
+    before the parameter existed stay valid.
+    """
+
+    FINGERPRINT_NEUTRAL: ClassVar[dict[str, Any]] = {}
 
     def __post_init__(self) -> None:
         self.validate()
@@ -184,6 +196,11 @@ class Detector(ABC):
         return 1
 
     @property
+    def partial_rows(self) -> bool:
+        """Whether rows with some non-finite channels reach :meth:`_score` (as NaN) instead of scoring 0."""
+        return False
+
+    @property
     def raw_channels(self) -> int:
         """Number of raw channels :meth:`_raw` returns (1 unless a detector reports several)."""
         return 1
@@ -198,7 +215,11 @@ class Detector(ABC):
         if self._fingerprint is None:
             payload = {
                 "kind": self.kind,
-                "params": self._params.as_dict(),
+                "params": {
+                    key: value
+                    for key, value in self._params.as_dict().items()
+                    if key not in self._params.FINGERPRINT_NEUTRAL or self._params.FINGERPRINT_NEUTRAL[key] != value
+                },
                 "children": {key: child.fingerprint for key, child in self.children().items()},
             }
             digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode())
@@ -227,7 +248,15 @@ class Detector(ABC):
         ts = self._check_timestamps(timestamps, len(x))
         arrays = _copy_tree(state.arrays)
         scores = np.zeros(len(x), dtype=np.float64)
-        finite = np.isfinite(x) if x.ndim == 1 else np.isfinite(x).all(axis=1)
+        if x.ndim == 1:
+            finite = np.isfinite(x)
+        elif self.partial_rows:
+            cells = np.isfinite(x)
+            finite = cells.any(axis=1)
+            if not cells.all():
+                x = np.where(cells, x, np.nan)  # +-inf is missing too
+        else:
+            finite = np.isfinite(x).all(axis=1)
         n_finite = int(finite.sum())
         if n_finite:
             rows = x[finite] if n_finite < len(x) else x

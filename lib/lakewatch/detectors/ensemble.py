@@ -1,23 +1,32 @@
-"""Ensemble of detectors with post-detection suppression.
+"""Ensemble of detectors with a flagging policy: onset with suppression, or hold with hysteresis.
 
 Every member scores the same rows; the ensemble score is the ``max`` (or ``mean``) of the member scores.
-Then, optionally, repeated alarms are suppressed: after a row scoring at least ``suppress_threshold``, the
-next ``suppress_rows`` rows are multiplied by ``suppress_factor`` (0 silences them). An ensemble with a
-single member is the way to add suppression to any detector.
+Then the flagging policy applies (``flagging``):
+
+* ``onset`` (the default; NAB rewards a window's first alarm and penalises the rest): after a row scoring at
+  least ``suppress_threshold``, the next ``suppress_rows`` rows are multiplied by ``suppress_factor``
+  (0 silences them; ``suppress_rows: 0`` disables suppression);
+* ``hold`` (plant faults are segments, flagged while they last): once a row scores at least
+  ``hold_threshold`` the alarm is on and every following row scores at least ``hold_threshold`` until
+  ``hold_rows`` consecutive rows have scored below ``hold_release`` (hysteresis: a fault's score that dips
+  between the two levels, or below the lower one for fewer than ``hold_rows`` rows, stays flagged).
+  Flag with ``threshold <= hold_threshold``.
+
+An ensemble with a single member is the way to add a flagging policy to any detector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from lakewatch.config import Fraction, Int
 from lakewatch.detectors._jit import jit
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams
+from lakewatch.detectors.base import FLAGGING, ArrayTree, Detector, DetectorParams
 from lakewatch.detectors.errors import DetectorParamsError
 
 _COMBINE = ("max", "mean")
@@ -36,6 +45,29 @@ def _suppress_kernel(scores: np.ndarray, left: np.ndarray, threshold: float, row
     left[0] = remaining
 
 
+@jit
+def _hold_kernel(scores: np.ndarray, hold: np.ndarray, on_level: float, release: float, rows: int) -> None:
+    """Hysteresis, in place: once a score reaches ``on_level`` raise every score to at least ``on_level`` until
+    ``rows`` consecutive scores fall below ``release``; ``hold`` carries [alarm on, rows below release]."""
+    on = hold[0]
+    below = hold[1]
+    for t in range(scores.shape[0]):
+        s = scores[t]
+        if on == 0:
+            if s >= on_level:
+                on = 1
+                below = 0
+            continue
+        below = below + 1 if s < release else 0
+        if below >= rows:
+            on = 0
+            below = 0
+        elif s < on_level:
+            scores[t] = on_level
+    hold[0] = on
+    hold[1] = below
+
+
 @dataclass(frozen=True)
 class EnsembleParams(DetectorParams):
     """Parameters of :class:`EnsembleDetector` (see the module docstring)."""
@@ -44,12 +76,30 @@ class EnsembleParams(DetectorParams):
     suppress_threshold: Fraction = 0.5
     suppress_rows: Annotated[Int, Field(ge=0, le=100_000_000)] = 100
     suppress_factor: Fraction = 0.0
+    flagging: str = "onset"
+    hold_threshold: Fraction = 0.5
+    hold_release: Fraction = 0.3
+    hold_rows: Annotated[Int, Field(ge=1, le=100_000_000)] = 5
+
+    FINGERPRINT_NEUTRAL: ClassVar[dict[str, Any]] = {
+        "flagging": "onset", "hold_threshold": 0.5, "hold_release": 0.3, "hold_rows": 5,
+    }
 
     def validate(self) -> None:
-        """Check the combination rule and the suppression settings (``suppress_rows=0`` disables it)."""
+        """Check the combination rule, the flagging policy and its levels (``suppress_rows=0`` disables
+        suppression; ``hold_release`` must not exceed ``hold_threshold``)."""
         if self.combine not in _COMBINE:
             raise DetectorParamsError(
                 f"ensemble: parameter combine={self.combine!r} is not supported; expected one of {list(_COMBINE)}"
+            )
+        if self.flagging not in FLAGGING:
+            raise DetectorParamsError(
+                f"ensemble: parameter flagging={self.flagging!r} is not supported; expected one of {list(FLAGGING)}"
+            )
+        if self.hold_release > self.hold_threshold:
+            raise DetectorParamsError(
+                f"ensemble: parameter hold_release={self.hold_release!r} is above hold_threshold="
+                f"{self.hold_threshold!r}; expected hold_release <= hold_threshold"
             )
 
 
@@ -84,6 +134,11 @@ class EnsembleDetector(Detector):
         """Whether the members take several channels."""
         return any(m.multivariate for m in self.members)
 
+    @property
+    def partial_rows(self) -> bool:
+        """Whether every member scores rows with missing channels itself."""
+        return all(m.partial_rows for m in self.members)
+
     def children(self) -> dict[str, Detector]:
         """Members under keys ``m0``, ``m1``, ..."""
         return {f"m{i}": member for i, member in enumerate(self.members)}
@@ -91,6 +146,8 @@ class EnsembleDetector(Detector):
     def _init_arrays(self) -> ArrayTree:
         arrays: ArrayTree = {key: child._init_arrays() for key, child in self.children().items()}
         arrays["suppress_left"] = np.zeros(1, dtype=np.int64)
+        if self.params.flagging == "hold":
+            arrays["hold"] = np.zeros(2, dtype=np.int64)
         return arrays
 
     def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -100,7 +157,9 @@ class EnsembleDetector(Detector):
         )
         combined = member_scores.max(axis=0) if p.combine == "max" else member_scores.mean(axis=0)
         combined = np.ascontiguousarray(combined)
-        if p.suppress_rows > 0:
+        if p.flagging == "hold":
+            _hold_kernel(combined, arrays["hold"], p.hold_threshold, p.hold_release, p.hold_rows)
+        elif p.suppress_rows > 0:
             _suppress_kernel(
                 combined, arrays["suppress_left"], p.suppress_threshold, p.suppress_rows, p.suppress_factor
             )

@@ -8,27 +8,31 @@ For each raw channel of the wrapped detector (its ``_raw`` output, values in ``[
    with the mean floored at ``min_mean`` and the variance at ``min_variance``): ``z = (a - mean) / std``;
 2. the channels' ``z`` are combined (``median`` by default, or ``mean`` / ``max``) and turned into the
    two-sided Gaussian tail probability ``tail``;
-3. consecutive rows in the red zone (``tail <= red_tail``) after the first are lifted to ``yellow_tail``,
-   so that a long excursion reports its onset only;
+3. with ``flagging: onset`` (the default, NAB's rules), consecutive rows in the red zone (``tail <= red_tail``)
+   after the first are lifted to ``yellow_tail``, so that a long excursion reports its onset only; with
+   ``flagging: hold`` every red row stays red, so a fault segment scores high while it lasts;
 4. the score is the log-scaled likelihood that NAB's HTM detector reports:
    ``log(tail + 1e-10) / log(1e-10)`` (0.5 at ``tail = 1e-5``), or ``1 - tail`` with ``log_scale=False``.
 
-Before ``warmup_rows`` the score is that of ``tail = 0.5``. The long-run statistics are kept as block sums
-(one block per ``reestimate_every`` rows), so the state stays small whatever the history length.
+Before ``warmup_rows`` the score is that of ``tail = 0.5``. With ``freeze_after_rows`` > 0 the long-run
+distribution is learnt from the rows before that one only and then kept (healthy start calibration for
+machines, so that a long fault does not become the new normal); 0 (the default) keeps learning. The long-run
+statistics are kept as block sums (one block per ``reestimate_every`` rows), so the state stays small whatever
+the history length.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from lakewatch.config import Flag, Fraction, Int, Number
 from lakewatch.detectors._jit import jit
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
+from lakewatch.detectors.base import FLAGGING, ArrayTree, Detector, DetectorParams, check_range
 from lakewatch.detectors.errors import DetectorParamsError
 
 _COMBINE = {"median": 0, "mean": 1, "max": 2}
@@ -83,6 +87,8 @@ def _likelihood_kernel(
     yellow_tail: float,
     mode: int,
     log_scale: bool,
+    lift: bool,
+    freeze: int,
     out: np.ndarray,
 ) -> None:
     """Likelihood scores of ``raw`` (shape ``(n, channels)``) into ``out``, updating the state arrays.
@@ -108,7 +114,8 @@ def _likelihood_kernel(
             a[c] = s / filled
         tail = 0.5
         if i >= warmup:
-            if (i - warmup) % reestimate == 0:
+            frozen = freeze > 0 and i > max(freeze, warmup)
+            if not frozen and ((i - warmup) % reestimate == 0 or i == freeze):
                 for c in range(n_ch):
                     cnt = current[c, 0]
                     mean = current[c, 1]
@@ -130,7 +137,7 @@ def _likelihood_kernel(
                 z[c] = (a[c] - dist[c, 0]) / dist[c, 1]
             zc = _combine(z, mode)
             tail = 0.5 * math.erfc(abs(zc) / math.sqrt(2.0))
-            if tail <= red_tail and floats[0] <= red_tail:
+            if lift and tail <= red_tail and floats[0] <= red_tail:
                 floats[0] = tail
                 tail = yellow_tail
             else:
@@ -139,7 +146,7 @@ def _likelihood_kernel(
             out[t] = math.log(tail + _LOG_FLOOR) / _LOG_NORM
         else:
             out[t] = 1.0 - tail
-        if i >= learning:
+        if i >= learning and (freeze == 0 or i < freeze):
             for c in range(n_ch):  # Welford update of the open block
                 cnt = current[c, 0] + 1.0
                 delta = a[c] - current[c, 1]
@@ -176,6 +183,10 @@ class LikelihoodParams(DetectorParams):
     yellow_tail: Annotated[Number, Field(ge=0.0, le=0.5)] = 1e-3
     combine: str = "median"
     log_scale: Flag = True
+    flagging: str = "onset"
+    freeze_after_rows: Annotated[Int, Field(ge=0)] = 0
+
+    FINGERPRINT_NEUTRAL: ClassVar[dict[str, Any]] = {"flagging": "onset", "freeze_after_rows": 0}
 
     def validate(self) -> None:
         """Check ranges and that the history holds at least one block."""
@@ -185,6 +196,10 @@ class LikelihoodParams(DetectorParams):
         if self.combine not in _COMBINE:
             raise DetectorParamsError(
                 f"{owner}: parameter combine={self.combine!r} is not supported; expected one of {sorted(_COMBINE)}"
+            )
+        if self.flagging not in FLAGGING:
+            raise DetectorParamsError(
+                f"{owner}: parameter flagging={self.flagging!r} is not supported; expected one of {list(FLAGGING)}"
             )
 
 
@@ -210,6 +225,11 @@ class LikelihoodDetector(Detector):
     def multivariate(self) -> bool:  # type: ignore[override]
         """Whether the wrapped detector takes several channels."""
         return self.base.multivariate
+
+    @property
+    def partial_rows(self) -> bool:
+        """As the wrapped detector."""
+        return self.base.partial_rows
 
     def children(self) -> dict[str, Detector]:
         """The wrapped detector, under key ``base``."""
@@ -249,6 +269,8 @@ class LikelihoodDetector(Detector):
             p.yellow_tail,
             _COMBINE[p.combine],
             p.log_scale,
+            p.flagging == "onset",
+            p.freeze_after_rows,
             out,
         )
         return out

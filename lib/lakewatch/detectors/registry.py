@@ -47,7 +47,9 @@ from lakewatch.detectors.errors import DetectorConfigError, DetectorParamsError,
 from lakewatch.detectors.holt_winters import HoltWintersDetector
 from lakewatch.detectors.knn import KnnDetector
 from lakewatch.detectors.likelihood import LikelihoodDetector
+from lakewatch.detectors.mknn import MultiKnnDetector
 from lakewatch.detectors.multivariate import MahalanobisDetector
+from lakewatch.detectors.pca import PcaT2QDetector
 from lakewatch.detectors.record import RecordDetector
 from lakewatch.detectors.robust_zscore import RobustZScoreDetector
 from lakewatch.detectors.windowed_gaussian import WindowedGaussianDetector
@@ -64,6 +66,8 @@ PLAIN_KINDS: dict[str, type[Detector]] = {
         KnnDetector,
         RecordDetector,
         MahalanobisDetector,
+        PcaT2QDetector,
+        MultiKnnDetector,
     )
 }
 WRAPPER_KINDS = {"likelihood": LikelihoodDetector}

@@ -1,0 +1,96 @@
+"""The healthy start of a multichannel entity: moments of its first rows, with missing channel values.
+
+The multichannel detectors (:mod:`lakewatch.detectors.pca`, :mod:`lakewatch.detectors.mknn`) learn "healthy"
+from the entity's own first ``train_rows`` rows that have at least one finite channel, never from labels.
+While those rows arrive they keep pairwise-complete sums (for every pair of channels, over the rows where both
+are finite, shifted by the first value seen so that sums stay accurate): three ``channels x channels`` arrays,
+whatever the number of rows. At the end of the healthy start :func:`fit_moments` turns them into
+
+* ``mean`` and ``scale`` per channel; ``scale`` is floored at ``scale_floor * (1 + |mean|)``, so a channel that
+  was constant while healthy has a tiny scale: any later change in it is a large deviation;
+* ``active``: channels finite in at least ``min_observed`` of the healthy rows (an all-NaN channel, or one
+  that appears later, is inactive: the detector ignores it and says so in its docstring);
+* ``corr``: the correlation matrix of the active channels (pairwise-complete, zero for inactive ones);
+* ``lag_corr``: the lag-one cross-correlations, from which the PCA detector tells how many independent rows
+  the healthy start really held for each component (a slow load wander is seen only a few times).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lakewatch.detectors._jit import jit
+
+
+def new_moments(p: int) -> dict[str, np.ndarray]:
+    """Arrays of an empty healthy start for ``p`` channels (``shift`` NaN until a channel is seen)."""
+    return {
+        "shift": np.full(p, np.nan),
+        "n": np.zeros((p, p)),
+        "s": np.zeros((p, p)),
+        "ss": np.zeros((p, p)),
+        "prev": np.full(p, np.nan),
+        "nl": np.zeros((p, p)),
+        "sl": np.zeros((p, p)),
+    }
+
+
+@jit
+def accumulate(x: np.ndarray, shift: np.ndarray, n: np.ndarray, s: np.ndarray, ss: np.ndarray, prev: np.ndarray,
+               nl: np.ndarray, sl: np.ndarray) -> None:
+    """Add rows ``x`` (NaN = missing) to the pairwise sums: ``n[a, b]`` rows with both finite, ``s[a, b]`` the
+    sum of channel ``a`` over those rows, ``ss[a, b]`` the sum of products (values minus ``shift``), and
+    ``nl``/``sl`` the count and sum of lag-one products (channel ``a`` now, ``b`` one row earlier; ``prev`` is
+    the previous row)."""
+    rows, p = x.shape
+    for t in range(rows):
+        for a in range(p):
+            if not np.isnan(x[t, a]) and np.isnan(shift[a]):
+                shift[a] = x[t, a]
+        for a in range(p):
+            va = x[t, a]
+            if np.isnan(va):
+                continue
+            va -= shift[a]
+            for b in range(p):
+                vb = x[t, b]
+                if np.isnan(vb):
+                    continue
+                vb -= shift[b]
+                n[a, b] += 1.0
+                s[a, b] += va
+                ss[a, b] += va * vb
+            for b in range(p):
+                if not np.isnan(prev[b]):
+                    nl[a, b] += 1.0
+                    sl[a, b] += va * (prev[b] - shift[b])
+        for a in range(p):
+            prev[a] = x[t, a]
+
+
+def fit_moments(moments: dict[str, np.ndarray], rows: int, min_observed: float, scale_floor: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(mean, scale, active, corr, lag_corr)`` of a completed healthy start of ``rows`` rows (see the module
+    docstring; ``lag_corr[a, b]``: channel ``a`` against channel ``b`` one row earlier, standardised);
+    ``active`` is float 0/1 so that it lives in the state like the other arrays."""
+    n, s, ss, shift = moments["n"], moments["s"], moments["ss"], moments["shift"]
+    p = len(shift)
+    diag_n = np.diag(n).copy()
+    active = (diag_n >= max(2.0, min_observed * rows)).astype(np.float64)
+    safe_n = np.maximum(n, 1.0)
+    shifted_mean = np.diag(s) / np.maximum(diag_n, 1.0)
+    var = np.maximum(np.diag(ss) / np.maximum(diag_n, 1.0) - shifted_mean**2, 0.0)
+    mean = np.where(active > 0, shifted_mean + np.nan_to_num(shift), 0.0)
+    scale = np.maximum(np.sqrt(var), scale_floor * (1.0 + np.abs(mean)))
+    scale = np.where(active > 0, scale, 1.0)
+    pair_mean_a = s / safe_n
+    cov = ss / safe_n - pair_mean_a * pair_mean_a.T
+    corr = cov / np.outer(scale, scale)
+    corr = np.where(np.outer(active, active) > 0, corr, 0.0)
+    corr = 0.5 * (corr + corr.T)
+    # pairs seen together in few rows carry no usable correlation
+    corr = np.where(n >= max(2.0, min_observed * rows) * 0.5, corr, 0.0) * (1 - np.eye(p)) + np.diag(np.diag(corr))
+    shifted_means = np.where(diag_n > 0, shifted_mean, 0.0)
+    lag_cov = moments["sl"] / np.maximum(moments["nl"], 1.0) - np.outer(shifted_means, shifted_means)
+    lag_corr = np.where(np.outer(active, active) > 0, lag_cov / np.outer(scale, scale), 0.0)
+    return mean, scale, active, corr, lag_corr

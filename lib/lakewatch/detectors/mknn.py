@@ -1,0 +1,201 @@
+"""Multichannel detector: distance to the nearest healthy rows of the entity (multivariate nearest neighbours).
+
+The first ``train_rows`` rows of an entity (rows with at least one finite channel) are its healthy start
+(:mod:`lakewatch.detectors._healthy`): they score 0, give each channel's mean and scale, and every
+``ceil(train_rows / memory)``-th of them is kept (at most ``memory`` rows) as the healthy reference. At the end
+of the healthy start the reference rows are standardised and each one's leave-one-out distance (the mean
+Euclidean distance to its ``k`` nearest other reference rows) is computed; their sorted values are the
+calibration. A later row's distance ``d`` to its ``k`` nearest reference rows gets the tail probability
+
+* the fraction of reference distances at least ``d``, while ``d`` is below the ``q``-quantile ``d_q`` of the
+  reference distances (``q = 1 - tail_mass``),
+* beyond it an exponential tail ``tail_mass * exp(-tail_rate * (d / d_q - 1))``,
+
+and the score is ``1 - tail``; the raw channel for the likelihood post-processor is ``-log10(tail) / 10``.
+Unlike the PCA detector it needs no linear model: any row unlike every healthy row (a combination of values
+never seen together, a stuck or drifting sensor) is far from all of them.
+
+Missing values (``partial_rows``): a row with some channels NaN (or +-inf) is compared on its finite active
+channels, the distance scaled by ``sqrt(active / observed)``; reference rows with a missing value contribute
+the channel's mean there. A row with no finite channel scores 0 and changes nothing. A channel finite in fewer
+than ``min_observed`` of the healthy rows (all-NaN, or appearing later) is inactive and ignored; a channel
+constant while healthy has a tiny scale (``scale_floor``), so any later change in it scores 1.
+
+State: the healthy-start sums (``5 channels² + 2 channels``), ``memory x channels`` reference rows and ``memory``
+calibration distances: bounded, the same size before and after the fit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+import numpy as np
+from pydantic import Field
+
+from lakewatch.config import Fraction, Int, Number
+from lakewatch.detectors._healthy import accumulate, fit_moments, new_moments
+from lakewatch.detectors._jit import jit
+from lakewatch.detectors._kernels import SURPRISE_DECADES
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
+
+
+@jit
+def _knn_distances(x: np.ndarray, ref: np.ndarray, n_ref: int, scale: np.ndarray, mean: np.ndarray,
+                   active: np.ndarray, k: int, skip: int, out: np.ndarray) -> None:
+    """``out[t]`` = mean distance of row ``t`` of ``x`` to its ``k`` nearest of the first ``n_ref`` reference
+    rows, on standardised finite active channels (``skip``: a reference index to leave out, -1 for none)."""
+    n, p = x.shape
+    best = np.empty(k)
+    z = np.zeros(p)
+    obs = np.zeros(p, dtype=np.bool_)
+    n_act = 0
+    for a in range(p):
+        if active[a] > 0:
+            n_act += 1
+    for t in range(n):
+        m = 0
+        for a in range(p):
+            obs[a] = active[a] > 0 and not np.isnan(x[t, a])
+            if obs[a]:
+                z[a] = (x[t, a] - mean[a]) / scale[a]
+                m += 1
+        if m == 0:
+            out[t] = 0.0
+            continue
+        for j in range(k):
+            best[j] = np.inf
+        for r in range(n_ref):
+            if r == skip:
+                continue
+            d = 0.0
+            for a in range(p):
+                if obs[a]:
+                    diff = z[a] - ref[r, a]
+                    d += diff * diff
+            if d < best[k - 1]:  # insert into the sorted k best
+                j = k - 1
+                while j > 0 and best[j - 1] > d:
+                    best[j] = best[j - 1]
+                    j -= 1
+                best[j] = d
+        s = 0.0
+        used = 0
+        for j in range(k):
+            if best[j] < np.inf:
+                s += math.sqrt(best[j])
+                used += 1
+        out[t] = s / max(used, 1) * math.sqrt(n_act / m)
+
+
+@dataclass(frozen=True)
+class MknnParams(DetectorParams):
+    """Parameters of :class:`MultiKnnDetector` (see the module docstring)."""
+
+    channels: Annotated[Int, Field(ge=1, le=1000)] = 8
+    train_rows: Annotated[Int, Field(ge=10, le=10_000_000)] = 500
+    memory: Annotated[Int, Field(ge=10, le=100_000)] = 250
+    k: Annotated[Int, Field(ge=1, le=100)] = 5
+    tail_mass: Annotated[Number, Field(gt=0.0, lt=1.0)] = 0.05
+    tail_rate: Annotated[Number, Field(gt=0.0, le=1000.0)] = 3.0
+    min_observed: Fraction = 0.5
+    scale_floor: Annotated[Number, Field(gt=0.0, le=1.0)] = 1e-6
+
+    def validate(self) -> None:
+        """The reference must hold more than ``k`` rows."""
+        check_range("mknn", "k", self.k, 1, min(self.memory, self.train_rows) - 1)
+
+
+class MultiKnnDetector(Detector):
+    """Distance of each row to its nearest healthy-start rows, calibrated on the healthy rows' own distances."""
+
+    kind = "mknn"
+    params_type = MknnParams
+    params: MknnParams
+    multivariate = True
+
+    @property
+    def channels(self) -> int:
+        """The configured number of channels."""
+        return self.params.channels
+
+    @property
+    def partial_rows(self) -> bool:
+        """Rows with some missing channels are scored from the others (module docstring)."""
+        return True
+
+    @property
+    def _stride(self) -> int:
+        return -(-self.params.train_rows // self.params.memory)
+
+    def _init_arrays(self) -> ArrayTree:
+        p = self.params
+        return {
+            "healthy": new_moments(p.channels),
+            "ref": np.zeros((p.memory, p.channels)),
+            "model": {
+                "mean": np.zeros(p.channels),
+                "scale": np.ones(p.channels),
+                "active": np.zeros(p.channels),
+                "calib": np.zeros(p.memory),  # sorted leave-one-out distances of the reference rows
+            },
+            "counters": np.zeros(3, dtype=np.int64),  # [healthy rows seen, reference rows kept, fitted]
+        }
+
+    def _fit(self, arrays: ArrayTree) -> None:
+        p = self.params
+        mean, scale, active, _, _ = fit_moments(arrays["healthy"], p.train_rows, p.min_observed, p.scale_floor)
+        model = arrays["model"]
+        model["mean"][:] = mean
+        model["scale"][:] = scale
+        model["active"][:] = active
+        n_ref = int(arrays["counters"][1])
+        ref = arrays["ref"]
+        # standardise in place; a missing reference value takes the channel mean (0 once standardised)
+        ref[:n_ref] = np.nan_to_num((ref[:n_ref] - mean) / scale, nan=0.0) * active
+        calib = np.zeros(n_ref)
+        raw_ref = ref[:n_ref] * scale + mean  # the reference rows back in original units, for the LOO distances
+        for r in range(n_ref):
+            _knn_distances(raw_ref[r : r + 1], ref, n_ref, scale, mean, active, p.k, r, calib[r : r + 1])
+        model["calib"][:n_ref] = np.sort(calib)
+        arrays["counters"][2] = 1
+
+    def _tail(self, arrays: ArrayTree, x: np.ndarray) -> np.ndarray:
+        """The tail probability of each row (1 while the healthy start lasts)."""
+        p = self.params
+        tail = np.ones(len(x))
+        counters = arrays["counters"]
+        start = 0
+        if counters[2] == 0:
+            take = min(len(x), p.train_rows - int(counters[0]))
+            h = arrays["healthy"]
+            accumulate(x[:take], h["shift"], h["n"], h["s"], h["ss"], h["prev"], h["nl"], h["sl"])
+            stride = self._stride
+            for i in range(take):
+                if (int(counters[0]) + i) % stride == 0 and counters[1] < p.memory:
+                    arrays["ref"][counters[1]] = x[i]
+                    counters[1] += 1
+            counters[0] += take
+            start = take
+            if counters[0] >= p.train_rows:
+                self._fit(arrays)
+        if start < len(x):
+            model = arrays["model"]
+            n_ref = int(counters[1])
+            d = np.zeros(len(x) - start)
+            _knn_distances(x[start:], arrays["ref"], n_ref, model["scale"], model["mean"], model["active"],
+                           p.k, -1, d)
+            calib = model["calib"][:n_ref]
+            d_q = max(float(np.quantile(calib, 1.0 - p.tail_mass)), 1e-12)
+            empirical = 1.0 - np.searchsorted(calib, d, side="left") / max(n_ref, 1)
+            beyond = p.tail_mass * np.exp(-p.tail_rate * (d / d_q - 1.0))
+            tail[start:] = np.where(d < d_q, np.maximum(empirical, p.tail_mass), beyond)
+        return tail
+
+    def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        return 1.0 - self._tail(arrays, x)
+
+    def _raw(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        tail = np.maximum(self._tail(arrays, x), 1e-300)
+        return np.clip(-np.log10(tail) / SURPRISE_DECADES, 0.0, 1.0)[:, None]

@@ -1,0 +1,177 @@
+"""Multichannel detectors beyond the shared contract: missing channel values, a constant channel, an all-NaN
+channel, the flagging policy (onset / hold), the machine generator and the F1 benchmark."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lakewatch.detectors import DetectorParamsError, EnsembleDetector, get_detector
+from lakewatch.sources.machines import FAULT_KINDS, MachineSpec, generate_machine, generate_machines
+from tests.detectors import run_in_batches, timestamps
+
+MULTI = ["pca_t2q", "mknn", "pca_t2q_likelihood", "lakewatch_machine"]
+PLAIN = ["pca_t2q", "mknn"]
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "multichannel_f1.py"
+
+
+@pytest.fixture(scope="module")
+def machine():
+    return generate_machine(7, 0)
+
+
+def _healthy(n: int, seed: int = 0, p: int = 8) -> np.ndarray:
+    """Correlated channels: two latent factors (a cycle and a load) plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    factors = np.stack([np.sin(2 * np.pi * t / 96), rng.normal(0.0, 0.5, n)], axis=1)
+    loadings = rng.uniform(0.5, 1.5, (p, 2))
+    return 50.0 + factors @ loadings.T * 10.0 + rng.normal(0.0, 0.5, (n, p))
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_a_missing_channel_value_is_scored_from_the_other_channels(name: str) -> None:
+    det = get_detector(name)
+    x = _healthy(900)
+    stamps = timestamps(900)
+    _, state = det.update(det.new_state(), x[:700], stamps[:700])
+    rows = x[700:720].copy()
+    rows[:, 2] = np.nan  # channel 2 missing on every row
+    rows[15, 4] += 60.0  # and a fault on another channel
+    scores, after = det.update(state, rows, stamps[700:720])
+    assert np.all(np.isfinite(scores))
+    assert scores[15] > 0.999, "a fault in an observed channel is seen although another channel is missing"
+    assert np.median(np.delete(scores, 15)) < 0.99, "healthy rows with a missing channel are not alarms"
+    # the missing channel scores exactly as the same rows without the channel's values would: ignored
+    rows_inf = rows.copy()
+    rows_inf[:, 2] = np.inf
+    scores_inf, _ = det.update(state, rows_inf, stamps[700:720])
+    np.testing.assert_array_equal(scores_inf, scores)
+    assert after.rows_seen == 720
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_missing_values_in_the_healthy_start_still_fit_the_model(name: str) -> None:
+    det = get_detector(name)
+    x = _healthy(900, seed=1)
+    holes = x.copy()
+    rng = np.random.default_rng(3)
+    holes[rng.random(holes.shape) < 0.05] = np.nan  # 5% of the values missing at random
+    scores = det.score_series(holes, timestamps(900))
+    assert np.all(scores[:500] == 0.0), "the healthy start scores 0"
+    assert np.all(np.isfinite(scores)) and np.median(scores[500:]) < 0.99
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_a_channel_constant_while_healthy_alarms_when_it_moves(name: str) -> None:
+    det = get_detector(name)
+    x = _healthy(900, seed=2)
+    x[:, 6] = 3.0  # a valve position that never moved while healthy
+    x[850:, 6] = 3.5
+    scores = det.score_series(x, timestamps(900))
+    assert np.all(np.isfinite(scores))
+    assert np.median(scores[500:850]) < 0.99
+    assert np.all(scores[850:] > 0.9999)
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_an_all_nan_channel_is_ignored(name: str) -> None:
+    det = get_detector(name)
+    x = _healthy(900, seed=4)
+    x[:, 1] = np.nan
+    x[850:, 3] += 40.0
+    scores, state = run_in_batches(det, x, timestamps(900), [300, 300, 300])
+    assert np.all(np.isfinite(scores))
+    assert state.arrays["model"]["active"][1] == 0.0 and state.arrays["model"]["active"].sum() == 7
+    assert np.median(scores[500:850]) < 0.99
+    assert np.all(scores[850:] > 0.9999)
+
+
+def test_hold_flags_a_fault_while_it_lasts_and_onset_only_its_start(machine) -> None:
+    seg = next(s for s in machine.segments if s.kind == "level_shift_pair")
+    hold = get_detector("lakewatch_machine")
+    onset = get_detector("lakewatch_machine", {"flagging": "onset", "suppress_rows": 100})
+    threshold = 0.5
+    held = hold.score_series(machine.values, machine.timestamps)[seg.start : seg.end] >= threshold
+    started = onset.score_series(machine.values, machine.timestamps)[seg.start : seg.end] >= threshold
+    assert held.mean() > 0.9, held.mean()
+    assert started.sum() < 0.5 * held.sum(), (started.sum(), held.sum())
+
+
+def test_hold_hysteresis_releases_after_hold_rows_below_release() -> None:
+    member = get_detector("pca_t2q")
+    det = EnsembleDetector([member], {"flagging": "hold", "suppress_rows": 0, "hold_threshold": 0.5,
+                                      "hold_release": 0.3, "hold_rows": 3})
+    from lakewatch.detectors.ensemble import _hold_kernel
+
+    scores = np.array([0.1, 0.6, 0.4, 0.2, 0.45, 0.2, 0.2, 0.2, 0.4, 0.6])
+    state = np.zeros(2, dtype=np.int64)
+    _hold_kernel(scores, state, 0.5, 0.3, 3)
+    np.testing.assert_allclose(scores, [0.1, 0.6, 0.5, 0.5, 0.5, 0.5, 0.5, 0.2, 0.4, 0.6])
+    assert list(state) == [1, 0]
+    assert det.fingerprint != EnsembleDetector([member]).fingerprint
+
+
+def test_onset_settings_keep_the_univariate_default_fingerprint() -> None:
+    default = get_detector("lakewatch_nab")
+    explicit = get_detector("lakewatch_nab", {"flagging": "onset", "hold_threshold": 0.5})
+    assert explicit.fingerprint == default.fingerprint
+    assert get_detector("lakewatch_nab", {"flagging": "hold"}).fingerprint != default.fingerprint
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"flagging": "always"}, r"flagging='always' is not supported; expected one of \['onset', 'hold'\]"),
+    ({"hold_release": 0.8}, r"hold_release=0.8 is above hold_threshold=0.5"),
+])
+def test_bad_flagging_settings_are_named(params: dict, message: str) -> None:
+    with pytest.raises(DetectorParamsError, match=message):
+        get_detector("lakewatch_machine", params)
+
+
+def test_likelihood_flagging_is_checked() -> None:
+    with pytest.raises(DetectorParamsError, match=r"flagging='sometimes'"):
+        get_detector("pca_t2q_likelihood", {"flagging": "sometimes"})
+
+
+def test_generator_is_deterministic_and_labels_every_fault_kind_once() -> None:
+    a, b = generate_machine(3, 1), generate_machine(3, 1)
+    np.testing.assert_array_equal(a.values, b.values)
+    assert not np.array_equal(a.values, generate_machine(4, 1).values)
+    spec = MachineSpec()
+    assert a.values.shape == (spec.rows, spec.channels)
+    assert sorted(s.kind for s in a.segments) == sorted(FAULT_KINDS)
+    assert not a.labels[: spec.healthy_rows].any()
+    expected = np.zeros(spec.rows, dtype=bool)
+    for seg in a.segments:
+        expected[seg.start : seg.end] = True
+        assert set(a.kinds[seg.start : seg.end]) == {seg.kind}
+    np.testing.assert_array_equal(a.labels, expected)
+    assert np.all(np.diff(a.timestamps) == 300 * 10**9)
+    with pytest.raises(ValueError, match="channels=2"):
+        MachineSpec(channels=2)
+    with pytest.raises(ValueError, match="count=0"):
+        generate_machines(0)
+
+
+def test_benchmark_reports_point_wise_figures(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("multichannel_f1", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "f1.json"
+    assert bench.main(["--entities", "3", "--seed", "5", "--detectors", "lakewatch_machine", "mahalanobis",
+                       "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    machine_f1 = report["detectors"]["lakewatch_machine"]
+    assert report["rows_scored"] == 3 * (MachineSpec().rows - 1000)
+    assert set(machine_f1["per_kind"]) == set(FAULT_KINDS)
+    assert machine_f1["overall"]["f1"] > 0.6
+    assert machine_f1["overall"]["f1"] > report["detectors"]["mahalanobis"]["overall"]["f1"]
+    figures = bench.evaluate(np.array([0.9, 0.1, 0.8, 0.2]), np.array([True, False, False, True]),
+                             np.array(["drift", "", "", "stuck"]), 0.5)
+    assert figures["overall"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert figures["false_alarm_rate"] == 0.5
+    assert figures["per_kind"]["drift"] == {"precision": 0.5, "recall": 1.0, "f1": 0.6667}
