@@ -91,6 +91,18 @@ def test_an_all_nan_channel_is_ignored(name: str) -> None:
     assert np.all(scores[850:] > 0.9999)
 
 
+def test_a_stuck_sensor_is_seen_by_its_repeated_values() -> None:
+    x = _healthy(900, seed=5)
+    x[:, 7] = np.round(x[:, 7], 1)  # a coarse sensor repeats values while healthy too: its runs are calibrated
+    x[696:706, 3] = x[696, 3]  # channel 3 holds its value for 10 rows, at a peak of its cycle (slow change)
+    stamps = timestamps(900)
+    with_test = get_detector("pca_t2q").score_series(x, stamps)
+    without = get_detector("pca_t2q", {"stuck_test": False}).score_series(x, stamps)
+    assert np.all(with_test[699:706] > 0.9999)
+    assert (without[699:706] > 0.9999).mean() < 0.75, "the residuals alone see the stuck value later"
+    assert np.median(with_test[500:690]) < 0.99 and np.median(with_test[720:]) < 0.99
+
+
 def test_hold_flags_a_fault_while_it_lasts_and_onset_only_its_start(machine) -> None:
     seg = next(s for s in machine.segments if s.kind == "level_shift_pair")
     hold = get_detector("lakewatch_machine")

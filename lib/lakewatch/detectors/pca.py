@@ -15,9 +15,13 @@ healthy means and scales (``z``):
 * ``Q = |z - P t|²`` (SPE): what the healthy correlations cannot explain (a drifting or stuck sensor, a broken
   correlation); its tail is Box's approximation ``Q ~ g chi²(h)`` from the residual eigenvalues;
 * each channel's own residual, squared over its healthy residual variance (chi-square with one degree of
-  freedom, times the active channels): one sensor going wrong shows here before it moves ``Q``.
+  freedom, times the active channels): one sensor going wrong shows here before it moves ``Q``;
+* with ``stuck_test`` (the default), runs of exactly repeated values per channel: a stuck sensor (or a data
+  logger holding its last good value) repeats itself, a live one hardly ever does. A run of ``r`` repeats has
+  the tail ``q^r`` (times the active channels), ``q`` the channel's share of repeated consecutive values in the
+  healthy start (plus-one smoothed, so a channel constant or coarsely quantised while healthy never alarms).
 
-The score is ``1 - min(1, 3 min(tail_T², tail_Q, tail_channel))`` (the three tests Bonferroni-combined); the raw
+The score is ``1 - min(1, m min(tails))`` (the ``m`` tests above Bonferroni-combined); the raw
 channel for the likelihood post-processor is ``-log10`` of that tail over 10 (clipped to [0, 1]).
 
 Missing values (``partial_rows``): a row with some channels NaN (or +-inf) is scored from its finite channels:
@@ -41,7 +45,7 @@ import numpy as np
 from pydantic import Field
 from scipy.special import chdtrc, fdtrc
 
-from lakewatch.config import Fraction, Int, Number
+from lakewatch.config import Flag, Fraction, Int, Number
 from lakewatch.detectors._healthy import accumulate, fit_moments, new_moments
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import SURPRISE_DECADES
@@ -106,6 +110,33 @@ def _t2q_kernel(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, active: np.n
 
 
 @jit
+def _repeat_kernel(x: np.ndarray, last: np.ndarray, run: np.ndarray, counts: np.ndarray, learning: bool,
+                   log_q: np.ndarray, active: np.ndarray, out: np.ndarray) -> None:
+    """Runs of repeated values per channel (a stuck sensor repeats its last value exactly). For each row:
+    ``run[a]`` counts the consecutive rows channel ``a`` repeated its previous value (missing values skipped);
+    while ``learning`` ``counts`` gathers [value pairs, repeated pairs] per channel; otherwise
+    ``out[t] = min over active channels of run * log_q`` (the log-probability of such a run while healthy)."""
+    n, p = x.shape
+    for t in range(n):
+        worst = 0.0
+        for a in range(p):
+            v = x[t, a]
+            if np.isnan(v):
+                continue
+            if not np.isnan(last[a]):
+                same = abs(v - last[a]) <= 1e-12 * (1.0 + abs(v))
+                if learning:
+                    counts[0, a] += 1.0
+                    if same:
+                        counts[1, a] += 1.0
+                run[a] = run[a] + 1.0 if same else 0.0
+            last[a] = v
+            if not learning and active[a] > 0:
+                worst = min(worst, run[a] * log_q[a])
+        out[t] = worst
+
+
+@jit
 def _solve(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """``out`` <- solution of the small symmetric positive definite system ``a out = b`` (Cholesky)."""
     k = a.shape[0]
@@ -143,6 +174,7 @@ class PcaParams(DetectorParams):
     max_components: Annotated[Int, Field(ge=0, le=1000)] = 0
     min_observed: Fraction = 0.5
     scale_floor: Annotated[Number, Field(gt=0.0, le=1.0)] = 1e-6
+    stuck_test: Flag = True
 
 
 class PcaT2QDetector(Detector):
@@ -176,7 +208,9 @@ class PcaT2QDetector(Detector):
                 "box": np.ones(2),  # Box's g and h of the residual Q
                 "res_var": np.ones(p),  # each channel's healthy residual variance
                 "dof": np.ones(p),  # independent healthy rows behind each component's variance
+                "log_q": np.zeros(p),  # log-probability that a channel repeats its previous value while healthy
             },
+            "repeat": {"last": np.full(p, np.nan), "run": np.zeros(p), "counts": np.zeros((2, p))},
             "counters": np.zeros(2, dtype=np.int64),  # [healthy rows seen, kept components (0 = not fitted)]
         }
 
@@ -205,6 +239,8 @@ class PcaT2QDetector(Detector):
         model["vecs"][:] = vecs
         model["vals"][:] = np.maximum(vals, _EIG_FLOOR)
         model["box"][:] = (theta2 / theta1, theta1 * theta1 / theta2)
+        pairs, repeated = arrays["repeat"]["counts"]
+        model["log_q"][:] = np.log((repeated + 1.0) / (pairs + 2.0))
         res_vals = np.maximum(vals, _EIG_FLOOR) * (np.arange(len(vals)) >= k)
         model["res_var"][:] = np.maximum((vecs**2) @ res_vals, _EIG_FLOOR)
         # each component's lag-one autocorrelation gives the independent rows behind its variance estimate
@@ -222,6 +258,7 @@ class PcaT2QDetector(Detector):
             take = min(len(x), self.params.train_rows - int(counters[0]))
             h = arrays["healthy"]
             accumulate(x[:take], h["shift"], h["n"], h["s"], h["ss"], h["prev"], h["nl"], h["sl"])
+            self._repeats(arrays, x[:take], True)
             counters[0] += take
             start = take
             if counters[0] >= self.params.train_rows:
@@ -238,8 +275,20 @@ class PcaT2QDetector(Detector):
             observed = stats[:, 2] > 0
             tail_q = np.where(observed, chdtrc(h, stats[:, 0] / np.maximum(stats[:, 2], 1e-12) / g), 1.0)
             tail_c = np.where(observed, np.minimum(1.0, n_act * chdtrc(1, stats[:, 1])), 1.0)
-            tail[start:] = np.minimum(1.0, 3.0 * np.minimum(np.minimum(tail_t2, tail_q), tail_c))
+            worst = np.minimum(np.minimum(tail_t2, tail_q), tail_c)
+            tests = 3.0
+            if self.params.stuck_test:
+                tail_r = np.minimum(1.0, n_act * np.exp(self._repeats(arrays, x[start:], False)))
+                worst = np.minimum(worst, tail_r)
+                tests = 4.0
+            tail[start:] = np.minimum(1.0, tests * worst)
         return tail
+
+    def _repeats(self, arrays: ArrayTree, x: np.ndarray, learning: bool) -> np.ndarray:
+        rep, model = arrays["repeat"], arrays["model"]
+        out = np.zeros(len(x))
+        _repeat_kernel(x, rep["last"], rep["run"], rep["counts"], learning, model["log_q"], model["active"], out)
+        return out
 
     def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         return 1.0 - self._tail(arrays, x)
