@@ -76,7 +76,8 @@ def test_env_file_layers_over_detectors_yaml(tmp_path: Path) -> None:
     (conf / "tight.yaml").write_text("detectors:\n  lakewatch_nab:\n    params: {suppress_rows: 20}\n")
     config = load_config("tight", conf_dir=conf)
     assert config.detectors.entries["lakewatch_nab"].params == {
-        "combine": "max", "suppress_threshold": 0.5, "suppress_rows": 20, "suppress_factor": 0.0}
+        "combine": "max", "suppress_threshold": 0.5, "suppress_rows": 20, "suppress_factor": 0.0,
+        "flagging": "onset", "hold_threshold": 0.5, "hold_release": 0.3, "hold_rows": 5}
     assert load_config("tight", ["detectors.lakewatch_nab.params.suppress_rows=30"], conf_dir=conf
                        ).detectors.entries["lakewatch_nab"].params["suppress_rows"] == 30
 

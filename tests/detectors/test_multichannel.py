@@ -12,7 +12,7 @@ import pytest
 
 from lakewatch.detectors import DetectorParamsError, EnsembleDetector, get_detector
 from lakewatch.sources.machines import FAULT_KINDS, MachineSpec, generate_machine, generate_machines
-from tests.detectors import run_in_batches, timestamps
+from tests.detectors import random_sizes, run_in_batches, timestamps
 
 MULTI = ["pca_t2q", "mknn", "pca_t2q_likelihood", "lakewatch_machine"]
 PLAIN = ["pca_t2q", "mknn"]
@@ -52,6 +52,25 @@ def test_a_missing_channel_value_is_scored_from_the_other_channels(name: str) ->
     scores_inf, _ = det.update(state, rows_inf, stamps[700:720])
     np.testing.assert_array_equal(scores_inf, scores)
     assert after.rows_seen == 720
+
+
+@pytest.mark.parametrize("name", MULTI)
+def test_rows_with_missing_channels_keep_batch_split_invariance(name: str) -> None:
+    det = get_detector(name)
+    assert det.partial_rows and not get_detector("lakewatch_nab").partial_rows
+    x = _healthy(1300, seed=6)
+    rng = np.random.default_rng(6)
+    x[rng.random(x.shape) < 0.03] = np.nan
+    x[rng.random(x.shape) < 0.01] = np.inf
+    x[1200:, 5] += 30.0
+    stamps = timestamps(1300)
+    whole = det.score_series(x, stamps)
+    split, state = run_in_batches(det, x, stamps, random_sizes(1300, 6), round_trip=True)
+    np.testing.assert_allclose(split, whole, rtol=0, atol=1e-9)
+    assert np.all(np.isfinite(whole))
+    seen = np.isfinite(x[1210:, 5])  # where the faulty channel is missing, the others are healthy
+    assert np.median(whole[1210:][seen]) >= 0.5 and np.median(whole[1000:1200]) < 0.5
+    assert state.nbytes == det.new_state().nbytes
 
 
 @pytest.mark.parametrize("name", PLAIN)
