@@ -64,15 +64,12 @@ def _scorer(name: str, mode: str, channels: int) -> Callable[[Machine], np.ndarr
 
         return per_channel
     if name == "lakewatch_machine_no_stuck_test":  # ablation: the default without the repeated-value test
-        default = get_detector("lakewatch_machine")
+        default = get_detector("lakewatch_machine", channels=channels)
         member = default.members[0]
-        pca = get_detector("pca_t2q", {"stuck_test": False})
+        pca = get_detector("pca_t2q", {"stuck_test": False}, channels=channels)
         det = EnsembleDetector([LikelihoodDetector(pca, member.params)], default.params, name=name)
-    elif name == "mahalanobis_likelihood":  # the catalog's entry is for 2 channels: the same wrapper over all of them
-        wrapper = get_detector(name)
-        det = LikelihoodDetector(get_detector("mahalanobis", {"channels": channels}), wrapper.params, name=name)
     else:
-        det = get_detector(name, {"channels": channels} if name == "mahalanobis" else None)
+        det = get_detector(name, channels=channels)
     if det.channels != channels:
         raise SystemExit(f"{name}: configured for {det.channels} channels; the machines have {channels}")
     return lambda machine: det.score_series(machine.values, machine.timestamps)

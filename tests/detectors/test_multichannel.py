@@ -206,3 +206,14 @@ def test_benchmark_reports_point_wise_figures(tmp_path: Path) -> None:
     assert figures["overall"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
     assert figures["false_alarm_rate"] == 0.5
     assert figures["per_kind"]["drift"] == {"precision": 0.5, "recall": 1.0, "f1": 0.6667}
+
+
+def test_channels_are_set_through_wrappers_and_refused_for_univariate_detectors() -> None:
+    det = get_detector("lakewatch_machine", channels=3)
+    assert det.channels == 3 and det.members[0].base.params.channels == 3
+    assert get_detector("mahalanobis_likelihood", channels=5).channels == 5
+    assert get_detector("lakewatch_nab", channels=1).fingerprint == get_detector("lakewatch_nab").fingerprint
+    with pytest.raises(DetectorParamsError, match=r"knn: asked for 4 channels; kind 'knn' is univariate"):
+        get_detector("lakewatch_nab", channels=4)
+    with pytest.raises(DetectorParamsError, match=r"channels=0; expected a positive integer"):
+        get_detector("pca_t2q", channels=0)

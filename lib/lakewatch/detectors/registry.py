@@ -26,6 +26,7 @@ configuration (``load_config().detectors``) is used.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -129,7 +130,7 @@ def default_detector_name(catalog: DetectorCatalog | None = None) -> str:
 
 
 def _build(catalog: DetectorCatalog, name: str, overrides: Mapping[str, Any] | None, stack: tuple[str, ...],
-           error: type[Exception]) -> Detector:
+           error: type[Exception], channels: int | None = None) -> Detector:
     if name in stack:
         raise DetectorConfigError(f"detectors.{name} refers to itself through {' -> '.join((*stack, name))}")
     entry = catalog.entries[name]
@@ -139,14 +140,20 @@ def _build(catalog: DetectorCatalog, name: str, overrides: Mapping[str, Any] | N
             raise DetectorParamsError(f"{name}: params must be a mapping, got {type(overrides).__name__}")
         params.update(overrides)
     cls = _KINDS[entry.kind]
+    if channels is not None and entry.kind in PLAIN_KINDS:
+        if "channels" not in {f.name for f in dataclasses.fields(cls.params_type)}:
+            raise DetectorParamsError(
+                f"{name}: asked for {channels} channels; kind {entry.kind!r} is univariate (one channel)"
+            )
+        params["channels"] = channels
     where = f"detectors.{name}.params" if error is ConfigError else name
     checked = validated(cls.params_type, params, where, error=error)
     if entry.kind in PLAIN_KINDS:
         return cls(checked, name=name)
     if entry.kind in WRAPPER_KINDS:
-        base = _build(catalog, entry.base or "", None, (*stack, name), error)
+        base = _build(catalog, entry.base or "", None, (*stack, name), error, channels)
         return cls(base, checked, name=name)
-    members = [_build(catalog, member, None, (*stack, name), error) for member in entry.members]
+    members = [_build(catalog, member, None, (*stack, name), error, channels) for member in entry.members]
     return cls(members, checked, name=name)
 
 
@@ -172,13 +179,16 @@ def _entry_overrides(name: str, entry: DetectorEntry, given: Mapping[str, Any]) 
 
 
 def get_detector(name: str, params: Mapping[str, Any] | None = None, *,
-                 catalog: DetectorCatalog | None = None) -> Detector:
+                 catalog: DetectorCatalog | None = None, channels: int | None = None) -> Detector:
     """Build the detector configured under ``name`` (``"default"`` for the default one) in ``catalog``
     (``config.detectors``; None: the default configuration's, see :func:`default_catalog`).
 
     ``params`` override the entry's own parameters (for a wrapper or ensemble, its own, not its members').
     The configuration entry itself (``{"kind": ..., "params": {...}}``) is accepted too: its
     ``kind``/``base``/``members`` must match and its ``params`` become the overrides.
+    ``channels`` sets the channel count of every multichannel detector inside (an entity's channels: the
+    catalog's ``channels`` is a default); asking a univariate detector for more than one channel is a
+    :class:`DetectorParamsError`.
     Raises :class:`UnknownDetectorError` for an unknown name and :class:`DetectorParamsError` for unknown or
     invalid parameters.
     """
@@ -192,4 +202,16 @@ def get_detector(name: str, params: Mapping[str, Any] | None = None, *,
         )
     if isinstance(params, Mapping) and set(params) & _ENTRY_KEYS:
         params = _entry_overrides(resolved, catalog.entries[resolved], params)
-    return _build(catalog, resolved, params, (), DetectorParamsError)
+    if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
+        raise DetectorParamsError(f"{resolved}: channels={channels!r}; expected a positive integer")
+    det = _build(catalog, resolved, params, (), DetectorParamsError,
+                 None if channels is None or (channels == 1 and not _multichannel(catalog, resolved)) else channels)
+    return det
+
+
+def _multichannel(catalog: DetectorCatalog, name: str) -> bool:
+    """Whether the named entry has a plain detector with a ``channels`` parameter inside."""
+    entry = catalog.entries[name]
+    if entry.kind in PLAIN_KINDS:
+        return "channels" in {f.name for f in dataclasses.fields(_KINDS[entry.kind].params_type)}
+    return any(_multichannel(catalog, child) for child in ([entry.base] if entry.base else list(entry.members)))
