@@ -67,7 +67,8 @@ def _scorer(name: str, mode: str, channels: int) -> Callable[[Machine], np.ndarr
         default = get_detector("lakewatch_machine", channels=channels)
         member = default.members[0]
         pca = get_detector("pca_t2q", {"stuck_test": False}, channels=channels)
-        det = EnsembleDetector([LikelihoodDetector(pca, member.params)], default.params, name=name)
+        det = EnsembleDetector([LikelihoodDetector(pca, member.params), *default.members[1:]], default.params,
+                               name=name)
     else:
         det = get_detector(name, channels=channels)
     if det.channels != channels:

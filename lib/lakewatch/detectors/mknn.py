@@ -3,9 +3,11 @@
 The first ``train_rows`` rows of an entity (rows with at least one finite channel) are its healthy start
 (:mod:`lakewatch.detectors._healthy`): they score 0, give each channel's mean and scale, and every
 ``ceil(train_rows / memory)``-th of them is kept (at most ``memory`` rows) as the healthy reference. At the end
-of the healthy start the reference rows are standardised and each one's leave-one-out distance (the mean
-Euclidean distance to its ``k`` nearest other reference rows) is computed; their sorted values are the
-calibration. A later row's distance ``d`` to its ``k`` nearest reference rows gets the tail probability
+of the healthy start the reference rows are standardised and, with ``whiten`` (the default), whitened with the
+healthy correlations (each principal direction divided by its standard deviation, eigenvalues floored at
+``eig_floor``), so that a move across the healthy correlations (a broken correlation, one sensor off) counts as
+much as a large move along them; then each reference row's leave-one-out distance (the mean Euclidean distance to
+its ``k`` nearest other reference rows) is computed; their sorted values are the calibration. A later row's distance ``d`` to its ``k`` nearest reference rows gets the tail probability
 
 * the fraction of reference distances at least ``d``, while ``d`` is below the ``q``-quantile ``d_q`` of the
   reference distances (``q = 1 - tail_mass``),
@@ -15,14 +17,14 @@ and the score is ``1 - tail``; the raw channel for the likelihood post-processor
 Unlike the PCA detector it needs no linear model: any row unlike every healthy row (a combination of values
 never seen together, a stuck or drifting sensor) is far from all of them.
 
-Missing values (``partial_rows``): a row with some channels NaN (or +-inf) is compared on its finite active
-channels, the distance scaled by ``sqrt(active / observed)``; reference rows with a missing value contribute
-the channel's mean there. A row with no finite channel scores 0 and changes nothing. A channel finite in fewer
+Missing values (``partial_rows``): in a row with some channels NaN (or +-inf), each missing active channel takes
+its conditional mean given the row's finite channels under the healthy correlations (so it adds no distance of
+its own); reference rows are filled the same way. A row with no finite channel scores 0 and changes nothing. A channel finite in fewer
 than ``min_observed`` of the healthy rows (all-NaN, or appearing later) is inactive and ignored; a channel
 constant while healthy has a tiny scale (``scale_floor``), so any later change in it scores 1.
 
-State: the healthy-start sums (``5 channels² + 2 channels``), ``memory x channels`` reference rows and ``memory``
-calibration distances: bounded, the same size before and after the fit.
+State: the healthy-start sums (``5 channels² + 2 channels``), ``memory x channels`` reference rows, ``memory``
+calibration distances, the correlation and whitening matrices (``2 channels²``): bounded, the same size before and after the fit.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from lakewatch.config import Fraction, Int, Number
+from lakewatch.config import Flag, Fraction, Int, Number
 from lakewatch.detectors._healthy import accumulate, fit_moments, new_moments
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import SURPRISE_DECADES
@@ -89,6 +91,55 @@ def _knn_distances(x: np.ndarray, ref: np.ndarray, n_ref: int, scale: np.ndarray
         out[t] = s / max(used, 1) * math.sqrt(n_act / m)
 
 
+@jit
+def _whiten_rows(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, active: np.ndarray, corr: np.ndarray,
+                 wmat: np.ndarray, out: np.ndarray) -> None:
+    """``out[t] = z_t @ wmat`` with ``z_t`` row ``t`` standardised; an active channel missing from the row takes its
+    conditional mean given the row's observed channels under the healthy correlations (``corr``); a row with no
+    observed active channel becomes NaN."""
+    n, p = x.shape
+    z = np.zeros(p)
+    obs = np.zeros(p, dtype=np.bool_)
+    for t in range(n):
+        m = 0
+        missing = 0
+        for a in range(p):
+            obs[a] = active[a] > 0 and not np.isnan(x[t, a])
+            z[a] = (x[t, a] - mean[a]) / scale[a] if obs[a] else 0.0
+            if obs[a]:
+                m += 1
+            elif active[a] > 0:
+                missing += 1
+        if m == 0:
+            for b in range(p):
+                out[t, b] = np.nan
+            continue
+        if missing > 0:  # z_missing = C_mo C_oo^-1 z_o
+            idx = np.empty(m, dtype=np.int64)
+            j = 0
+            for a in range(p):
+                if obs[a]:
+                    idx[j] = a
+                    j += 1
+            coo = np.empty((m, m))
+            for i in range(m):
+                for j in range(m):
+                    coo[i, j] = corr[idx[i], idx[j]]
+                coo[i, i] += 1e-6
+            sol = np.linalg.solve(coo, z[idx])
+            for a in range(p):
+                if active[a] > 0 and not obs[a]:
+                    v = 0.0
+                    for i in range(m):
+                        v += corr[a, idx[i]] * sol[i]
+                    z[a] = v
+        for b in range(p):
+            v = 0.0
+            for a in range(p):
+                v += z[a] * wmat[a, b]
+            out[t, b] = v
+
+
 @dataclass(frozen=True)
 class MknnParams(DetectorParams):
     """Parameters of :class:`MultiKnnDetector` (see the module docstring)."""
@@ -101,6 +152,8 @@ class MknnParams(DetectorParams):
     tail_rate: Annotated[Number, Field(gt=0.0, le=1000.0)] = 3.0
     min_observed: Fraction = 0.5
     scale_floor: Annotated[Number, Field(gt=0.0, le=1.0)] = 1e-6
+    whiten: Flag = True
+    eig_floor: Annotated[Number, Field(gt=0.0, le=1.0)] = 1e-3
 
     def validate(self) -> None:
         """The reference must hold more than ``k`` rows."""
@@ -139,27 +192,41 @@ class MultiKnnDetector(Detector):
                 "scale": np.ones(p.channels),
                 "active": np.zeros(p.channels),
                 "calib": np.zeros(p.memory),  # sorted leave-one-out distances of the reference rows
+                "corr": np.zeros((p.channels, p.channels)),  # healthy correlations (missing values, whitening)
+                "wmat": np.zeros((p.channels, p.channels)),  # whitening: eigenvectors over sqrt(eigenvalues)
             },
             "counters": np.zeros(3, dtype=np.int64),  # [healthy rows seen, reference rows kept, fitted]
         }
 
     def _fit(self, arrays: ArrayTree) -> None:
         p = self.params
-        mean, scale, active, _, _ = fit_moments(arrays["healthy"], p.train_rows, p.min_observed, p.scale_floor)
+        mean, scale, active, corr, _ = fit_moments(arrays["healthy"], p.train_rows, p.min_observed, p.scale_floor)
         model = arrays["model"]
         model["mean"][:] = mean
         model["scale"][:] = scale
         model["active"][:] = active
+        model["corr"][:] = corr
+        if p.whiten:
+            vals, vecs = np.linalg.eigh(corr + np.diag(1.0 - active))  # inactive channels: unit, unused
+            model["wmat"][:] = vecs / np.sqrt(np.maximum(vals, p.eig_floor))
+        else:
+            model["wmat"][:] = np.eye(p.channels)
         n_ref = int(arrays["counters"][1])
         ref = arrays["ref"]
-        # standardise in place; a missing reference value takes the channel mean (0 once standardised)
-        ref[:n_ref] = np.nan_to_num((ref[:n_ref] - mean) / scale, nan=0.0) * active
+        ref[:n_ref] = np.nan_to_num(self._features(model, ref[:n_ref]), nan=0.0)
         calib = np.zeros(n_ref)
-        raw_ref = ref[:n_ref] * scale + mean  # the reference rows back in original units, for the LOO distances
+        ones = np.ones(p.channels)
         for r in range(n_ref):
-            _knn_distances(raw_ref[r : r + 1], ref, n_ref, scale, mean, active, p.k, r, calib[r : r + 1])
+            _knn_distances(ref[r : r + 1], ref, n_ref, ones, np.zeros(p.channels), ones, p.k, r, calib[r : r + 1])
         model["calib"][:n_ref] = np.sort(calib)
         arrays["counters"][2] = 1
+
+    def _features(self, model: ArrayTree, x: np.ndarray) -> np.ndarray:
+        """Rows standardised, missing active channels imputed, and whitened (rows with nothing observed: NaN)."""
+        out = np.zeros_like(x)
+        _whiten_rows(np.ascontiguousarray(x), model["mean"], model["scale"], model["active"], model["corr"],
+                     model["wmat"], out)
+        return out
 
     def _tail(self, arrays: ArrayTree, x: np.ndarray) -> np.ndarray:
         """The tail probability of each row (1 while the healthy start lasts)."""
@@ -184,7 +251,8 @@ class MultiKnnDetector(Detector):
             model = arrays["model"]
             n_ref = int(counters[1])
             d = np.zeros(len(x) - start)
-            _knn_distances(x[start:], arrays["ref"], n_ref, model["scale"], model["mean"], model["active"],
+            ones = np.ones(p.channels)
+            _knn_distances(self._features(model, x[start:]), arrays["ref"], n_ref, ones, np.zeros(p.channels), ones,
                            p.k, -1, d)
             calib = model["calib"][:n_ref]
             d_q = max(float(np.quantile(calib, 1.0 - p.tail_mass)), 1e-12)
