@@ -7,7 +7,8 @@ of the healthy start the reference rows are standardised and, with ``whiten`` (t
 healthy correlations (each principal direction divided by its standard deviation, eigenvalues floored at
 ``eig_floor``), so that a move across the healthy correlations (a broken correlation, one sensor off) counts as
 much as a large move along them; then each reference row's leave-one-out distance (the mean Euclidean distance to
-its ``k`` nearest other reference rows) is computed; their sorted values are the calibration. A later row's distance ``d`` to its ``k`` nearest reference rows gets the tail probability
+its ``k`` nearest other reference rows) is computed; their sorted values are the calibration. A later row's
+distance ``d`` to its ``k`` nearest reference rows gets the tail probability
 
 * the fraction of reference distances at least ``d``, while ``d`` is below the ``q``-quantile ``d_q`` of the
   reference distances (``q = 1 - tail_mass``),
@@ -19,12 +20,13 @@ never seen together, a stuck or drifting sensor) is far from all of them.
 
 Missing values (``partial_rows``): in a row with some channels NaN (or +-inf), each missing active channel takes
 its conditional mean given the row's finite channels under the healthy correlations (so it adds no distance of
-its own); reference rows are filled the same way. A row with no finite channel scores 0 and changes nothing. A channel finite in fewer
-than ``min_observed`` of the healthy rows (all-NaN, or appearing later) is inactive and ignored; a channel
-constant while healthy has a tiny scale (``scale_floor``), so any later change in it scores 1.
+its own); reference rows are filled the same way. A row with no finite channel scores 0 and changes nothing. A
+channel finite in fewer than ``min_observed`` of the healthy rows (all-NaN, or appearing later) is inactive and
+ignored; a channel constant while healthy has a tiny scale (``scale_floor``), so any later change in it scores 1.
 
 State: the healthy-start sums (``5 channels² + 2 channels``), ``memory x channels`` reference rows, ``memory``
-calibration distances, the correlation and whitening matrices (``2 channels²``): bounded, the same size before and after the fit.
+calibration distances, the correlation and whitening matrices (``2 channels²``): bounded, the same size before
+and after the fit.
 """
 
 from __future__ import annotations
