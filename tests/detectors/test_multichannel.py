@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lakewatch.detectors import DetectorParamsError, EnsembleDetector, get_detector
+from lakewatch.detectors import DetectorParamsError, EnsembleDetector, get_detector, healthy_starts
 from lakewatch.sources.machines import FAULT_KINDS, MachineSpec, generate_machine, generate_machines
 from tests.detectors import random_sizes, run_in_batches, timestamps
 
@@ -217,3 +217,22 @@ def test_channels_are_set_through_wrappers_and_refused_for_univariate_detectors(
         get_detector("lakewatch_nab", channels=4)
     with pytest.raises(DetectorParamsError, match=r"channels=0; expected a positive integer"):
         get_detector("pca_t2q", channels=0)
+
+
+def test_the_healthy_start_says_what_it_ignored_and_what_was_constant() -> None:
+    det = get_detector("lakewatch_machine")
+    x = _healthy(600, seed=8)
+    x[:, 1] = np.nan
+    x[:, 6] = 2.0
+    _, early = det.update(det.new_state(), x[:300], timestamps(300))
+    assert [h.describe() for h in healthy_starts(det, early)] == [
+        "pca_t2q: healthy start incomplete (300 of 500 rows); rows score 0 until it is",
+        "mknn: healthy start incomplete (300 of 500 rows); rows score 0 until it is",
+    ]
+    _, state = det.update(early, x[300:], timestamps(600)[300:])
+    reports = healthy_starts(det, state)
+    assert [(h.detector, h.fitted, h.inactive_channels, h.constant_channels) for h in reports] == [
+        ("pca_t2q", True, (1,), (6,)), ("mknn", True, (1,), (6,))]
+    assert reports[0].describe() == ("pca_t2q: fitted on 500 healthy rows; channel(s) [1] ignored (missing in the "
+                                     "healthy start); channel(s) [6] constant while healthy (any change alarms)")
+    assert healthy_starts(get_detector("lakewatch_nab"), get_detector("lakewatch_nab").new_state()) == []

@@ -9,6 +9,7 @@ lakewatch but itself, ``lakewatch.config`` and ``lakewatch.errors``.
 
 from __future__ import annotations
 
+from lakewatch.detectors._healthy import HealthyStart, healthy_starts
 from lakewatch.detectors._jit import HAVE_NUMBA, NUMBA_VERSION
 from lakewatch.detectors.base import STATE_FORMAT_VERSION, Detector, DetectorParams, DetectorState
 from lakewatch.detectors.ensemble import EnsembleDetector, EnsembleParams
@@ -45,6 +46,7 @@ __all__ = [
     "DetectorState",
     "EnsembleDetector",
     "EnsembleParams",
+    "HealthyStart",
     "HoltWintersDetector",
     "HoltWintersParams",
     "KnnDetector",
@@ -70,4 +72,5 @@ __all__ = [
     "default_catalog",
     "default_detector_name",
     "get_detector",
+    "healthy_starts",
 ]

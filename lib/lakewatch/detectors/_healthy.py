@@ -17,6 +17,8 @@ whatever the number of rows. At the end of the healthy start :func:`fit_moments`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from lakewatch.detectors._jit import jit
@@ -94,3 +96,62 @@ def fit_moments(moments: dict[str, np.ndarray], rows: int, min_observed: float, 
     lag_cov = moments["sl"] / np.maximum(moments["nl"], 1.0) - np.outer(shifted_means, shifted_means)
     lag_corr = np.where(np.outer(active, active) > 0, lag_cov / np.outer(scale, scale), 0.0)
     return mean, scale, active, corr, lag_corr
+
+
+@dataclass(frozen=True)
+class HealthyStart:
+    """What a multichannel detector learnt from an entity's healthy start, for messages and quarantine reasons.
+
+    ``detector``: the member's name; ``rows_seen`` of ``train_rows`` healthy rows so far; ``fitted`` once they are
+    complete (before that every row scores 0); ``inactive_channels``: channel indexes ignored (finite in too few
+    healthy rows: all-NaN, or appearing later); ``constant_channels``: channels constant while healthy (any change
+    in them will alarm).
+    """
+
+    detector: str
+    rows_seen: int
+    train_rows: int
+    fitted: bool
+    inactive_channels: tuple[int, ...]
+    constant_channels: tuple[int, ...]
+
+    def describe(self) -> str:
+        """One line for a log or a quarantine reason."""
+        if not self.fitted:
+            return (f"{self.detector}: healthy start incomplete ({self.rows_seen} of {self.train_rows} rows); "
+                    "rows score 0 until it is")
+        parts = [f"{self.detector}: fitted on {self.train_rows} healthy rows"]
+        if self.inactive_channels:
+            parts.append(f"channel(s) {list(self.inactive_channels)} ignored (missing in the healthy start)")
+        if self.constant_channels:
+            parts.append(f"channel(s) {list(self.constant_channels)} constant while healthy (any change alarms)")
+        return "; ".join(parts)
+
+
+def healthy_start(name: str, arrays: dict, train_rows: int, rows_seen: int, fitted: bool, scale_floor: float
+                  ) -> HealthyStart:
+    """The :class:`HealthyStart` of a multichannel detector's state arrays (``model``: mean, scale, active)."""
+    model = arrays["model"]
+    active = model["active"] > 0
+    floor = scale_floor * (1.0 + np.abs(model["mean"]))
+    constant = active & (model["scale"] <= floor * (1.0 + 1e-9))
+    return HealthyStart(
+        name, rows_seen, train_rows, fitted,
+        tuple(int(i) for i in np.flatnonzero(~active)) if fitted else (),
+        tuple(int(i) for i in np.flatnonzero(constant)) if fitted else (),
+    )
+
+
+def healthy_starts(detector, state) -> list[HealthyStart]:
+    """The :class:`HealthyStart` of every multichannel detector inside ``detector`` (itself, a wrapper's base,
+    an ensemble's members), read from ``state``; empty for detectors without a healthy start."""
+    found: list[HealthyStart] = []
+
+    def walk(det, arrays) -> None:
+        if hasattr(det, "healthy_start"):
+            found.append(det.healthy_start(arrays))
+        for key, child in det.children().items():
+            walk(child, arrays[key])
+
+    walk(detector, state.arrays)
+    return found

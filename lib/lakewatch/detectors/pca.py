@@ -46,10 +46,10 @@ from pydantic import Field
 from scipy.special import chdtrc, fdtrc
 
 from lakewatch.config import Flag, Fraction, Int, Number
-from lakewatch.detectors._healthy import accumulate, fit_moments, new_moments
+from lakewatch.detectors._healthy import HealthyStart, accumulate, fit_moments, healthy_start, new_moments
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import SURPRISE_DECADES
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, DetectorState
 
 _EIG_FLOOR = 1e-3  # smallest eigenvalue (correlation units) a kept or residual component counts with
 
@@ -289,6 +289,13 @@ class PcaT2QDetector(Detector):
         out = np.zeros(len(x))
         _repeat_kernel(x, rep["last"], rep["run"], rep["counts"], learning, model["log_q"], model["active"], out)
         return out
+
+    def healthy_start(self, state: DetectorState | ArrayTree) -> HealthyStart:
+        """What this detector learnt from the entity's healthy start so far (a state, or its arrays inside a
+        wrapper's state): see :class:`HealthyStart`."""
+        arrays = state.arrays if isinstance(state, DetectorState) else state
+        return healthy_start(self.name, arrays, self.params.train_rows, int(arrays["counters"][0]),
+                             bool(arrays["counters"][1] > 0), self.params.scale_floor)
 
     def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         return 1.0 - self._tail(arrays, x)
