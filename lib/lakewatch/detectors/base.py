@@ -241,6 +241,36 @@ class Detector(ABC):
         meta[2] += len(x) - n_finite
         return scores, DetectorState(self._name, self.fingerprint, arrays)
 
+    def last_scores(self, state: DetectorState, windows: Any, timestamps: Any) -> np.ndarray:
+        """The score of the last row of each window, each fed alone into ``state`` (which is not modified).
+
+        ``windows``: shape ``(k, m)`` or ``(k, m, channels)``, every window ``m`` rows oldest first;
+        ``timestamps``: shape ``(m,)``, shared by the windows. ``last_scores(state, w[None], ts)[0]`` equals
+        ``update(state, w, ts)[0][-1]`` exactly: the same kernels on a copy of the state, without the per-call
+        checks and bookkeeping that ``update`` repeats (this is what explanations evaluate thousands of times).
+        """
+        self._check_state(state)
+        w = np.asarray(windows, dtype=np.float64)
+        if w.ndim < 2:
+            raise DetectorInputError(f"{self._name}: windows have shape {w.shape}; expected (k, m) or (k, m, c)")
+        k, m = w.shape[:2]
+        x0 = self._check_values(w[0] if k else w.reshape(m, *w.shape[2:]))
+        ts = np.ascontiguousarray(self._check_timestamps(timestamps, m))
+        w = np.ascontiguousarray(w.reshape(k, *x0.shape))
+        finite = np.isfinite(w) if w.ndim == 2 else np.isfinite(w).all(axis=2)
+        whole = finite.all(axis=1)
+        out = np.zeros(k)
+        for i in range(k):
+            if whole[i]:
+                x, stamps = w[i], ts
+            elif finite[i, -1]:
+                x, stamps = w[i][finite[i]], ts[finite[i]]
+            else:
+                continue  # a non-finite last row scores 0
+            scores = self._score(_copy_tree(state.arrays), np.ascontiguousarray(x), stamps)
+            out[i] = min(max(scores[-1], 0.0), 1.0)  # np.clip's result, NaN included, without its overhead
+        return out
+
     def score_series(self, values: Any, timestamps: Any) -> np.ndarray:
         """Score a whole series from a fresh state (convenience for batch jobs and evaluation)."""
         scores, _ = self.update(self.new_state(), values, timestamps)
