@@ -208,6 +208,31 @@ def _permutation_masks(m: int, evals: int) -> tuple[np.ndarray, int]:
     return masks, count
 
 
+def _window_scores(detector: Detector, state: DetectorState, windows: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    """g for a batch of windows (k, rows, channels): the last score of each window fed into ``state``.
+
+    The windows share their older half among few distinct values (2**(inputs/2) for the exact explainer), so
+    each distinct older half is fed once (``update``) and the newer halves are scored from its state in one
+    :meth:`Detector.last_scores` batch: half the rows through the detector, the same scores (detectors are
+    batch-split invariant; the streamed-score check of every explanation would catch a difference)."""
+    k, rows = windows.shape[:2]
+    univariate = not (detector.multivariate or windows.shape[2] > 1)
+    feed = windows[:, :, 0] if univariate else windows
+    half = rows // 2
+    if rows < 4 or k < 8:
+        return detector.last_scores(state, feed, stamps)
+    prefixes, group = np.unique(feed[:, :half].reshape(k, -1), axis=0, return_inverse=True)
+    group = np.asarray(group).reshape(-1)
+    if len(prefixes) * 2 > k:
+        return detector.last_scores(state, feed, stamps)
+    out = np.empty(k)
+    for g, prefix in enumerate(prefixes):
+        members = np.flatnonzero(group == g)
+        _, after = detector.update(state, prefix.reshape(half, *feed.shape[2:]), stamps[:half])
+        out[members] = detector.last_scores(after, feed[members, half:], stamps[half:])
+    return out
+
+
 def _shapley(detector: Detector, state: DetectorState, window: np.ndarray, stamps: np.ndarray,
              features: np.ndarray, reference: np.ndarray, settings: ExplainSettings) -> tuple[np.ndarray, float, float]:
     """Baseline Shapley values of g(z) = last score of the window with inputs z, from ``reference`` to the
@@ -224,8 +249,7 @@ def _shapley(detector: Detector, state: DetectorState, window: np.ndarray, stamp
         chosen, inverse = np.unique(perm_masks.reshape(-1, m), axis=0, return_inverse=True)
     windows = np.broadcast_to(window.reshape(-1), (len(chosen), window.size)).copy()
     windows[:, features] = np.where(chosen, x, reference)
-    v = detector.last_scores(state, windows.reshape(len(chosen), *window.shape)
-                             if detector.multivariate or window.shape[1] > 1 else windows, stamps)
+    v = _window_scores(detector, state, windows.reshape(len(chosen), *window.shape), stamps)
     if m <= settings.exact_max_inputs:
         return _exact_shapley(v, m), float(v[0]), float(v[-1])
     chain = v[np.asarray(inverse).reshape(-1)].reshape(count, m + 1)
