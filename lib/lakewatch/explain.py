@@ -64,7 +64,7 @@ class ExplainSettings:
     """How flagged points are explained (config: ``streaming.explain``).
 
     lags: window length L (inputs per channel); top_k: attributions the stream stores per point;
-    background: preceding windows used as SHAP background; snapshot_every: rows between trail snapshots;
+    background: preceding normal windows averaged into the reference; snapshot_every: rows between trail snapshots;
     enabled: off = no explanations. exact_max_inputs: exact Shapley values (all ``2**inputs`` coalitions) up
     to this many inputs, seeded antithetic permutation sampling (about ``permutation_evals`` model evaluations)
     above. Every flagged point is explained: there is no cap per batch (the cost is one batch of ``2**inputs``
@@ -270,10 +270,11 @@ def explain_points(detector: Detector, state_before_window: DetectorState, windo
     ``window_values``: the window's rows, oldest first, shape (m,) or (m, channels), m <= settings.lags (a
     shorter window where less history exists); ``window_timestamps``: int64 epoch ns, shape (m,);
     ``background_windows``: shape (b, m) or (b, m, channels), other windows of the same length (rows with a
-    non-finite value at an input position are dropped; with none left, a flat window at the window's mean is
-    the background). Rows of the window with a non-finite value are not inputs (the detector skips them); they
-    stay as they are. Returns an :class:`Attribution` for row ``index``; raises on bad input or a SHAP failure
-    (the stream's :func:`explain_batch` catches and counts those).
+    non-finite value at an input position are dropped, the first ``settings.background`` others are averaged
+    into the reference; with none left, a flat window at the window's mean is the reference). Rows of the
+    window with a non-finite value are not inputs (the detector skips them); they stay as they are. Returns an
+    :class:`Attribution` for row ``index``; raises on bad input or a detector failure (the stream's
+    :func:`explain_batch` catches and counts those).
     """
     settings = settings or ExplainSettings()
     channels = detector.channels
