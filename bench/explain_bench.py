@@ -1,8 +1,16 @@
 """Overhead of lakewatch.explain on the default detector: trail bytes and time per micro-batch update, and the
-time of one SHAP explanation. Run: .venv/bin/python bench/explain_bench.py"""
+cost per explained point, today's method against the one it replaced, in one run.
+
+The points: a series with spikes fed in micro-batches as the stream does; every point the default detector flags
+(its threshold) plus every 25th point is explained. "after" is explain_batch with the default settings (exact
+baseline Shapley, 256 coalitions as one batch of windows). "before" is the method it replaced, rebuilt here from
+the same replayed state and background windows: shap.explainers.Exact over the 16 background windows (2**8 x 16
+detector.update calls per point). The two are timed on alternating points so that the machine's load is shared.
+Run: .venv/bin/python bench/explain_bench.py [--points N] [--before N]"""
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -21,13 +29,18 @@ def series(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=200, help="flagged points explained the new way")
+    parser.add_argument("--before", type=int, default=12, help="of them, how many also the previous way")
+    parser.add_argument("--skip-trail", action="store_true", help="only the per-point cost")
+    args = parser.parse_args()
     d = get_detector(default_detector_name())
     settings = ex.ExplainSettings()
     x, ts = series(N_WARM + N)
     state = d.new_state()
     _, state = d.update(state, x[:N_WARM], ts[:N_WARM])
     print(f"detector {d.name}: state {len(d.state_to_bytes(state)):,} bytes serialised")
-    for batch in (1, 4, 32):
+    for batch in () if args.skip_trail else (1, 4, 32):
         s = state
         trail_bytes = ex.new_trail(d, s).to_bytes()
         det_t = trail_t = 0.0
@@ -51,26 +64,69 @@ def main() -> None:
         print(f"batch {batch:>2} rows: trail {np.mean(sizes):,.0f} bytes mean / {max(sizes):,} max "
               f"(state {len(state_bytes):,}); per batch: trail {trail_t / batches * 1e6:,.0f} us vs detector "
               f"state round trip + update {det_t / batches * 1e6:,.0f} us ({trail_t / det_t:.0%})")
-    # One explanation of a flagged point (exact SHAP, 8 lags): a spike where no alarm in the 100 rows before it
-    # suppresses it.
-    base = d.score_series(x, ts)
-    end = next(p for p in range(1000, len(x)) if base[p - 100:p].max() < 0.5)
-    _, s = d.update(d.new_state(), x[:end - 63], ts[:end - 63])
-    trail = ex.new_trail(d, s)
-    xs, tss = x[end - 63:end + 1].copy(), ts[end - 63:end + 1]
-    xs[-1] += 15
-    scores, _ = d.update(s, xs, tss)
-    flags = np.zeros(64, bool)
-    flags[-1] = True
-    ex.explain_batch(d, trail, xs, tss, scores, flags, settings)  # warm-up (imports, JIT)
-    for bg in (16, 4):
-        t0 = time.perf_counter()
-        out, _ = ex.explain_batch(d, trail, xs, tss, scores, flags,
-                                  ex.ExplainSettings(background=bg))
-        took = time.perf_counter() - t0
-        a = out[0]
-        print(f"explain one flagged point (background {bg}): {took:.2f} s; score {a.score:.4f} base "
-              f"{a.base_value:.4f} top {a.top(2)}")
+    per_point(d, settings, args.points, args.before)
+
+
+def shap_before(detector, state, window, stamps, background):
+    """The previous method: shap's Exact explainer over the background windows, g replaying update per row."""
+    import shap
+
+    def g(batch):
+        batch = np.atleast_2d(batch)
+        return np.array([detector.update(state, row, stamps)[0][-1] for row in batch])
+
+    masker = shap.maskers.Independent(background, max_samples=len(background))
+    e = shap.explainers.Exact(g, masker)(window[None, :], silent=True)
+    return float(np.ravel(e.base_values)[0]), np.asarray(e.values).reshape(-1)
+
+
+def per_point(d, settings: ex.ExplainSettings, points: int, before: int) -> None:
+    """ms per explained point, after and before, on alternating flagged points of one series."""
+    n = 6000
+    x, ts = series(n, seed=1)
+    rng = np.random.default_rng(1)
+    spikes = rng.choice(np.arange(1000, n), 80, replace=False)
+    x[spikes] += rng.choice([-1, 1], 80) * rng.uniform(2, 8, 80)
+    scores = d.score_series(x, ts)
+    flagged = scores >= 0.5034722222222222
+    flagged[1000::25] = True
+    flagged[:1000] = False
+    rows = np.flatnonzero(flagged)[:points]
+    _, s0 = d.update(d.new_state(), x[:900], ts[:900])
+    state, done = s0, 900
+    after_t, before_t, after_n, before_n, worst_after, worst_before = 0.0, 0.0, 0, 0, 0.0, 0.0
+    warm = (d, s0, x[900:908], ts[900:908])
+    ex.explain_points(*warm, None, settings)  # warm-up (and shap's import, outside the timings)
+    shap_before(*warm, ex._background(x, np.zeros(n, bool), 900, settings.lags, settings.background))
+    cpu_after = cpu_before = 0.0
+    for k, t in enumerate(rows):
+        first = t - settings.lags + 1
+        if first < done:  # a window reaching back before the state: replay from the start (not timed)
+            state, done = s0, 900
+        _, state = d.update(state, x[done:first], ts[done:first])
+        done = first
+        window, stamps = x[first:t + 1], ts[first:t + 1]
+        background = ex._background(x, flagged, t, settings.lags, settings.background)
+        t0, c0 = time.perf_counter(), time.process_time()
+        a = ex.explain_points(d, state, window, stamps, background, settings)
+        after_t += time.perf_counter() - t0
+        cpu_after += time.process_time() - c0
+        after_n += 1
+        assert a.score == scores[t], f"row {t}: replayed score {a.score} != {scores[t]}"
+        worst_after = max(worst_after, abs(a.total - scores[t]))
+        if k % max(1, len(rows) // before) == 0 and before_n < before:
+            t0, c0 = time.perf_counter(), time.process_time()
+            base, values = shap_before(d, state, window, stamps, background)
+            before_t += time.perf_counter() - t0
+            cpu_before += time.process_time() - c0
+            before_n += 1
+            worst_before = max(worst_before, abs(base + values.sum() - scores[t]))
+    ms_after, ms_before = after_t / after_n * 1e3, before_t / max(before_n, 1) * 1e3
+    cpu_a, cpu_b = cpu_after / after_n * 1e3, cpu_before / max(before_n, 1) * 1e3
+    print(f"per explained point ({d.name}, default settings), wall (CPU) ms:\n"
+          f"  after  {ms_after:7.1f} ({cpu_a:7.1f}) over {after_n} points, max |base + sum - score| {worst_after:.1e}\n"
+          f"  before {ms_before:7.1f} ({cpu_b:7.1f}) over {before_n} points, max |base + sum - score| "
+          f"{worst_before:.1e}\n  before / after: {ms_before / ms_after:.1f}x wall, {cpu_b / cpu_a:.1f}x CPU")
 
 
 if __name__ == "__main__":

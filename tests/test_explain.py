@@ -229,15 +229,102 @@ def test_failures_never_raise_and_are_counted() -> None:
     assert out == [] and trail.empty and ex.warning_counts() == {"no_trail": 5}
 
 
-def test_cap_on_points_per_batch() -> None:
+def test_every_flagged_point_is_explained_without_a_cap() -> None:
     detector = get_detector("ewma")
     values, stamps = make_series(100, seed=1), timestamps(100)
     scores = detector.score_series(values, stamps)
-    settings = ex.ExplainSettings(background=2, max_points_per_batch=3)
     out, _ = ex.explain_batch(detector, ex.new_trail(detector, detector.new_state()), values, stamps, scores,
-                              np.ones(100, bool), settings)
-    assert [a.index for a in out] == [0, 1, 2]
-    assert ex.warning_counts() == {"over_cap": 97}
+                              np.ones(100, bool), ex.ExplainSettings(background=2))
+    assert [a.index for a in out] == list(range(100))
+    assert all(abs(a.total - a.score) <= 1e-9 for a in out)
+    assert ex.warning_counts() == {}
+
+
+def test_last_scores_equal_update_for_every_window() -> None:
+    detector = get_detector("lakewatch_nab")
+    values, stamps = make_series(700, seed=8), timestamps(700)
+    _, state = detector.update(detector.new_state(), values[:692], stamps[:692])
+    rng = np.random.default_rng(2)
+    windows = values[692:] + rng.normal(0, 2.0, (40, 8))
+    windows[3, 2] = np.nan  # a skipped row inside the window
+    windows[4, -1] = np.inf  # a skipped last row: score 0
+    got = detector.last_scores(state, windows, stamps[692:])
+    want = np.array([detector.update(state, w, stamps[692:])[0][-1] for w in windows])
+    np.testing.assert_array_equal(got, want)
+    assert got[4] == 0.0 and (got > 0).any()
+    after = detector.update(state, values[692:], stamps[692:])[1]
+    assert detector.state_to_bytes(after) == detector.state_to_bytes(
+        detector.update(state, values[692:], stamps[692:])[1]), "last_scores left the state untouched"
+
+
+def test_exact_values_match_the_shap_package_with_the_reference_as_background() -> None:
+    """Baseline Shapley from one reference is what shap's Exact explainer computes with that single row as its
+    background (inputs chosen far from the reference, so shap's np.isclose shortcut does not apply)."""
+    import shap
+
+    detector = get_detector("robust_zscore")
+    values, stamps = make_series(300, seed=9, shift=False), timestamps(300)
+    values[299] += 12.0
+    _, before = detector.update(detector.new_state(), values[:292], stamps[:292])
+    background = np.stack([values[end - 8:end] for end in range(292, 276, -1)])
+    a = ex.explain_points(detector, before, values[292:], stamps[292:], background, ex.ExplainSettings())
+    reference = background.mean(axis=0)
+
+    def g(rows: np.ndarray) -> np.ndarray:
+        return detector.last_scores(before, np.atleast_2d(rows), stamps[292:])
+
+    theirs = shap.explainers.Exact(g, shap.maskers.Independent(reference[None, :], max_samples=1))(
+        values[292:][None, :], silent=True)
+    names = ex.input_names(8)
+    mine = dict(a.contributions)
+    np.testing.assert_allclose([mine[n] for n in names], theirs.values[0], atol=1e-12)
+    assert abs(a.base_value - float(np.ravel(theirs.base_values)[0])) <= 1e-12
+    assert a.top(1)[0][0] == "value[t]"
+
+
+def _many_series(count: int, n: int, seed: int) -> list[np.ndarray]:
+    """Series of several shapes: seasonal with noise and spikes, a level near 1000 quantised to 0.01 (inputs
+    within 1e-5 of the reference: what made shap reuse outputs and break additivity), and a noisy random walk."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        t = np.arange(n)
+        if i % 3 == 0:
+            x = 10 + 3 * np.sin(2 * np.pi * t / 96) + rng.normal(0, 0.5, n)
+        elif i % 3 == 1:
+            x = np.round(1000 + 0.02 * np.sin(2 * np.pi * t / 50) + rng.normal(0, 0.01, n), 2)
+        else:
+            x = np.cumsum(rng.normal(0, 1, n))
+        spikes = rng.choice(np.arange(50, n), size=n // 40, replace=False)
+        x[spikes] += rng.choice([-1, 1], len(spikes)) * rng.uniform(3, 30, len(spikes)) * (np.std(x) + 0.01)
+        x[rng.choice(n, 2, replace=False)] = np.nan
+        out.append(x)
+    return out
+
+
+@pytest.mark.parametrize(("name", "series", "every"), [("lakewatch_nab", 6, 8), ("robust_zscore", 5, 4)])
+def test_additivity_and_the_streamed_score_hold_for_thousands_of_flagged_points(name: str, series: int,
+                                                                               every: int) -> None:
+    """Every flagged point of several series fed in random batch sizes (the detector's own flags plus every
+    ``every``-th point, to reach thousands) is explained, reproduces the streamed score exactly and adds up."""
+    detector = get_detector(name)
+    threshold = 0.5
+    n = 900
+    total = 0
+    for k, values in enumerate(_many_series(series, n, seed=11)):
+        stamps = timestamps(n)
+        scores = detector.score_series(values, stamps)
+        flagged = scores >= threshold
+        flagged[::every] = True
+        explained, _ = _stream(detector, values, stamps, flagged, ex.ExplainSettings(),
+                               _sizes(n, seed=k) if k % 2 else [n // 3] * 3)
+        assert sorted(explained) == list(np.flatnonzero(flagged)), (k, ex.warning_counts())
+        for row, (attribution, streamed) in explained.items():
+            assert attribution.score == streamed, (k, row)
+            assert abs(attribution.total - streamed) <= 1e-9, (k, row, attribution)
+        total += len(explained)
+    assert total >= (650 if name == "lakewatch_nab" else 1100)
+    assert ex.warning_counts() == {}
 
 
 def test_disabled_explains_nothing_but_keeps_the_trail() -> None:

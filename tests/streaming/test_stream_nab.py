@@ -29,7 +29,7 @@ def test_streamed_flags_equal_the_evaluation_scoring(spark, tmp_path):
     frame = pd.read_csv(NabCorpus(corpus).data_file(KEY))
     half = len(frame) // 2
     settings = StreamSettings(trigger="availableNow", checkpoint=str(tmp_path / "ckpt"), state_partitions=2,
-                              explain={"enabled": True, "max_points_per_batch": 64})
+                              explain={"enabled": True})
     reports = []
     for name, part in (("first", frame.iloc[:half]), ("second", frame.iloc[half:])):
         source = NabSource(config.source("nab"), str(nab_subset(tmp_path / name, [KEY], {KEY: part}).root))

@@ -159,6 +159,32 @@ def _copy_tree(tree: ArrayTree) -> ArrayTree:
     return {k: _copy_tree(v) if isinstance(v, dict) else v.copy() for k, v in tree.items()}
 
 
+def scratch_copy(arrays: ArrayTree) -> tuple[ArrayTree, list[tuple[np.ndarray, np.ndarray]]]:
+    """A copy of ``arrays`` and its (copy leaf, original leaf) pairs, to refill the copy in place
+    (``dst[...] = src``) before each of many evaluations from the same state: no allocation per evaluation."""
+    scratch = _copy_tree(arrays)
+    return scratch, [(dst, src) for (_, dst), (_, src) in zip(_flatten(scratch), _flatten(arrays), strict=True)]
+
+
+def scratch_intact(scratch: ArrayTree, pairs: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """False when a kernel rebound an array of ``scratch`` instead of updating it in place (the refilled copy
+    would then be stale: callers fall back to a fresh copy per evaluation)."""
+    return all(dst is leaf for (dst, _), (_, leaf) in zip(pairs, _flatten(scratch), strict=True))
+
+
+def per_window(fn, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """``fn(arrays copy, window, ts)`` for each window, each from the same state (``arrays`` unchanged), stacked."""
+    scratch, pairs = scratch_copy(arrays)
+    outs = []
+    for window in windows:
+        for dst, src in pairs:
+            dst[...] = src
+        outs.append(fn(scratch, window, ts))
+    if not scratch_intact(scratch, pairs):
+        outs = [fn(_copy_tree(arrays), window, ts) for window in windows]
+    return np.stack(outs) if outs else np.empty((0, windows.shape[1]))
+
+
 def _set_path(tree: ArrayTree, path: str, value: np.ndarray) -> None:
     *parents, leaf = path.split("/")
     node = tree
@@ -269,6 +295,35 @@ class Detector(ABC):
         meta[1] += len(x)
         meta[2] += len(x) - n_finite
         return scores, DetectorState(self._name, self.fingerprint, arrays)
+
+    def last_scores(self, state: DetectorState, windows: Any, timestamps: Any) -> np.ndarray:
+        """The score of the last row of each window, each fed alone into ``state`` (which is not modified).
+
+        ``windows``: shape ``(k, m)`` or ``(k, m, channels)``, every window ``m`` rows oldest first;
+        ``timestamps``: shape ``(m,)``, shared by the windows. ``last_scores(state, w[None], ts)[0]`` equals
+        ``update(state, w, ts)[0][-1]`` exactly: the same kernels on a copy of the state, without the per-call
+        checks and bookkeeping that ``update`` repeats (this is what explanations evaluate thousands of times).
+        """
+        self._check_state(state)
+        w = np.asarray(windows, dtype=np.float64)
+        if w.ndim < 2:
+            raise DetectorInputError(f"{self._name}: windows have shape {w.shape}; expected (k, m) or (k, m, c)")
+        k, m = w.shape[:2]
+        x0 = self._check_values(w[0] if k else w.reshape(m, *w.shape[2:]))
+        ts = np.ascontiguousarray(self._check_timestamps(timestamps, m))
+        w = np.ascontiguousarray(w.reshape(k, *x0.shape))
+        finite = np.isfinite(w) if w.ndim == 2 else np.isfinite(w).all(axis=2)
+        whole = finite.all(axis=1)
+        if whole.all():
+            scores = self._score_windows(state.arrays, w, ts)
+            return np.clip(scores[:, -1], 0.0, 1.0)
+        out = np.zeros(k)
+        for i in range(k):
+            if finite[i, -1]:  # a non-finite last row scores 0
+                x = w[i] if whole[i] else np.ascontiguousarray(w[i][finite[i]])
+                scores = self._score(_copy_tree(state.arrays), x, ts if whole[i] else ts[finite[i]])
+                out[i] = np.clip(scores[-1], 0.0, 1.0)
+        return out
 
     def score_series(self, values: Any, timestamps: Any) -> np.ndarray:
         """Score a whole series from a fresh state (convenience for batch jobs and evaluation)."""
@@ -381,6 +436,16 @@ class Detector(ABC):
     @abstractmethod
     def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Score finite rows ``x`` (``(m,)`` or ``(m, channels)``) in order, updating ``arrays`` in place."""
+
+    def _score_windows(self, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Scores ``(k, m)`` of every row of each finite window, each window scored by :meth:`_score` from its own
+        copy of ``arrays`` (left unchanged). Composite detectors override it to pay their per-call costs once
+        per batch; the result must equal the loop exactly."""
+        return per_window(self._score, arrays, windows, ts)
+
+    def _raw_windows(self, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """:meth:`_raw` of each window from its own copy of ``arrays``: shape ``(k, m, raw channels)``."""
+        return per_window(self._raw, arrays, windows, ts)
 
     def _raw(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Raw anomaly channels in ``[0, 1]``, shape ``(m, k)``, for post-processors such as the likelihood.

@@ -68,6 +68,19 @@ def _hold_kernel(scores: np.ndarray, hold: np.ndarray, on_level: float, release:
     hold[1] = below
 
 
+@jit
+def _suppress_windows_kernel(scores: np.ndarray, left: int, threshold: float, rows: int, factor: float) -> None:
+    """:func:`_suppress_kernel` on each row of ``scores`` (k, m), each starting from the same count ``left``."""
+    for i in range(scores.shape[0]):
+        remaining = left
+        for t in range(scores.shape[1]):
+            if remaining > 0:
+                scores[i, t] *= factor
+                remaining -= 1
+            elif scores[i, t] >= threshold:
+                remaining = rows
+
+
 @dataclass(frozen=True)
 class EnsembleParams(DetectorParams):
     """Parameters of :class:`EnsembleDetector` (see the module docstring)."""
@@ -163,4 +176,18 @@ class EnsembleDetector(Detector):
             _suppress_kernel(
                 combined, arrays["suppress_left"], p.suppress_threshold, p.suppress_rows, p.suppress_factor
             )
+        return combined
+
+    def _score_windows(self, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        p = self.params
+        member_scores = np.stack([np.clip(child._score_windows(arrays[key], windows, ts), 0.0, 1.0)
+                                  for key, child in self.children().items()])
+        combined = member_scores.max(axis=0) if p.combine == "max" else member_scores.mean(axis=0)
+        combined = np.ascontiguousarray(combined)
+        if p.flagging == "hold":
+            for row in combined:
+                _hold_kernel(row, arrays["hold"].copy(), p.hold_threshold, p.hold_release, p.hold_rows)
+        elif p.suppress_rows > 0:
+            _suppress_windows_kernel(combined, int(arrays["suppress_left"][0]), p.suppress_threshold,
+                                     p.suppress_rows, p.suppress_factor)
         return combined

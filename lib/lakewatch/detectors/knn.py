@@ -29,7 +29,7 @@ from pydantic import Field
 from lakewatch.config import Fraction, Int, Number
 from lakewatch.detectors._jit import HAVE_NUMBA, jit, jit_fast
 from lakewatch.detectors._kernels import LOG_OCTAVES, hist_push, log_bin_value
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range, scratch_copy
 from lakewatch.detectors.errors import DetectorParamsError
 
 _MIN_HISTORY = 20  # distances needed before the quantile scale is trusted
@@ -273,6 +273,19 @@ class KnnDetector(Detector):
 
     def _raw(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         return np.minimum(self._ratios(arrays, x), 1.0)
+
+    def _raw_windows(self, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        p = self.params
+        scales = np.asarray(p.scales, dtype=np.int64)
+        out = np.zeros((len(windows), windows.shape[1], len(p.scales)))
+        scratch, pairs = scratch_copy(arrays)
+        for i in range(len(windows)):
+            for dst, src in pairs:
+                dst[...] = src
+            _knn_kernel(windows[i], scales, p.memory, scratch["buf"], scratch["cursor"], scratch["qring"],
+                        scratch["qcounts"], scratch["qcur"], p.quantile, p.quantile_bins_per_octave, p.raw_scale,
+                        out[i])
+        return np.minimum(out, 1.0)
 
     def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         ratio = np.median(self._ratios(arrays, x), axis=1)

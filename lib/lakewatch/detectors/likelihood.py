@@ -32,7 +32,16 @@ from pydantic import Field
 
 from lakewatch.config import Flag, Fraction, Int, Number
 from lakewatch.detectors._jit import jit
-from lakewatch.detectors.base import FLAGGING, ArrayTree, Detector, DetectorParams, check_range
+from lakewatch.detectors.base import (
+    FLAGGING,
+    ArrayTree,
+    Detector,
+    DetectorParams,
+    check_range,
+    per_window,
+    scratch_copy,
+    scratch_intact,
+)
 from lakewatch.detectors.errors import DetectorParamsError
 
 _COMBINE = {"median": 0, "mean": 1, "max": 2}
@@ -249,9 +258,26 @@ class LikelihoodDetector(Detector):
         }
 
     def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        p = self.params
         raw = np.ascontiguousarray(np.clip(self.base._raw(arrays["base"], x, ts), 0.0, 1.0))
         out = np.zeros(len(x))
+        self._likelihood(arrays, raw, out)
+        return out
+
+    def _score_windows(self, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        raw = np.ascontiguousarray(np.clip(self.base._raw_windows(arrays["base"], windows, ts), 0.0, 1.0))
+        out = np.zeros(windows.shape[:2])
+        own = {key: value for key, value in arrays.items() if key != "base"}
+        scratch, pairs = scratch_copy(own)
+        for i in range(len(windows)):
+            for dst, src in pairs:
+                dst[...] = src
+            self._likelihood(scratch, raw[i], out[i])
+        if not scratch_intact(scratch, pairs):
+            return per_window(self._score, arrays, windows, ts)
+        return out
+
+    def _likelihood(self, arrays: ArrayTree, raw: np.ndarray, out: np.ndarray) -> None:
+        p = self.params
         _likelihood_kernel(
             raw,
             arrays["avg_ring"],
@@ -273,4 +299,3 @@ class LikelihoodDetector(Detector):
             p.freeze_after_rows,
             out,
         )
-        return out

@@ -23,7 +23,7 @@ from pydantic import Field
 from lakewatch.config import Flag, Int, Number
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import sorted_median, sorted_push
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range, scratch_copy
 
 _NO_RECORD_RATIO = 10.0  # ratio reported when a deviation appears after none at all
 
@@ -133,6 +133,19 @@ class RecordDetector(Detector):
     def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         p = self.params
         ratio = np.zeros(len(x))
+        self._ratios(arrays, x, ratio)
+        return ratio / (ratio + p.ratio_offset)
+
+    def _score_windows(self, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        ratio = np.zeros(windows.shape[:2])
+        scratch, pairs = scratch_copy(arrays)
+        for i in range(len(windows)):
+            for dst, src in pairs:
+                dst[...] = src
+            self._ratios(scratch, windows[i], ratio[i])
+        return ratio / (ratio + self.params.ratio_offset)
+
+    def _ratios(self, arrays: ArrayTree, x: np.ndarray, ratio: np.ndarray) -> None:
         _record_kernel(
             x,
             arrays["ring"],
@@ -141,8 +154,7 @@ class RecordDetector(Detector):
             arrays["block_max"],
             arrays["state"],
             arrays["counters"],
-            p.warmup_rows,
-            p.two_sided,
+            self.params.warmup_rows,
+            self.params.two_sided,
             ratio,
         )
-        return ratio / (ratio + p.ratio_offset)

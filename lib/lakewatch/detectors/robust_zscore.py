@@ -22,7 +22,7 @@ from pydantic import Field
 from lakewatch.config import Int, Number
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import sorted_mad, sorted_median, sorted_push, z_to_score, z_to_surprise
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range, scratch_copy
 
 _MAD_TO_SIGMA = 1.4826
 _MEAN_AD_TO_SIGMA = 1.2533
@@ -89,6 +89,17 @@ class RobustZScoreDetector(Detector):
 
     def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         return z_to_score(self._z(arrays, x))
+
+    def _score_windows(self, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        p = self.params
+        z = np.zeros(windows.shape[:2])
+        scratch, pairs = scratch_copy(arrays)
+        for i in range(len(windows)):
+            for dst, src in pairs:
+                dst[...] = src
+            _robust_kernel(windows[i], scratch["ring"], scratch["srt"], scratch["pos_count"], p.min_periods,
+                           p.z_scale, z[i])
+        return z_to_score(z)
 
     def _raw(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         return z_to_surprise(self._z(arrays, x))[:, None]
