@@ -6,12 +6,13 @@ A producer process (no JVM: deltalake, delta-rs) appends a silver.readings commi
 holding the readings due at --rate events/s over --series series, each reading's timestamp = the moment its commit
 was built; about --anomalies-per-s readings are spikes (+15 over a level with noise 0.3), so the detector flags
 them. The score stream runs in this process (processingTime trigger --trigger-s, robust_zscore flagging at
---threshold, explanations off) with alerts enabled: one rule for every series, a signed webhook to a recording
+--threshold, explanations off unless --explain, the score_stream job's session settings from spark.job_conf) with
+alerts enabled: one rule for every series, a signed webhook to a recording
 HTTP server on 127.0.0.1 in this process, which timestamps each request on arrival. Latency = request arrival -
 the event's start (the timestamp of its first flagged reading, i.e. when that reading was appended). Reports
 p50 / p95 / p99 over the events that started after --warmup seconds, the input rate achieved, and the medians of
-the micro-batches (whole batch, stateful scoring, the alerts hook) to say where the time goes. Results in
-bench/out/alerts-latency.json.
+the micro-batches (whole batch, stateful scoring, each write, the alerts decision before the writes) to say where
+the time goes, and the machine's load average. Results in bench/out/alerts-latency.json.
 """
 
 from __future__ import annotations
