@@ -131,9 +131,9 @@ class Notifier:
     def _deliver_and_record(self, alerts: list[Alert], txn: tuple[str, int] | None = None) -> NotifyReport:
         """Deliver the pending ones of `alerts`, then record them all: appended once per `txn` (txnAppId, the
         stream's batch id) when they come from the stream's batch (`plan` makes only alert ids the state does not
-        hold) and no other writer committed to
-        the outbox since this run last looked; otherwise by MERGE on alert_id (after another writer's commits the
-        state is read again, so later batches decide from what that writer recorded)."""
+        hold) and no other writer committed to the outbox since this run last looked; otherwise by MERGE on
+        alert_id (after another writer's commits the state is read again, so later batches decide from what that
+        writer recorded)."""
         report = NotifyReport()
         if not alerts:
             return report
