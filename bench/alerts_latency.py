@@ -6,12 +6,13 @@ A producer process (no JVM: deltalake, delta-rs) appends a silver.readings commi
 holding the readings due at --rate events/s over --series series, each reading's timestamp = the moment its commit
 was built; about --anomalies-per-s readings are spikes (+15 over a level with noise 0.3), so the detector flags
 them. The score stream runs in this process (processingTime trigger --trigger-s, robust_zscore flagging at
---threshold, explanations off) with alerts enabled: one rule for every series, a signed webhook to a recording
+--threshold, explanations off unless --explain, the score_stream job's session settings from spark.job_conf) with
+alerts enabled: one rule for every series, a signed webhook to a recording
 HTTP server on 127.0.0.1 in this process, which timestamps each request on arrival. Latency = request arrival -
 the event's start (the timestamp of its first flagged reading, i.e. when that reading was appended). Reports
 p50 / p95 / p99 over the events that started after --warmup seconds, the input rate achieved, and the medians of
-the micro-batches (whole batch, stateful scoring, the alerts hook) to say where the time goes. Results in
-bench/out/alerts-latency.json.
+the micro-batches (whole batch, stateful scoring, each write, the alerts decision before the writes) to say where
+the time goes, and the machine's load average. Results in bench/out/alerts-latency.json.
 """
 
 from __future__ import annotations
@@ -88,11 +89,13 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.99, help="the stream's flag threshold (robust_zscore)")
     parser.add_argument("--trigger-s", type=float, default=0.0, help="processingTime trigger interval")
     parser.add_argument("--set", action="append", default=[], help="extra Spark conf key=value for the session")
+    parser.add_argument("--explain", action="store_true",
+                        help="explanations as configured (on: what a user gets by default) instead of off")
     args = parser.parse_args()
 
     os.environ[SECRET_ENV] = "bench-secret"
     with http_receiver() as receiver:
-        root, config, spark = bench_session("alerts-latency")
+        root, config, spark = bench_session("alerts-latency", job="score_stream")  # the stream job's session
         for item in args.set:
             key, _, value = item.partition("=")
             spark.conf.set(key, value)
@@ -106,7 +109,7 @@ def main() -> None:
         location = tables.catalog_location(spark, config.tables.silver_readings)
         settings = stream_settings(config).with_overrides(
             detector="robust_zscore", threshold=args.threshold, trigger=f"processingTime={args.trigger_s} seconds",
-            state_partitions=2, explain={"enabled": False})
+            state_partitions=2, **({} if args.explain else {"explain": {"enabled": False}}))
         stop_query = threading.Event()
         reports = []
         query = threading.Thread(target=lambda: reports.append(
@@ -120,11 +123,13 @@ def main() -> None:
             time.sleep(0.5)
         time.sleep(3)
         began = time.time()
+        load_before = os.getloadavg()
         feed.start()
         time.sleep(args.seconds)
         stop_feed.set()
         feed.join()
         wrote_s = time.time() - began
+        load_after = os.getloadavg()
         drain_until = time.monotonic() + 120  # let the stream finish what was appended (stop waits for no batch)
         while time.monotonic() < drain_until:
             progress = spark.streams.active[0].lastProgress if spark.streams.active else None
@@ -147,7 +152,10 @@ def main() -> None:
     figures = {
         "target_events_per_s": args.rate, "achieved_events_per_s": round(counts[0] / wrote_s),
         "commits": counts[1], "series": args.series, "trigger_s": args.trigger_s, "threshold": args.threshold,
-        "spark_conf": args.set,
+        "spark_conf": args.set, "explain": args.explain,
+        "snapshot_partitions": spark.conf.get("spark.databricks.delta.snapshotPartitions"),
+        "load_average_1_5_15_before": [round(x, 1) for x in load_before],
+        "load_average_1_5_15_after": [round(x, 1) for x in load_after],
         "notifications": len(requests), "measured": len(lat),
         **{f"p{q}_s": round(float(lat.quantile(q / 100)), 2) for q in (50, 95, 99)},
         "max_s": round(float(lat.max()), 2) if len(lat) else None,
@@ -158,7 +166,7 @@ def main() -> None:
         "alerts_hook_seconds_median": round(float(np.median([b.write_seconds.get("alerts", 0.0) for b in batches
                                                              if "alerts" in b.write_seconds])), 2)
         if any("alerts" in b.write_seconds for b in batches) else None,
-        "writes_median": {k: round(float(np.median(v)), 2) for k in ("scores", "events", "alerts")
+        "writes_median": {k: round(float(np.median(v)), 2) for k in ("scores", "events", "alerts", "alerts_decide")
                           if (v := [b.write_seconds[k] for b in batches if k in b.write_seconds])},
     }
     print(json.dumps(figures, indent=2))

@@ -256,13 +256,14 @@ def _latency(spark, config, args, settings: StreamSettings) -> dict:
 
 
 def bench_session(name: str, partitions: int = 2, master: str = "local[2]",
-                  root: Path | None = None) -> tuple[Path, LakewatchConfig, SparkSession]:
+                  root: Path | None = None, job: str = "") -> tuple[Path, LakewatchConfig, SparkSession]:
     """A lakehouse folder (`root`, or a new temporary one), its config and a SparkSession for a benchmark:
-    `master`, `partitions` shuffle partitions, 6 GB of driver memory, no UI."""
+    `master`, `partitions` shuffle partitions, 6 GB of driver memory, no UI, and the settings of `job` (a name
+    of lakewatch.jobs) from spark.job_conf."""
     root = root or Path(tempfile.mkdtemp(prefix=f"{name}-"))
     config = load_config("local", [f"table_root={root}"])
     spark = get_spark(name, config, {"spark.master": master, "spark.driver.memory": "6g", "spark.ui.enabled": "false",
-                                     "spark.sql.shuffle.partitions": str(partitions)})
+                                     "spark.sql.shuffle.partitions": str(partitions)}, job=job)
     return root, config, spark
 
 

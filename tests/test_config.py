@@ -18,6 +18,13 @@ def test_layers_base_env_and_overrides() -> None:
     assert config.table_root == str(project_root() / "delta_tables")
 
 
+def test_a_job_session_takes_its_spark_job_conf_over_the_common_conf() -> None:
+    spark = load_config("local").spark
+    assert spark.conf_for("refine")["spark.databricks.delta.snapshotPartitions"] == "2"  # conf/local.yaml
+    assert spark.conf_for("score_stream")["spark.databricks.delta.snapshotPartitions"] == "1"  # job_conf, base.yaml
+    assert spark.conf_for("score_stream")["spark.sql.session.timeZone"] == "UTC"  # the common conf still applies
+
+
 def test_config_hash_changes_with_any_value() -> None:
     assert load_config("local").config_hash != load_config("local", ["synthetic.seed=43"]).config_hash
     assert load_config("local").config_hash == load_config("local").config_hash

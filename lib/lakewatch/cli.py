@@ -102,7 +102,7 @@ def stop_on_signals(job: str, unit: str) -> threading.Event:
 def run_job(job: str, argv: Sequence[str], config: LakewatchConfig, body: JobBody) -> int:
     """Build the session, run `body` inside a recorded run, report errors plainly; return the exit status."""
     try:
-        spark = get_spark(f"lakewatch-{job}", config)
+        spark = get_spark(f"lakewatch-{job}", config, job=job)
     except LakewatchError as exc:  # the catalog cannot be reached
         print(f"[lakewatch] error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -143,6 +143,13 @@ class SparkSettings:
     shuffle_partitions: PositiveInt
     conf: tuple[tuple[str, str], ...]
     rows_per_partition: PositiveInt = 2_000_000
+    # Settings of one job's session over `conf` ((job name, ((key, value), ...)), ...), from spark.job_conf.
+    job_conf: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    def conf_for(self, job: str) -> dict[str, str]:
+        """The session settings of `job` (a name of lakewatch.jobs; "" = any other session): `conf`, then the
+        job's own from spark.job_conf."""
+        return {**dict(self.conf), **dict(dict(self.job_conf).get(job, ()))}
 
 
 @dataclass(frozen=True)
@@ -430,6 +437,9 @@ def _build(env: str, data: dict[str, Any], root: Path, conf_path: Path) -> Lakew
     data = {**data, "table_root": table_root}
     spark = dict(_section(data, "spark"))
     spark["conf"] = tuple(sorted((str(k), str(v)) for k, v in (spark.get("conf") or {}).items()))
+    spark["job_conf"] = tuple(sorted(
+        (str(job), tuple(sorted((str(k), str(v)) for k, v in (conf or {}).items())))
+        for job, conf in (spark.get("job_conf") or {}).items()))
     spark.setdefault("shuffle_partitions", 8)
     quality = dict(_section(data, "quality"))
     quality["suite"] = _resolve_path(str(quality.get("suite", "")), conf_path)

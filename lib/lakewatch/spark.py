@@ -51,8 +51,9 @@ def jar_settings() -> dict[str, str]:
     return {"spark.jars.packages": ",".join(package_coordinates())}
 
 
-def session_conf(config: LakewatchConfig, catalog_conf: Mapping[str, str]) -> dict[str, str]:
-    """Every Spark setting lakewatch needs, from the config and the catalog's settings (never the master)."""
+def session_conf(config: LakewatchConfig, catalog_conf: Mapping[str, str], job: str = "") -> dict[str, str]:
+    """Every Spark setting lakewatch needs, from the config (spark.conf, then spark.job_conf's settings for `job`)
+    and the catalog's settings (never the master)."""
     conf = {
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
@@ -75,12 +76,14 @@ def session_conf(config: LakewatchConfig, catalog_conf: Mapping[str, str]) -> di
         client = [jar for jar in local_jars() if Path(jar).name.startswith(f"{catalog.derby.CLIENT_JAR}-")]
         if client:
             conf["spark.driver.extraClassPath"] = client[0]
-    conf.update(dict(config.spark.conf))
+    conf.update(config.spark.conf_for(job))
     return conf
 
 
-def get_spark(app_name: str, config: LakewatchConfig, extra_conf: Mapping[str, str] | None = None) -> SparkSession:
-    """Build (or join) the SparkSession for `app_name` with Delta and the lakewatch catalog.
+def get_spark(app_name: str, config: LakewatchConfig, extra_conf: Mapping[str, str] | None = None,
+              job: str = "") -> SparkSession:
+    """Build (or join) the SparkSession for `app_name` with Delta and the lakewatch catalog; `job` (a name of
+    lakewatch.jobs) adds its own settings from spark.job_conf.
 
     The master comes from spark-submit or from `extra_conf` (the test fixture); never from here. The catalog's
     server is started first if it is not running; a catalog that cannot be reached raises CatalogError.
@@ -90,7 +93,7 @@ def get_spark(app_name: str, config: LakewatchConfig, extra_conf: Mapping[str, s
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with catalog.connecting(config, local_jars()) as catalog_conf:
         builder = SparkSession.builder.appName(app_name)
-        for key, value in {**session_conf(config, catalog_conf), **(extra_conf or {})}.items():
+        for key, value in {**session_conf(config, catalog_conf, job), **(extra_conf or {})}.items():
             builder = builder.config(key, value)
         spark = builder.enableHiveSupport().getOrCreate()
         spark.sparkContext.setLogLevel("WARN")

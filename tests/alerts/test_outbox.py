@@ -12,6 +12,7 @@ import pytest
 from lakewatch import schemas, tables
 from lakewatch.alerts.job import run_alerts
 from lakewatch.alerts.notifier import Notifier
+from lakewatch.alerts.outbox import append_new
 from lakewatch.alerts.rules import alerts_settings
 from lakewatch.event_ids import event_id
 from lakewatch.progress import Progress
@@ -88,3 +89,35 @@ def test_a_pass_records_each_alert_once_and_a_later_pass_delivers_retriable_fail
     notifier = Notifier(spark, lake, settings)
     assert notifier.redeliver().statuses == {}
     assert len(outbox(spark, lake)) == 4
+
+
+def test_the_stream_appends_its_new_alerts_once_per_batch_and_merges_after_another_writer(spark, lake, receiver,
+                                                                                            monkeypatch):
+    monkeypatch.setenv("OUTBOX_TEST_SECRET", "k")
+    settings = alerts_settings(lake)
+    receiver.statuses[:] = []
+    stream = Notifier(spark, lake, settings)  # the stream's notifier: its state is read now
+    first = stream.on_events(spark.createDataFrame(anomalies([("pump-7", 600, 0.95)]), schemas.GOLD_ANOMALIES),
+                             7, "query")()
+    assert first.recorded_by == "append" and first.statuses == {"sent": 2}
+    rows = outbox(spark, lake)
+    appended = rows[rows["series_id"] == "pump-7"]
+    assert len(appended) == 2 and set(appended["status"]) == {"sent"}
+    # the batch replayed (same query app id and batch id): Delta skips the append, the outbox is unchanged
+    replayed = [tuple(r) for r in spark.table(lake.tables.ops_alerts).where("series_id = 'pump-7'").collect()]
+    append_new(spark, stream.location, replayed, "query-alerts", 7, "query-alerts")
+    assert len(outbox(spark, lake)) == len(rows)
+
+    # the alerts job records pump-8's event, which the stream's state has not seen: the stream then merges
+    spark.createDataFrame(anomalies([("pump-8", 700, 0.95)]), schemas.GOLD_ANOMALIES).write.format("delta").mode(
+        "append").saveAsTable(lake.tables.gold_anomalies)
+    run_alerts(spark, lake, settings, Progress("t", stream=io.StringIO()), None)
+    again = stream.on_events(spark.createDataFrame(anomalies([("pump-8", 700, 0.95)]), schemas.GOLD_ANOMALIES),
+                             8, "query")()
+    assert again.recorded_by == "merge" and again.statuses == {"sent": 2}  # sent twice with one key: recorded once
+    rows = outbox(spark, lake)
+    assert not rows.duplicated("alert_id").any() and len(rows[rows["series_id"] == "pump-8"]) == 2
+    # with its state read again and no other writer since, the next batch appends again
+    third = stream.on_events(spark.createDataFrame(anomalies([("pump-9", 800, 0.95)]), schemas.GOLD_ANOMALIES),
+                             9, "query")()
+    assert third.recorded_by == "append" and len(outbox(spark, lake)) == len(rows) + 2

@@ -1,15 +1,18 @@
-"""The alerts pipeline in one object: anomaly events in, rules and policy, delivery, outbox MERGE.
+"""The alerts pipeline in one object: anomaly events in, rules and policy, delivery, the outbox record.
 
-The score stream calls :meth:`Notifier.on_events` inside its micro-batch with the batch's event versions (before
-or while it commits them); the alerts job calls :meth:`Notifier.catch_up` with events read from gold.anomalies,
-which also redelivers the outbox's pending and retriable failed rows. Both start from the outbox's state, read
-once.
+The score stream calls :meth:`Notifier.on_events` inside its micro-batch with the batch's event versions as soon
+as they are scored, before any Delta write: the events reach the driver and the rules decide there, and the
+delivery and the outbox record run beside the batch's writes (the stream records new alerts with an idempotent
+append, lakewatch.alerts.outbox). The alerts job calls :meth:`Notifier.catch_up` with events read from
+gold.anomalies, which also redelivers the outbox's pending and retriable failed rows, and records by MERGE. Both
+start from the outbox's state, read once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,12 +22,14 @@ from pyspark.sql import functions as F
 from lakewatch import tables
 from lakewatch.alerts.channels import Sender, make_senders
 from lakewatch.alerts.delivery import deliver
-from lakewatch.alerts.outbox import outbox_rows, read_state, record, redeliverable
+from lakewatch.alerts.outbox import OutboxLog, append_new, outbox_rows, read_state, record, redeliverable
 from lakewatch.alerts.policy import PENDING, Alert, Event, from_micros, plan
 from lakewatch.alerts.rules import AlertsSettings
 from lakewatch.config import LakewatchConfig
 from lakewatch.event_ids import event_id_sql
 from lakewatch.schemas import OPS_ALERTS
+
+OUTBOX_APP_SUFFIX = "-alerts"  # the stream's outbox appends: txnAppId = the query's app id + this
 
 
 @dataclass
@@ -36,6 +41,7 @@ class NotifyReport:
     send_seconds: float = 0.0
     record_seconds: float = 0.0
     sent_at: list[float] = field(default_factory=list)  # epoch seconds each sent alert was delivered
+    recorded_by: str = ""  # append (the stream's new alerts) | merge
 
     def line(self) -> str:
         """One line for the job's log."""
@@ -74,6 +80,9 @@ class Notifier:
         self.settings = settings
         self.location = ensure_outbox(spark, config)
         self.senders = senders if senders is not None else make_senders(settings)
+        self.log = OutboxLog(self.location)  # its version before the state's: nothing is missed
+        self.tag = f"lakewatch-alerts-{uuid.uuid4()}"  # the userMetadata of this run's MERGEs
+        self.log.own.add(self.tag)
         self.state = read_state(self._outbox(), settings.digest.window_seconds)
 
     def _outbox(self) -> DataFrame:
@@ -85,10 +94,25 @@ class Notifier:
         report.events = len(events)
         return report
 
-    def on_events(self, events_df: DataFrame, batch_id: int) -> NotifyReport:
-        """The score stream's hook: notify for the micro-batch's event versions (gold.anomalies rows)."""
-        del batch_id  # the decisions depend on the events and the outbox only, so a replay decides the same
-        return self.notify(events_from(events_df))
+    def on_events(self, events_df: DataFrame, batch_id: int, app_id: str) -> Callable[[], NotifyReport]:
+        """The score stream's hook, called once the micro-batch is scored and before its writes: the batch's event
+        versions (gold.anomalies rows) reach the driver and the rules decide now; returns the rest, delivering
+        those alerts and recording them all, for the batch to run beside its writes (and finish before it ends).
+
+        The decisions depend on the events and the outbox only, so a replayed batch decides the same; the
+        record is an append once per (`app_id`, the query's txnAppId, and `batch_id`) while the stream is the
+        outbox's only writer.
+        """
+        events = events_from(events_df)
+        alerts = plan(events, self.settings, self.state)
+        txn = (f"{app_id}{OUTBOX_APP_SUFFIX}", batch_id)
+
+        def deliver_and_record() -> NotifyReport:
+            report = self._deliver_and_record(alerts, txn)
+            report.events = len(events)
+            return report
+
+        return deliver_and_record
 
     def redeliver(self) -> NotifyReport:
         """Deliver the outbox's pending alerts and retriable failures again; record the outcomes."""
@@ -104,7 +128,12 @@ class Notifier:
         report.events = len(events)
         return report
 
-    def _deliver_and_record(self, alerts: list[Alert]) -> NotifyReport:
+    def _deliver_and_record(self, alerts: list[Alert], txn: tuple[str, int] | None = None) -> NotifyReport:
+        """Deliver the pending ones of `alerts`, then record them all: appended once per `txn` (txnAppId, the
+        stream's batch id) when they come from the stream's batch (`plan` makes only alert ids the state does not
+        hold) and no other writer committed to the outbox since this run last looked; otherwise by MERGE on
+        alert_id (after another writer's commits the state is read again, so later batches decide from what that
+        writer recorded)."""
         report = NotifyReport()
         if not alerts:
             return report
@@ -116,7 +145,17 @@ class Notifier:
         for row in rows:
             report.statuses[row[7]] = report.statuses.get(row[7], 0) + 1
         began = time.perf_counter()
-        record(self.spark, self.location, rows)
+        if txn is not None:
+            self.log.own.add(txn[0])
+        others = self.log.others_since()
+        if txn is not None and not others:
+            append_new(self.spark, self.location, rows, *txn, tag=txn[0])
+            report.recorded_by = "append"
+        else:
+            record(self.spark, self.location, rows, self.tag)
+            report.recorded_by = "merge"
+            if others:
+                self.state = read_state(self._outbox(), self.settings.digest.window_seconds)
         report.record_seconds = time.perf_counter() - began
         return report
 

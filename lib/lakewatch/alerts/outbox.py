@@ -1,9 +1,12 @@
-"""ops.alerts, the outbox: every alert decided is recorded once, by a MERGE on its alert_id.
+"""ops.alerts, the outbox: every alert decided is recorded once, by an idempotent append or a MERGE on its alert_id.
 
-A row is inserted when its alert_id is new; a row already there is updated (attempts added, status, error) unless
-it is already sent, so a replayed micro-batch, a second pass of the alerts job, or the stream and the job both
-delivering the same alert leave one row. Reading it back gives the :class:`~lakewatch.alerts.policy.AlertState`
-the policy starts from after a restart.
+:func:`record` MERGEs: a row is inserted when its alert_id is new; a row already there is updated (attempts added,
+status, error) unless it is already sent, so a second pass of the alerts job, or the stream and the job both
+delivering the same alert leave one row. :func:`append_new` is the score stream's cheaper path for alerts known to
+be new (no scan of the table, one commit): an append carrying the query's txnAppId and the batch id as txnVersion,
+so a replayed micro-batch is skipped; :class:`OutboxLog` tells whether anyone else committed to the outbox since
+the stream last looked, in which case the stream MERGEs instead. Reading the outbox back gives the
+:class:`~lakewatch.alerts.policy.AlertState` the policy starts from after a restart.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+import pandas as pd
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -20,6 +24,7 @@ from lakewatch.alerts.delivery import Outcome
 from lakewatch.alerts.policy import FAILED, PENDING, SENT, SUPPRESSED, Alert, AlertState, from_micros
 from lakewatch.schemas import OPS_ALERTS
 
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 STATE_COLUMNS = ("alert_id", "kind", "event_id", "series_id", "rule", "channel", "target", "severity", "status",
                  "reason")
 
@@ -53,19 +58,75 @@ def outbox_rows(alerts: Sequence[Alert], outcomes: Mapping[str, Outcome], now: d
     return rows
 
 
-def record(spark: SparkSession, location: str, rows: Sequence[tuple]) -> None:
+def _frame(spark: SparkSession, rows: Sequence[tuple]) -> DataFrame:
+    """`rows` as a DataFrame sent as Arrow: a local relation, read with no Python worker (a list of tuples would
+    be an RDD of pickled rows)."""
+    return spark.createDataFrame(pd.DataFrame(list(rows), columns=OPS_ALERTS.names), OPS_ALERTS)
+
+
+def record(spark: SparkSession, location: str, rows: Sequence[tuple], tag: str = "") -> None:
     """MERGE `rows` into the outbox Delta table at `location` on alert_id: new ids inserted; known ids not yet sent
-    take the new status, error, sent_at and retriable flag, and add the new attempts."""
+    take the new status, error, sent_at and retriable flag, and add the new attempts. `tag` becomes the commit's
+    userMetadata (set in `spark`'s conf for the MERGE: give a session no other thread writes with)."""
     if not rows:
         return
-    source = spark.createDataFrame(list(rows), OPS_ALERTS)
     target = DeltaTable.forPath(spark, location)
-    (target.alias("t").merge(source.alias("s"), "t.alert_id = s.alert_id")
-     .whenMatchedUpdate(condition=f"t.status <> '{SENT}' AND s.status <> '{SUPPRESSED}'", set={
-         "status": "s.status", "attempts": "t.attempts + s.attempts", "last_error": "s.last_error",
-         "sent_at": "s.sent_at", "retriable": "s.retriable", "updated_at": "s.updated_at"})
-     .whenNotMatchedInsertAll()
-     .execute())
+    if tag:
+        spark.conf.set(USER_METADATA_CONF, tag)
+    try:
+        (target.alias("t").merge(_frame(spark, rows).alias("s"), "t.alert_id = s.alert_id")
+         .whenMatchedUpdate(condition=f"t.status <> '{SENT}' AND s.status <> '{SUPPRESSED}'", set={
+             "status": "s.status", "attempts": "t.attempts + s.attempts", "last_error": "s.last_error",
+             "sent_at": "s.sent_at", "retriable": "s.retriable", "updated_at": "s.updated_at"})
+         .whenNotMatchedInsertAll()
+         .execute())
+    finally:
+        if tag:
+            spark.conf.unset(USER_METADATA_CONF)
+
+
+def append_new(spark: SparkSession, location: str, rows: Sequence[tuple], app_id: str, batch_id: int,
+               tag: str) -> None:
+    """Append `rows`, alerts whose alert_ids the outbox does not hold, to the outbox at `location` once per
+    (`app_id`, `batch_id`) (Delta's txnAppId/txnVersion: a replayed micro-batch is skipped); the commit carries
+    `tag` as its userMetadata, so :class:`OutboxLog` knows it for one of its writer's own."""
+    if not rows:
+        return
+    (_frame(spark, rows).write.format("delta").mode("append").option("txnAppId", app_id)
+     .option("txnVersion", batch_id).option("userMetadata", tag).save(location))
+
+
+class OutboxLog:
+    """The outbox's Delta log, read with delta-rs (no Spark job): whether a writer other than this one (whose
+    commits carry one of the userMetadata tags in `own`) committed since the version it last saw.
+
+    The stream appends its new alerts only while it is the outbox's only writer: the alerts job (or a second
+    stream) recording an alert the stream does not know of would otherwise leave a second row for its alert_id.
+    """
+
+    def __init__(self, location: str) -> None:
+        from deltalake import DeltaTable as LogTable  # delta-rs, imported only where alerts are recorded
+
+        self.own: set[str] = set()
+        self._table = LogTable(_local(location))
+        self.seen = self._table.version()  # taken before the state is read: the state holds at least this much
+
+    def others_since(self) -> bool:
+        """Whether a commit not tagged with one of `own` landed after the version last seen; the newest version
+        becomes the one seen (call it before each record)."""
+        self._table.update_incremental()
+        latest = self._table.version()
+        foreign = latest > self.seen and any(
+            commit.get("userMetadata") not in self.own for commit in self._table.history(latest - self.seen))
+        self.seen = latest
+        return foreign
+
+
+def _local(location: str) -> str:
+    """A Delta location for delta-rs: a ``file:`` URI as a plain path; any other URI as it is."""
+    if location.startswith("file://"):
+        return location[len("file://"):]
+    return location[len("file:"):] if location.startswith("file:") else location
 
 
 def read_state(outbox: DataFrame, window_seconds: float) -> AlertState:

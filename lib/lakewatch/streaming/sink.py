@@ -217,19 +217,22 @@ def _timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - began
 
 
-def _alert_events(on_events: Callable[[DataFrame, int], object], batch: DataFrame, spec: SinkSpec, batch_id: int,
-                  now: datetime) -> None:
-    on_events(to_events(batch, spec, batch_id, now, (KIND_EVENT, KIND_EVENT_UPDATE)), batch_id)
+# The alerts hook (lakewatch.alerts.notifier.Notifier.on_events): called with the batch's event versions
+# (gold.anomalies rows), the batch id and the query's txnAppId before the batch's writes; returns what is left to
+# do (delivery and the outbox record), which runs beside the writes.
+EventsHook = Callable[[DataFrame, int, str], Callable[[], object]]
 
 
 def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
                 on_batch: Callable[[BatchStats], None] | None = None,
-                on_events: Callable[[DataFrame, int], object] | None = None) -> BatchStats:
+                on_events: EventsHook | None = None) -> BatchStats:
     """foreachBatch handler: write one micro-batch of the stateful operator's output (OUTPUT_SCHEMA rows).
 
-    The batch is persisted so the stateful scoring runs once for the three writes. `on_events` (the alerts hook,
-    lakewatch.alerts) gets the batch's event versions as gold.anomalies rows while the writes run, so a
-    notification can leave before the commits; it is done before the batch ends. Returns the batch's counts.
+    The batch is persisted so the stateful scoring runs once for the writes. `on_events` (the alerts hook,
+    lakewatch.alerts) gets the batch's event versions as gold.anomalies rows as soon as the batch is scored, before
+    any write is started (a Spark job started beside the writes would queue behind their tasks), and what it
+    returns, the notifications' delivery and record, runs beside the writes: a notification leaves before the
+    batch's commits, and is recorded before the batch ends. Returns the batch's counts.
     """
     began = time.perf_counter()
     batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -253,10 +256,15 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
             since = min(_from_us(summary[k]["first_us"]) for k in (KIND_EVENT, KIND_EVENT_UPDATE) if k in summary)
             writes["events"] = partial(write_events, batch, spec, app_id, batch_id, now, KIND_EVENT in counts,
                                        KIND_EVENT_UPDATE in counts, since)
+        decide_seconds: dict[str, float] = {}
         if on_events is not None and (KIND_EVENT in counts or KIND_EVENT_UPDATE in counts):
-            writes["alerts"] = partial(_alert_events, on_events, batch, spec, batch_id, now)
-        # Three tables, each idempotent on its own (app_id, batch_id): the writes overlap.
+            decided = time.perf_counter()
+            writes["alerts"] = on_events(to_events(batch, spec, batch_id, now, (KIND_EVENT, KIND_EVENT_UPDATE)),
+                                         batch_id, app_id)
+            decide_seconds["alerts_decide"] = time.perf_counter() - decided
+        # Each table is idempotent on its own (app_id, batch_id): the writes overlap.
         write_seconds = dict(zip(writes, run_together(*(partial(_timed, w) for w in writes.values())), strict=True))
+        write_seconds.update(decide_seconds)
     finally:
         batch.unpersist()
     scored, flagged = counts.get(KIND_SCORE, (0, 0))
