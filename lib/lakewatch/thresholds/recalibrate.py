@@ -143,10 +143,7 @@ def recalibrate(spark: SparkSession, config: LakewatchConfig, settings: Threshol
     `dry_run` reports the changes without writing them."""
     names = config.tables
     tables.ensure_table(spark, config, names.ops_thresholds, OPS_THRESHOLDS)
-    anomalies = (spark.read.table(names.gold_anomalies) if spark.catalog.tableExists(names.gold_anomalies)
-                 else spark.createDataFrame([], TABLE_SCHEMAS["gold_anomalies"]))
-    feedback = (spark.read.table(names.gold_feedback) if spark.catalog.tableExists(names.gold_feedback)
-                else _feedback_at_location(spark, config))
+    anomalies, feedback = _read(spark, config, "gold_anomalies"), _read(spark, config, "gold_feedback")
     verdicts = latest_verdicts(feedback).cache()
     report = RecalibrationReport(verdicts=verdicts.count())
     events = judged_events(anomalies, verdicts)
@@ -171,14 +168,17 @@ def recalibrate(spark: SparkSession, config: LakewatchConfig, settings: Threshol
     return report
 
 
-def _feedback_at_location(spark: SparkSession, config: LakewatchConfig) -> DataFrame:
-    """gold.feedback where the API writes it (deltalake creates it at its location without the catalog), or an
-    empty frame of its schema before the first verdict."""
-    location = tables.table_location(config, config.tables.gold_feedback)
+def _read(spark: SparkSession, config: LakewatchConfig, key: str) -> DataFrame:
+    """Table `key` through the catalog, else at its location (the API and the feedback CLI create gold.feedback
+    with deltalake, outside the catalog), else an empty frame of its schema (nothing judged or detected yet)."""
+    name = config.tables.all()[key]
+    if spark.catalog.tableExists(name):
+        return spark.read.table(name)
+    location = tables.table_location(config, name)
     fs, log_dir = hadoop_path(spark, f"{location}/_delta_log")
     if fs.exists(log_dir):
         return spark.read.format("delta").load(location)
-    return spark.createDataFrame([], TABLE_SCHEMAS["gold_feedback"])
+    return spark.createDataFrame([], TABLE_SCHEMAS[key])
 
 
 def _user() -> str:
