@@ -63,3 +63,15 @@ def test_the_thresholds_section_comes_from_base_yaml_and_bad_values_name_their_k
         threshold_settings(load_config("local", ["thresholds.budget_per_week=-1"]))
     with pytest.raises(ConfigError, match=r"thresholds\.refresh"):
         threshold_settings(load_config("local", ["thresholds.refresh=soon"]))
+
+
+def test_the_recalibrate_job_takes_a_budget_and_refuses_a_negative_one(capsys):
+    from lakewatch.jobs import recalibrate
+
+    args, config, settings = recalibrate.parse_args(["--budget", "3", "--set-by", "ana", "--dry-run"])
+    assert (settings.budget_per_week, args.set_by, args.dry_run) == (3, "ana", True)
+    assert config.tables.ops_thresholds == "ops.thresholds"
+    with pytest.raises(SystemExit) as exit_info:
+        recalibrate.parse_args(["--budget", "-1"])
+    assert exit_info.value.code == 2
+    assert "--budget -1: expected 0 or more alerts per series and week" in capsys.readouterr().err
