@@ -107,3 +107,15 @@ def test_the_scorer_flags_each_series_at_its_own_threshold(tmp_path):
     assert pump.flags.tolist() == [False, False, True, False] and pump.threshold == 0.9
     assert fan.flags.tolist() == [False, True, True, False] and fan.threshold == 0.6
     assert SeriesScorer(Constant(), 0.6).threshold_of("pump", "value") == 0.6  # no book: the one threshold
+
+
+def test_an_unreadable_table_keeps_the_last_thresholds_read_and_says_so(tmp_path, capsys):
+    location = tmp_path / "thresholds"
+    threshold_rows(location, [("a", 0.8, SET_AT, "r1")])
+    book = ThresholdBook(str(location), 0.6, refresh_seconds=0, ceiling=0.999, budget_per_week=2)
+    assert book.threshold("a", "value", "det") == 0.8
+    for entry in (location / "_delta_log").iterdir():
+        if entry.is_file():
+            entry.write_text("not json")  # a corrupt log: deltalake cannot read the table
+    assert book.threshold("a", "value", "det") == 0.8
+    assert f"cannot read the thresholds at {location}" in capsys.readouterr().err

@@ -9,6 +9,7 @@ restart.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -66,7 +67,12 @@ class ThresholdBook:
         with _LOCK:
             cached = _CACHE.get(self.location)
             if cached is None or now - cached[0] >= self.refresh_seconds:
-                cached = (now, read_current(self.location))
+                try:
+                    cached = (now, read_current(self.location))
+                except Exception as exc:  # an unreadable table must not stop scoring or alerting
+                    print(f"[lakewatch] warning: cannot read the thresholds at {self.location} ({exc}); keeping "
+                          f"{'the last ones read' if cached else 'the default'}", file=sys.stderr)
+                    cached = (now, cached[1] if cached else {})
                 _CACHE[self.location] = cached
         return cached[1]
 
