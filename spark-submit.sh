@@ -221,9 +221,10 @@ ensure_browser() {
 }
 
 # Jobs that run on the environment's Python directly: servers that read the Delta tables with deltalake/DuckDB
-# (spark-submit would start a JVM only to launch their Python), workflows (YAML in, YAML out), and sql_server, whose driver is Spark's Thrift
+# (spark-submit would start a JVM only to launch their Python), feedback (one verdict appended with deltalake),
+# workflows (YAML in, YAML out), and sql_server, whose driver is Spark's Thrift
 # server rather than a Python script (the job builds that spark-submit itself).
-PYTHON_JOBS=" api dashboard sql_server workflows "
+PYTHON_JOBS=" api dashboard feedback sql_server workflows "
 
 is_python_job() {
   [[ $PYTHON_JOBS == *" $1 "* ]]

@@ -130,6 +130,7 @@ class TableNames:
     ops_alerts: str = "ops.alerts"
     gold_drift_metrics: str = "gold.drift_metrics"
     ops_retrain_requests: str = "ops.retrain_requests"
+    ops_thresholds: str = "ops.thresholds"
 
     def all(self) -> dict[str, str]:
         """Every table name by its config key."""

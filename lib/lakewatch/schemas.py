@@ -257,6 +257,28 @@ OPS_RETRAIN_REQUESTS = T.StructType([
     T.StructField("details", T.StringType()),
 ])
 
+# Per-series alert thresholds (lakewatch.thresholds, ./spark-submit.sh recalibrate), append-only: a row each time a
+# series' threshold changes, with the one it replaced, why, the feedback and history it was learnt from, and who
+# set it when. The current threshold of a (series_id, channel, detector) is its newest row (set_at, then run_id).
+OPS_THRESHOLDS = T.StructType([
+    T.StructField("series_id", T.StringType(), False),
+    T.StructField("channel", T.StringType(), False),
+    T.StructField("detector", T.StringType(), False),
+    T.StructField("threshold", T.DoubleType(), False),
+    T.StructField("previous", T.DoubleType()),               # null: the series had no row (the default applied)
+    T.StructField("default_threshold", T.DoubleType(), False),
+    T.StructField("reason", T.StringType(), False),
+    T.StructField("false_positives", T.IntegerType(), False),   # events whose newest verdict is false positive
+    T.StructField("true_positives", T.IntegerType(), False),
+    T.StructField("events", T.IntegerType(), False),            # events of the series in the history judged
+    T.StructField("worst_week_events", T.IntegerType(), False),  # most events of one week at the new threshold
+    T.StructField("set_by", T.StringType(), False),
+    T.StructField("set_at", T.TimestampType(), False),
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("git_commit", T.StringType()),
+    T.StructField("config_hash", T.StringType()),
+])
+
 
 def feature_columns(settings: FeatureSettings) -> list[str]:
     """Names of gold.features' feature columns, in table order, for these settings."""
@@ -296,6 +318,7 @@ TABLE_SCHEMAS: dict[str, T.StructType] = {
     "ops_alerts": OPS_ALERTS,
     "gold_drift_metrics": GOLD_DRIFT_METRICS,
     "ops_retrain_requests": OPS_RETRAIN_REQUESTS,
+    "ops_thresholds": OPS_THRESHOLDS,
 }
 
 # Delta table properties a table is created with, by config key (a table that exists keeps its own).

@@ -28,6 +28,8 @@ from lakewatch.alerts.rules import AlertsSettings
 from lakewatch.config import LakewatchConfig
 from lakewatch.event_ids import event_id_sql
 from lakewatch.schemas import OPS_ALERTS
+from lakewatch.thresholds.current import ThresholdBook, threshold_book
+from lakewatch.thresholds.settings import threshold_settings
 
 OUTBOX_APP_SUFFIX = "-alerts"  # the stream's outbox appends: txnAppId = the query's app id + this
 
@@ -69,6 +71,12 @@ def ensure_outbox(spark: SparkSession, config: LakewatchConfig) -> str:
     return tables.catalog_location(spark, name)
 
 
+def _threshold_book(config: LakewatchConfig) -> ThresholdBook | None:
+    """The current per-series thresholds (no row: no gate beyond the rules) when thresholds.enabled."""
+    settings = threshold_settings(config)
+    return threshold_book(config, 0.0, settings) if settings.enabled else None
+
+
 class Notifier:
     """Rules, policy state, senders and the outbox of one alerts run (the stream's or the job's)."""
 
@@ -84,13 +92,14 @@ class Notifier:
         self.tag = f"lakewatch-alerts-{uuid.uuid4()}"  # the userMetadata of this run's MERGEs
         self.log.own.add(self.tag)
         self.state = read_state(self._outbox(), settings.digest.window_seconds)
+        self.book = _threshold_book(config)  # per-series thresholds and alert budget (lakewatch.thresholds)
 
     def _outbox(self) -> DataFrame:
         return self.spark.read.format("delta").load(self.location)
 
     def notify(self, events: Sequence[Event]) -> NotifyReport:
         """Decide the alerts for `events`, deliver those to send, record them all in the outbox."""
-        report = self._deliver_and_record(plan(events, self.settings, self.state))
+        report = self._deliver_and_record(plan(events, self.settings, self.state, self.book))
         report.events = len(events)
         return report
 
@@ -122,7 +131,9 @@ class Notifier:
         """The alerts job's pass: the alerts `events` call for, and the outbox's pending alerts and retriable
         failures, delivered together and recorded in one MERGE."""
         again = redeliverable(self._outbox(), self.settings.delivery.max_attempts)
-        fresh = plan(events, self.settings, self.state)
+        if self.book is not None:
+            self.book.refresh()  # each pass judges by the thresholds of its start
+        fresh = plan(events, self.settings, self.state, self.book)
         known = {a.alert_id for a in fresh}
         report = self._deliver_and_record(fresh + [a for a in again if a.alert_id not in known])
         report.events = len(events)

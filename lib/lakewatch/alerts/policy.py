@@ -10,6 +10,10 @@ micro-batch hook and the alerts job decide alike, and the rules are tested witho
   start of the series' last notified event is recorded as suppressed.
 - Digest (per rule, in event time windows): once more than ``digest.max_events`` events of a rule started within
   one window, further events are recorded as suppressed and one digest alert per channel says so.
+- Per-series thresholds and budget (a lakewatch.thresholds.current.ThresholdBook, when given): an event whose peak
+  is below its series' current threshold matches no rule (yet: it notifies once its peak reaches it); once
+  ``budget_per_week`` events of a series were notified in an ISO week, further events of that week are recorded
+  as suppressed (reason budget). An event peaking at or above the book's ceiling passes both.
 
 Event time, not the wall clock, decides cooldown and digest: a micro-batch replayed after a crash then decides
 exactly as the first time, and backfilled history is judged by when things happened.
@@ -21,10 +25,13 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakewatch.alerts.rules import AlertsSettings, Rule, severity_rank
 from lakewatch.event_ids import start_micros
+
+if TYPE_CHECKING:
+    from lakewatch.thresholds.current import ThresholdBook
 
 KIND_EVENT = "event"
 KIND_DIGEST = "digest"
@@ -117,6 +124,7 @@ class AlertState:
     matched: dict[tuple[str, str], str] = field(default_factory=dict)  # (event, rule) -> why suppressed ('' = not)
     last_notified: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (series, rule) -> event start
     window_events: dict[tuple[str, datetime], set[str]] = field(default_factory=dict)  # (rule, window) -> events
+    week_notified: dict[tuple[str, datetime], set[str]] = field(default_factory=dict)  # (series, week) -> events
 
     def add(self, alert: Alert, window_seconds: float) -> None:
         """Take `alert` (decided now, or read back from ops.alerts) into the state."""
@@ -129,9 +137,16 @@ class AlertState:
         start = _utc(alert.event_start)
         self.window_events.setdefault((alert.rule, window_start(start, window_seconds)), set()).add(alert.event_id)
         if alert.status != SUPPRESSED and alert.series_id is not None:
+            self.week_notified.setdefault((alert.series_id, week_start(start)), set()).add(alert.event_id)
             series = (alert.series_id, alert.rule)
             if series not in self.last_notified or start > self.last_notified[series]:
                 self.last_notified[series] = start
+
+
+def week_start(start: datetime) -> datetime:
+    """Monday 00:00 UTC of the ISO week holding `start` (the alert budget's week)."""
+    day = _utc(start).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
 
 
 def event_payload(alert_key: str, rule: Rule, severity: str, event: Event) -> dict[str, Any]:
@@ -140,21 +155,29 @@ def event_payload(alert_key: str, rule: Rule, severity: str, event: Event) -> di
             "event": event.to_json()}
 
 
-def plan(events: Iterable[Event], settings: AlertsSettings, state: AlertState) -> list[Alert]:
-    """The alerts to record for these event versions under `settings`, given `state`; `state` takes them in.
+def plan(events: Iterable[Event], settings: AlertsSettings, state: AlertState,
+         book: ThresholdBook | None = None) -> list[Alert]:
+    """The alerts to record for these event versions under `settings`, given `state` and the per-series thresholds
+    and budget of `book` (None: neither); `state` takes them in.
 
     Events are taken in (start, event id) order so the same input always gives the same decisions.
     """
     alerts: list[Alert] = []
     window_s = settings.digest.window_seconds
     for event in sorted(events, key=lambda e: (_utc(e.start), e.event_id)):
+        ungated = book is None or not book.enabled or event.peak_score >= book.ceiling  # no threshold, no budget
+        if not ungated and event.peak_score < book.threshold(event.series_id, event.channel, event.detector):
+            continue
         for rule in settings.rules:
             severity = rule.evaluate(event.series_id, _utc(event.start), _utc(event.end), event.peak_score)
             if severity is None:
                 continue
             matched = state.matched.get((event.event_id, rule.name))
+            if matched == "budget" and book is not None and event.peak_score >= book.ceiling:
+                matched = None  # grew past the ceiling: the budget no longer holds it back
             # An event keeps the decision of its first match: a suppressed one stays suppressed as it grows.
-            reason = matched if matched is not None else _suppression(event, rule, settings, state, alerts)
+            reason = matched if matched is not None else _suppression(event, rule, settings, state, alerts,
+                                                                      None if ungated else book)
             for target in rule.channels:
                 known = state.severity.get((event.event_id, rule.name, target), -1)
                 if severity_rank(severity) <= known:
@@ -169,12 +192,17 @@ def plan(events: Iterable[Event], settings: AlertsSettings, state: AlertState) -
 
 
 def _suppression(event: Event, rule: Rule, settings: AlertsSettings, state: AlertState,
-                 alerts: list[Alert]) -> str:
-    """Why a first match of `event` under `rule` is not sent ('' = send); appends a digest when one is due."""
+                 alerts: list[Alert], book: ThresholdBook | None = None) -> str:
+    """Why a first match of `event` under `rule` is not sent ('' = send); appends a digest when one is due.
+    `book` (None for an event at or above the ceiling) holds the alert budget per series and week."""
     start = _utc(event.start)
     last = state.last_notified.get((event.series_id, rule.name))
     if last is not None and last <= start < last + timedelta(seconds=rule.cooldown_seconds):
         return "cooldown"
+    if book is not None:
+        notified = state.week_notified.get((event.series_id, week_start(start)), set())
+        if event.event_id not in notified and len(notified) >= book.budget_per_week:
+            return "budget"
     limit = settings.digest.max_events
     if not limit:
         return ""

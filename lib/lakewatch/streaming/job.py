@@ -241,7 +241,8 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
         progress.say("explanations off (streaming.explain.enabled is false)")
     threshold = settings.flag_threshold(config, resolved.name)
     scorer = SeriesScorer(resolved.detector, threshold, settings.watermark_ns, settings.max_lateness_ns,
-                          settings.event_gap_rows, explainer)
+                          settings.event_gap_rows, explainer, _threshold_book(config, threshold, progress),
+                          resolved.name)
     checkpoint = checkpoint_dir(config, settings)
     check_state_layout(spark, checkpoint, settings.state_buckets)
     report = StreamReport(checkpoint=checkpoint, detector=resolved.name)
@@ -288,6 +289,20 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
             notifier.close()
     report.seconds = time.perf_counter() - began
     return report
+
+
+def _threshold_book(config: LakewatchConfig, default: float, progress: Progress) -> Any:
+    """Per-series flag thresholds from ops.thresholds (lakewatch.thresholds), when thresholds.enabled: the Python
+    workers re-read them at most every thresholds.refresh, so a recalibration needs no restart."""
+    from lakewatch.thresholds.current import threshold_book
+    from lakewatch.thresholds.settings import threshold_settings
+
+    settings = threshold_settings(config)
+    if not settings.enabled:
+        return None
+    progress.say(f"per-series thresholds on: {config.tables.ops_thresholds}, re-read every {settings.refresh} "
+                 f"(default {default})")
+    return threshold_book(config, default, settings)
 
 
 def _alerts_hook(spark: SparkSession, config: LakewatchConfig, progress: Progress) -> Any:

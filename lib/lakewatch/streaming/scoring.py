@@ -20,6 +20,7 @@ from lakewatch.detectors.base import Detector
 from lakewatch.streaming.events import EventUpdate, Explanation, advance_events
 from lakewatch.streaming.explaining import Explainer
 from lakewatch.streaming.state import NO_TIME, SeriesKey, SeriesState, read_bucket, write_bucket
+from lakewatch.thresholds.current import ThresholdBook
 
 # Output row kinds. An event row is a new event (appended) or a later version of one written before (merged).
 KIND_SCORE, KIND_LATE, KIND_EVENT, KIND_EVENT_UPDATE = "score", "late", "event", "event_update"
@@ -53,6 +54,7 @@ EVENT_DETAIL_SCHEMA = T.StructType([
     T.StructField("peak_us", T.LongType()),
     T.StructField("points", T.LongType()),
     T.StructField("is_open", T.BooleanType()),
+    T.StructField("threshold", T.DoubleType()),  # the series' flag threshold when the batch scored it
 ])
 
 
@@ -69,22 +71,34 @@ class StepOutput:
     late_values: np.ndarray
     events: list[EventUpdate]
     state: SeriesState
+    threshold: float = float("nan")  # the flag threshold the step used
 
 
 class SeriesScorer:
     """Scores one series' micro-batch against its state: ordering, lateness, detector, flags, SHAP, events."""
 
     def __init__(self, detector: Detector, threshold: float, watermark_ns: int = 0, max_lateness_ns: int = 0,
-                 event_gap_rows: int = 0, explainer: Explainer | None = None) -> None:
+                 event_gap_rows: int = 0, explainer: Explainer | None = None, book: ThresholdBook | None = None,
+                 detector_name: str = "") -> None:
         self.detector = detector
         self.threshold = float(threshold)
+        self.book = book  # per-series thresholds (ops.thresholds), re-read every book.refresh_seconds
+        self.detector_name = detector_name
         self.watermark_ns = int(watermark_ns)
         self.max_lateness_ns = int(max_lateness_ns)
         self.event_gap_rows = int(event_gap_rows)
         self.explainer = explainer
 
-    def step(self, state: SeriesState, timestamps: np.ndarray, values: np.ndarray, flush: bool = False) -> StepOutput:
-        """Score the rows of one micro-batch (any order) of one series; ``flush`` also scores held-back rows.
+    def threshold_of(self, series_id: str, channel: str) -> float:
+        """The flag threshold of a series now: its current row in ops.thresholds (via the book), else the default."""
+        if self.book is None:
+            return self.threshold
+        return self.book.threshold(series_id, channel, self.detector_name)
+
+    def step(self, state: SeriesState, timestamps: np.ndarray, values: np.ndarray, flush: bool = False,
+             threshold: float | None = None) -> StepOutput:
+        """Score the rows of one micro-batch (any order) of one series; ``flush`` also scores held-back rows;
+        ``threshold`` (default: the scorer's) flags the scores at or above it.
 
         Rows at or before the series' last scored timestamp minus the allowed lateness come back as late; rows
         newer than (newest seen - watermark) are held in the returned state; the rest are scored in timestamp
@@ -104,10 +118,11 @@ class SeriesScorer:
         det_state = self.detector.new_state() if state.is_new else self.detector.state_from_bytes(state.detector)
         trail = state.trail
         explanations: dict[int, Explanation] = {}
+        threshold = self.threshold if threshold is None else float(threshold)
         if len(run_ts):
             before = det_state
             scores, det_state = self.detector.update(det_state, run_vals, run_ts)
-            flags = scores >= self.threshold
+            flags = scores >= threshold
             if self.explainer is not None:
                 explanations, trail = self.explainer.advance(self.detector, trail, before, run_vals, run_ts,
                                                              scores, flags)
@@ -120,7 +135,8 @@ class SeriesScorer:
             detector=self.detector.state_to_bytes(det_state), trail=trail, last_scored_ns=last_scored,
             max_seen_ns=max_seen, held_ts=pool_ts[~release], held_values=pool_vals[~release],
             open_event=open_event, rows_scored=state.rows_scored + len(run_ts))
-        return StepOutput(run_ts, run_vals, scores, flags, explanations, ts[late], vals[late], events, new_state)
+        return StepOutput(run_ts, run_vals, scores, flags, explanations, ts[late], vals[late], events, new_state,
+                          threshold)
 
     def _late_mask(self, state: SeriesState, ts: np.ndarray) -> np.ndarray:
         if state.last_scored_ns == NO_TIME:
@@ -148,7 +164,8 @@ def output_rows(series_id: str, channel: str, out: StepOutput, last_scored_ns: i
     for update in out.events:
         event = update.event
         detail = json.dumps({"end_us": event.end_ns // 1000, "peak_us": event.peak_ns // 1000,
-                             "points": event.points, "is_open": update.is_open})
+                             "points": event.points, "is_open": update.is_open,
+                             **({"threshold": out.threshold} if np.isfinite(out.threshold) else {})})
         rows.append((KIND_EVENT if update.is_new else KIND_EVENT_UPDATE, series_id, channel,
                      np.array([event.start_ns // 1000]), None, np.array([event.peak_score]), None,
                      np.array([_attributions_json(event.top)], dtype=object),
@@ -185,10 +202,11 @@ def _attributions_json(top: tuple[tuple[str, float], ...]) -> str | None:
 
 
 def _step_packed(scorer: SeriesScorer, state: SeriesState, ts_parts: list[Any],
-                 value_parts: list[Any]) -> StepOutput:
-    """One step over a series' packed rows (ts_us and value arrays)."""
+                 value_parts: list[Any], series_id: str = "", channel: str = "") -> StepOutput:
+    """One step over a series' packed rows (ts_us and value arrays), at the series' current threshold."""
     ts = np.concatenate(ts_parts).astype(np.int64) * 1000
-    return scorer.step(state, ts, np.concatenate(value_parts).astype(np.float64))
+    return scorer.step(state, ts, np.concatenate(value_parts).astype(np.float64),
+                       threshold=scorer.threshold_of(series_id, channel))
 
 
 def group_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]]:
@@ -207,7 +225,7 @@ def group_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]
         for pdf in frames:
             ts_parts.extend(pdf["ts_us"])
             value_parts.extend(pdf["value"])
-        out = _step_packed(scorer, current, ts_parts, value_parts)
+        out = _step_packed(scorer, current, ts_parts, value_parts, series_id, channel)
         state.update(out.state.to_row())
         yield output_frame(series_id, channel, out, current.last_scored_ns)
 
@@ -231,7 +249,7 @@ def bucket_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame
         for (series_id, channel), (ts_parts, value_parts) in packed.items():
             row = states.get((series_id, channel))
             current = SeriesState.from_row(row) if row is not None else SeriesState()
-            out = _step_packed(scorer, current, ts_parts, value_parts)
+            out = _step_packed(scorer, current, ts_parts, value_parts, series_id, channel)
             states[(series_id, channel)] = out.state.to_row()
             rows.extend(output_rows(series_id, channel, out, current.last_scored_ns))
         state.update(write_bucket(states))

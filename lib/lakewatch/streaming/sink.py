@@ -151,7 +151,7 @@ def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datet
     rows = events.select(
         "series_id", "channel", _ts(F.col("ts_us")[0]).alias("start"), _ts("e.end_us").alias("end"),
         _ts("e.peak_us").alias("peak_at"), F.col("score")[0].alias("peak_score"), F.col("e.points").alias("points"),
-        F.lit(spec.threshold).alias("threshold"), F.col("e.is_open").alias("is_open"),
+        F.coalesce(F.col("e.threshold"), F.lit(spec.threshold)).alias("threshold"), F.col("e.is_open").alias("is_open"),
         F.from_json(F.col("attributions")[0], ATTRIBUTIONS).alias("top_inputs"),
         _no_nan(F.col("base_value")[0]).alias("base_value"),
         F.lit(spec.detector).alias("detector"), F.lit(spec.model_version).alias("model_version"),
