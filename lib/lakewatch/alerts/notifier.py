@@ -113,7 +113,7 @@ class Notifier:
         outbox's only writer.
         """
         events = events_from(events_df)
-        alerts = plan(events, self.settings, self.state)
+        alerts = plan(events, self.settings, self.state, self.book)
         txn = (f"{app_id}{OUTBOX_APP_SUFFIX}", batch_id)
 
         def deliver_and_record() -> NotifyReport:
