@@ -25,7 +25,7 @@ def test_options_override_the_drift_section_and_now_is_read_as_utc() -> None:
     (["--reference", "a month"], "drift.reference='a month': expected a duration like"),
     (["--now", "yesterday"], "--now 'yesterday': expected an ISO 8601 timestamp"),
     (["--set", "drift.thresholds.ks=-1"], "drift.thresholds.ks=-1: expected greater than or equal to 0"),
-    (["--auto-retrain"], "unrecognized arguments: --auto-retrain"),
+    (["--set", "alerts.drift_channels=[pager]"], "alerts.drift_channels: unknown ['pager']"),
 ])
 def test_bad_arguments_are_usage_errors_naming_the_value(argv, message, capsys) -> None:
     with pytest.raises(SystemExit) as exited:
