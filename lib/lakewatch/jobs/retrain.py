@@ -10,32 +10,22 @@ from lakewatch.retrain.run import FAILED, run_retrain
 from lakewatch.retrain.settings import retrain_settings
 
 
-def add_retrain_options(parser) -> None:
-    """The options the retrain job and ``drift --auto-retrain`` share."""
-    parser.add_argument("--model", default=None,
-                        help="'deep' (a window autoencoder) or a detector of conf/detectors.yaml (default: "
-                             "retrain.model)")
-    parser.add_argument("--holdout", default=None, help="the held-back recent window, e.g. 24h (default: "
-                                                        "retrain.holdout)")
-    parser.add_argument("--train-period", default=None,
-                        help="the training period before it, e.g. 7d (default: retrain.train_period)")
-
-
-def retrain_overrides(args) -> list[str]:
-    """--set style overrides of the retrain section from the parsed options."""
-    pairs = (("model", args.model), ("holdout", args.holdout), ("train_period", args.train_period))
-    return [f"retrain.{key}={value}" for key, value in pairs if value is not None]
-
-
 def parse_args(argv: list[str] | None = None):
     """Parse and validate the retrain job's arguments; returns (args, config, retrain settings)."""
     parser = cli.job_parser("retrain", __doc__)
-    add_retrain_options(parser)
+    parser.add_argument("--model", default=None,
+                        help="'deep' (a window autoencoder) or a detector of conf/detectors.yaml (default: "
+                             "retrain.model)")
+    parser.add_argument("--holdout", default=None,
+                        help="the held-back recent window, e.g. 24h (default: retrain.holdout)")
+    parser.add_argument("--train-period", default=None,
+                        help="the training period before it, e.g. 7d (default: retrain.train_period)")
     parser.add_argument("--series", action="append", default=[], metavar="SERIES_ID",
                         help="retrain this series (repeatable): its open requests, or a new one when it has none "
                              "(default: every open request)")
     args = parser.parse_args(argv)
-    args.overrides = [*args.overrides, *retrain_overrides(args)]
+    pairs = (("model", args.model), ("holdout", args.holdout), ("train_period", args.train_period))
+    args.overrides = [*args.overrides, *(f"retrain.{key}={value}" for key, value in pairs if value is not None)]
     config = cli.config_from_args(args, parser)
     try:
         settings = retrain_settings(config)
