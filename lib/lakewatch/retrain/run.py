@@ -243,7 +243,8 @@ def retrain_one(spark: SparkSession, config: LakewatchConfig, settings: RetrainS
                        base, began)
     except Exception as exc:  # the request fails, the run goes on; the champion alias has not moved
         error = f"{type(exc).__name__}: {exc}".strip()[:2000]
-        _log_failure(config, request, {**base, "error": error})
+        if not getattr(exc, "in_retrain_run", False):  # else that run is there already, tagged failed
+            _log_failure(config, request, {**base, "error": error})
         return Decision(request, FAILED, FAILED, {**base, "error": error,
                                                   "seconds": round(time.perf_counter() - began, 2)})
 
@@ -264,27 +265,33 @@ def _decide(config: LakewatchConfig, settings: RetrainSettings, request: Request
     decision = PROMOTED if promote else KEPT
     client = MlflowClient()
     with tracking.start_run(config, JOB, run_name=f"retrain-{request.series_id}-{request.channel}") as run:
-        mlflow.set_tags({"lakewatch.retrain_request": request.request_id, "lakewatch.series_id": request.series_id,
-                         "lakewatch.channel": request.channel, "lakewatch.decision": decision,
-                         **({"lakewatch.candidate_run": candidate.train_run_id} if candidate.train_run_id else {})})
-        model_uri = candidate.model_uri or tracking.log_detector(candidate.detector, readings.head(64))
-        mlflow.log_params({"request_id": request.request_id, "series_id": request.series_id,
-                           "channel": request.channel, "model": settings.model, "criterion": criterion,
-                           "min_improvement": settings.min_improvement, "holdout_points": int(holdout.sum()),
-                           "labelled_points": int(truth.sum()), "candidate_model_uri": model_uri,
-                           "champion_version": champion.version if champion else "none",
-                           **{f"{k}_threshold": v for k, v in thresholds.items()},
-                           **{f"bounds.{k}": v for k, v in details["bounds"].items()}})
-        mlflow.log_metrics({f"candidate_{criterion}": ours.value, "promoted": float(promote),
-                            **({f"champion_{criterion}": theirs.value} if theirs else {})})
-        version = mlflow.register_model(model_uri, mlflow_settings.registered_model,
-                                        tags={"lakewatch.run_id": run.info.run_id,
-                                              "lakewatch.retrain_request": request.request_id,
-                                              f"retrain_{criterion}": repr(ours.value)})
-        mlflow.set_tag("lakewatch.candidate_version", version.version)
-        if promote:  # the last change: everything before it may fail and leave the champion where it was
-            client.set_registered_model_alias(mlflow_settings.registered_model, mlflow_settings.champion_alias,
-                                              int(version.version))
+        try:
+            mlflow.set_tags({"lakewatch.retrain_request": request.request_id, "lakewatch.series_id": request.series_id,
+                             "lakewatch.channel": request.channel, "lakewatch.decision": FAILED,  # until decided
+                             **({"lakewatch.candidate_run": candidate.train_run_id} if candidate.train_run_id else {})})
+            model_uri = candidate.model_uri or tracking.log_detector(candidate.detector, readings.head(64))
+            mlflow.log_params({"request_id": request.request_id, "series_id": request.series_id,
+                               "channel": request.channel, "model": settings.model, "criterion": criterion,
+                               "min_improvement": settings.min_improvement, "holdout_points": int(holdout.sum()),
+                               "labelled_points": int(truth.sum()), "candidate_model_uri": model_uri,
+                               "champion_version": champion.version if champion else "none",
+                               **{f"{k}_threshold": v for k, v in thresholds.items()},
+                               **{f"bounds.{k}": v for k, v in details["bounds"].items()}})
+            mlflow.log_metrics({f"candidate_{criterion}": ours.value, "promoted": float(promote),
+                                **({f"champion_{criterion}": theirs.value} if theirs else {})})
+            version = mlflow.register_model(model_uri, mlflow_settings.registered_model,
+                                            tags={"lakewatch.run_id": run.info.run_id,
+                                                  "lakewatch.retrain_request": request.request_id,
+                                                  f"retrain_{criterion}": repr(ours.value)})
+            mlflow.set_tag("lakewatch.candidate_version", version.version)
+            if promote:  # the last change: everything before it may fail and leave the champion where it was
+                client.set_registered_model_alias(mlflow_settings.registered_model, mlflow_settings.champion_alias,
+                                                  int(version.version))
+            mlflow.set_tag("lakewatch.decision", decision)
+        except Exception as exc:
+            mlflow.set_tags({"lakewatch.decision": FAILED, "lakewatch.error": f"{type(exc).__name__}: {exc}"[:4000]})
+            exc.in_retrain_run = True  # type: ignore[attr-defined]
+            raise
     return Decision(request, DONE, decision, {
         **details, "criterion": criterion, "candidate": ours.value, "champion": theirs.value if theirs else None,
         "candidate_version": int(version.version), "champion_version": champion.version if champion else None,
