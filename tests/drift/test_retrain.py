@@ -59,11 +59,11 @@ def lake(spark, tmp_path_factory):
     return config
 
 
-def _open(spark, config, request_id: str, series_id: str) -> None:
-    """An open request as a drift run writes it."""
-    row = (request_id, series_id, "value", END, END, "drifted 2 windows in a row", 2, "open", "drift-1", None, None,
-           None)
-    tables.append(spark.createDataFrame([row], OPS_RETRAIN_REQUESTS), config.tables.ops_retrain_requests)
+def _open(spark, config, *requests: tuple[str, str]) -> None:
+    """Open requests (request_id, series_id) as a drift run writes them."""
+    rows = [(request_id, series_id, "value", END, END, "drifted 2 windows in a row", 2, "open", "drift-1", None,
+             None, None) for request_id, series_id in requests]
+    tables.append(spark.createDataFrame(rows, OPS_RETRAIN_REQUESTS), config.tables.ops_retrain_requests)
 
 
 def _make_champion(spark, config, detector: str) -> int:
@@ -104,7 +104,7 @@ def _settings(config, **changes):
 def test_a_worse_candidate_is_kept_out_and_a_better_one_promoted(spark, lake) -> None:
     progress = Progress("test-retrain", heartbeat_s=3600)
     strong = _make_champion(spark, lake, "ewma")
-    _open(spark, lake, "req-worse", "level")
+    _open(spark, lake, ("req-worse", "level"))
     worse = run_retrain(spark, lake, _settings(lake, model="knn"), "retrain-1", progress)
     [decision] = worse.decisions
     row, details = _request(spark, lake, "req-worse")
@@ -119,9 +119,10 @@ def test_a_worse_candidate_is_kept_out_and_a_better_one_promoted(spark, lake) ->
     assert run.data.metrics["champion_average_precision"] == pytest.approx(details["champion"])
     assert run.data.metrics["promoted"] == 0.0
 
-    weak = _make_champion(spark, lake, "knn")  # now the champion is the weak model
-    _open(spark, lake, "req-better", "level")
-    _open(spark, lake, "req-short", "short")
+    weak = details["candidate_version"]  # the knn version kept out above becomes the champion
+    settings = tracking.configure(lake)
+    MlflowClient().set_registered_model_alias(settings.registered_model, settings.champion_alias, weak)
+    _open(spark, lake, ("req-better", "level"), ("req-short", "short"))
     better = run_retrain(spark, lake, _settings(lake, model="ewma"), "retrain-2", progress)
     assert sorted((d.request.request_id, d.decision) for d in better.decisions) == [
         ("req-better", "promoted"), ("req-short", "failed")]
@@ -139,7 +140,7 @@ def test_a_worse_candidate_is_kept_out_and_a_better_one_promoted(spark, lake) ->
 
 def test_a_failed_deep_retrain_leaves_the_champion_and_says_why(spark, lake) -> None:
     champion = _champion_version(lake) if _has_champion(lake) else _make_champion(spark, lake, "ewma")
-    _open(spark, lake, "req-deep", "level")
+    _open(spark, lake, ("req-deep", "level"))
     settings = _settings(lake, model="deep", training={"window": 5000})
     report = run_retrain(spark, lake, settings, "retrain-3", Progress("test-retrain", heartbeat_s=3600), ["level"])
     [decision] = report.decisions
