@@ -18,6 +18,8 @@ def test_options_override_the_drift_section_and_now_is_read_as_utc() -> None:
     default = parse_args([])
     assert default[0].now is None and default[2].window == "24h" and default[2].reference == "30d"
     assert parse_args(["--set", "drift.consecutive_windows=5"])[2].consecutive_windows == 5
+    assert default[0].retrain is None
+    assert parse_args(["--auto-retrain", "--set", "retrain.model=robust_zscore"])[0].retrain.model == "robust_zscore"
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -25,7 +27,8 @@ def test_options_override_the_drift_section_and_now_is_read_as_utc() -> None:
     (["--reference", "a month"], "drift.reference='a month': expected a duration like"),
     (["--now", "yesterday"], "--now 'yesterday': expected an ISO 8601 timestamp"),
     (["--set", "drift.thresholds.ks=-1"], "drift.thresholds.ks=-1: expected greater than or equal to 0"),
-    (["--auto-retrain"], "unrecognized arguments: --auto-retrain"),
+    (["--set", "alerts.drift_channels=[pager]"], "alerts.drift_channels: unknown ['pager']"),
+    (["--auto-retrain", "--set", "retrain.model=nope"], "retrain.model='nope': expected 'deep' or a detector"),
 ])
 def test_bad_arguments_are_usage_errors_naming_the_value(argv, message, capsys) -> None:
     with pytest.raises(SystemExit) as exited:

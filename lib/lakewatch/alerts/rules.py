@@ -193,6 +193,7 @@ class _RawAlerts:
     digest: Mapping[str, Any] = field(default_factory=dict)
     trigger: str = "processingTime=30 seconds"
     failure_channels: Sequence[str] = ()
+    drift_channels: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ class AlertsSettings:
     digest: DigestSettings
     trigger: str
     failure_channels: tuple[str, ...] = ()  # told when a scheduled task fails for good (lakewatch.workflows)
+    drift_channels: tuple[str, ...] = ()  # told of each retrain request a drift run opens (lakewatch.alerts.drift)
 
     def channel(self, name: str) -> ChannelSpec:
         """The channel called `name` (rules are checked to name known channels on load)."""
@@ -230,13 +232,14 @@ def alerts_settings(config: LakewatchConfig) -> AlertsSettings:
         if any(r.name == rule.name for r in rules):
             raise ConfigError(f"{SECTION}.rules: two rules called {rule.name!r}; expected unique names")
         rules.append(rule)
-    unknown = [c for c in raw.failure_channels if c not in channels]
-    if unknown:
-        raise ConfigError(f"{SECTION}.failure_channels: unknown {unknown}; expected some of {sorted(channels)}")
+    for key in ("failure_channels", "drift_channels"):
+        unknown = [c for c in getattr(raw, key) if c not in channels]
+        if unknown:
+            raise ConfigError(f"{SECTION}.{key}: unknown {unknown}; expected some of {sorted(channels)}")
     settings = AlertsSettings(raw.enabled, channels, tuple(rules),
                               validated(DeliverySettings, raw.delivery, f"{SECTION}.delivery"),
                               validated(DigestSettings, raw.digest, f"{SECTION}.digest"), raw.trigger,
-                              tuple(raw.failure_channels))
+                              tuple(raw.failure_channels), tuple(raw.drift_channels))
     for name in ("backoff", "max_backoff", "max_time"):
         settings.delivery.seconds(name)
     settings.digest.window_seconds  # noqa: B018 - parse now, so a bad window fails on load

@@ -1,0 +1,69 @@
+"""Settings of retraining (config section ``retrain:``), read with :func:`retrain_settings`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from lakewatch.config import Fraction, LakewatchConfig, Number, PositiveInt
+from lakewatch.errors import ConfigError
+from lakewatch.streaming.settings import parse_duration
+
+SECTION = "retrain"
+DEEP = "deep"
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """What a retrain trains and how it judges.
+
+    The held-back window is the last ``holdout`` of the series' readings; the candidate trains on the
+    ``train_period`` before it. ``model`` "deep" trains a window autoencoder (the ``training:`` section with
+    ``training`` overrides, as the train job does); a detector name of conf/detectors.yaml takes that online
+    detector as it is configured (nothing is fitted offline: it is judged as the candidate). Both models score the
+    training period and the held-back window in one pass, so online detectors are warm when the window starts.
+
+    With label windows (gold.labels) covering part of the held-back window the criterion is the average precision
+    of the scores (higher is better); without, it is the flag-rate error |share of held-back points flagged -
+    ``expected_flag_rate``| (lower is better), a point being flagged at ``flag_threshold`` (null: the detector's
+    calibrated threshold in conf/detectors.yaml, else 0.5). The candidate must beat the champion by more than
+    ``min_improvement``. Fewer than ``min_rows`` readings in the held-back window or the training period fail the
+    request.
+    """
+
+    holdout: str = "24h"
+    train_period: str = "7d"
+    model: str = DEEP
+    expected_flag_rate: Fraction = 0.01
+    flag_threshold: Fraction | None = None
+    min_improvement: Annotated[Number, Field(ge=0)] = 0.0
+    min_rows: PositiveInt = 30
+    training: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key in ("holdout", "train_period"):
+            if parse_duration(getattr(self, key), f"{SECTION}.{key}") <= 0:
+                raise ConfigError(f"{SECTION}.{key}={getattr(self, key)!r}: expected a duration above 0, e.g. '24h'")
+
+    @property
+    def holdout_seconds(self) -> float:
+        """The held-back window's length in seconds."""
+        return parse_duration(self.holdout, f"{SECTION}.holdout")
+
+    @property
+    def train_seconds(self) -> float:
+        """The training period's length in seconds."""
+        return parse_duration(self.train_period, f"{SECTION}.train_period")
+
+
+def retrain_settings(config: LakewatchConfig) -> RetrainSettings:
+    """The ``retrain:`` section of `config` (ConfigError naming a bad key or value, or a ``model`` that is neither
+    "deep" nor a configured detector)."""
+    settings = config.settings(SECTION, RetrainSettings)
+    if settings.model != DEEP and config.detectors.resolve(settings.model) not in config.detectors.entries:
+        raise ConfigError(f"{SECTION}.model={settings.model!r}: expected 'deep' or a detector of conf/detectors.yaml "
+                          f"({', '.join(config.detectors.names())})")
+    return settings
