@@ -1,4 +1,4 @@
-"""Write a report of a period (HTML and PDF): readings, anomalies with charts and SHAP bars, precision, quality, drift."""
+"""Report on a period (HTML and PDF): readings, anomalies with charts and SHAP bars, precision, data quality, drift."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: the report is written from jobs and tests
 
-import matplotlib.dates as mdates  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+import matplotlib.dates as mdates
+import pandas as pd
+from matplotlib.axes import Axes
 
 EVENT = "#d62728"
 OPEN_EVENT = "#ff7f0e"

@@ -40,17 +40,18 @@ def _page(report: Report, heading: str) -> Figure:
     return fig
 
 
-def _note(ax: Axes, title: str, text: str) -> None:
+def _note(ax: Axes, title: str, text: str, wrap: int = 150) -> None:
     ax.axis("off")
     ax.set_title(title, fontsize=10, loc="left")
-    ax.text(0, 0.95, textwrap.fill(text, 110), va="top", fontsize=8, color="#8a5300",
+    ax.text(0, 0.95, textwrap.fill(text, wrap), va="top", fontsize=8, color="#8a5300",
             bbox={"facecolor": "#fff8e1", "edgecolor": charts.OPEN_EVENT, "boxstyle": "round,pad=0.5"},
             transform=ax.transAxes)
 
 
-def _table(ax: Axes, title: str, frame, columns: list[str], note: str | None, width: int = 40) -> None:
+def _table(ax: Axes, title: str, frame, columns: list[str], note: str | None, width: int = 40, wrap: int = 150
+           ) -> None:
     if frame.empty:
-        _note(ax, title, note or "nothing to show")
+        _note(ax, title, note or "nothing to show", wrap)
         return
     ax.axis("off")
     more = f" (first {TABLE_ROWS} of {len(frame)})" if len(frame) > TABLE_ROWS else ""
@@ -80,15 +81,14 @@ def _summary_page(report: Report) -> Figure:
     grid = fig.add_gridspec(3, 2, height_ratios=[1.1, 2, 2])
     _facts(fig.add_subplot(grid[0, :]), "Summary statistics", summary(report))
     if report.by_day.empty:
-        _note(fig.add_subplot(grid[1, 0]), "Anomaly events per day", report.notes.get("anomalies", ""))
-        _note(fig.add_subplot(grid[1, 1]), "Anomaly events per series", report.notes.get("anomalies", ""))
+        _note(fig.add_subplot(grid[1, :]), "Anomaly events", report.notes.get("anomalies", ""))
     else:
         charts.events_per_day(fig.add_subplot(grid[1, 0]), report.by_day)
         charts.events_per_series(fig.add_subplot(grid[1, 1]), report.by_series)
     _table(fig.add_subplot(grid[2, 0]), "Events per series", report.by_series, SERIES_COLUMNS,
-           report.notes.get("anomalies"))
+           report.notes.get("anomalies"), wrap=70)
     _table(fig.add_subplot(grid[2, 1]), "Precision from feedback so far", report.feedback, FEEDBACK,
-           report.notes.get("feedback"))
+           report.notes.get("feedback"), wrap=70)
     return fig
 
 
@@ -119,11 +119,11 @@ def _quality_page(report: Report) -> Figure:
     _table(fig.add_subplot(grid[0, :]), "Validation runs", report.validations, VALIDATION_COLUMNS,
            report.notes.get("validations"))
     if report.quarantine.empty:
-        _note(fig.add_subplot(grid[1, 0]), "Rows quarantined by reason", report.notes.get("quarantine", ""))
+        _note(fig.add_subplot(grid[1, 0]), "Rows quarantined by reason", report.notes.get("quarantine", ""), 70)
     else:
         charts.quarantine_by_reason(fig.add_subplot(grid[1, 0]), report.quarantine)
-    _table(fig.add_subplot(grid[1, 1]), "Quarantine by reason", report.quarantine, QUARANTINE_COLUMNS,
-           report.notes.get("quarantine"))
+    if not report.quarantine.empty:
+        _table(fig.add_subplot(grid[1, 1]), "Quarantine by reason", report.quarantine, QUARANTINE_COLUMNS, None)
     return fig
 
 

@@ -27,10 +27,14 @@ REPORT_HTML = """<!DOCTYPE html>
 <h1>{{ title }}</h1>
 <p class="meta">{{ period }} &middot; generated {{ generated_at }} &middot; lakehouse {{ table_root }}</p>
 
-{% macro note(key) %}{% if notes.get(key) %}<p class="note" data-empty="{{ key }}">{{ notes[key] }}</p>{% endif %}{% endmacro %}
-{% macro table(t) %}{% if t.rows %}<table><thead><tr>{% for h in t.headings %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>{% endif %}{% endmacro %}
-{% macro chart(png, alt) %}{% if png %}<img class="chart" alt="{{ alt }}" src="data:image/png;base64,{{ png }}">{% endif %}{% endmacro %}
+{% macro note(key) %}{% if notes.get(key) %}
+<p class="note" data-empty="{{ key }}">{{ notes[key] }}</p>{% endif %}{% endmacro %}
+{% macro table(t) %}{% if t.rows %}
+<table><thead><tr>{% for h in t.headings %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody>
+</table>{% endif %}{% endmacro %}
+{% macro chart(png, alt) %}{% if png %}
+<img class="chart" alt="{{ alt }}" src="data:image/png;base64,{{ png }}">{% endif %}{% endmacro %}
 
 <section id="summary">
 <h2>Summary</h2>
@@ -51,9 +55,12 @@ REPORT_HTML = """<!DOCTYPE html>
 {{ note("top") }}
 {% for a in top %}<div class="anomaly">
 <h3>{{ loop.index }}. {{ a.title }}</h3>
-<table class="facts">{% for label, value in a.facts %}<tr><td>{{ label }}</td><td>{{ value }}</td></tr>{% endfor %}</table>
+<table class="facts">{% for label, value in a.facts %}
+<tr><td>{{ label }}</td><td>{{ value }}</td></tr>{% endfor %}
+</table>
 {{ chart(a.chart, "values, score, threshold and event span") }}
-{% if a.shap %}{{ chart(a.shap, "SHAP contributions") }}{% else %}<p class="note">no SHAP explanation recorded for this event</p>{% endif %}
+{% if a.shap %}{{ chart(a.shap, "SHAP contributions") }}{% else %}
+<p class="note">no SHAP explanation recorded for this event</p>{% endif %}
 </div>{% endfor %}
 </section>
 
