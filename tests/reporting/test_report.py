@@ -58,10 +58,16 @@ def test_a_bad_period_names_the_option_and_value(since, until, message):
         parse_period(since, until)
 
 
-def test_a_bad_since_is_a_usage_error_of_the_launcher(tmp_path):
-    done = run_job(["report", "--since", "7x", "--out", str(tmp_path / "out")], timeout=120)
-    assert done.returncode == 2, done.stderr
-    assert "error: --since '7x': expected a duration such as 7d, 36h, 2w or 90m" in done.stderr
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--since", "7x"], "error: --since '7x': expected a duration such as 7d, 36h, 2w or 90m"),
+    (["--until", "2026-02-30"], "error: --until '2026-02-30': expected"),
+    (["--top", "-1"], "error: --top -1: expected a number of events from 0 to 50"),
+])
+def test_bad_options_are_usage_errors_naming_them(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        job.main(["--out", str(tmp_path / "out"), *argv])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
