@@ -13,7 +13,8 @@ def cell(value: Any) -> str:
     if value is None or (not isinstance(value, (list, dict, str)) and pd.isna(value)):
         return ""
     if isinstance(value, (pd.Timestamp, datetime)):
-        return f"{pd.Timestamp(value):%Y-%m-%d %H:%M}"
+        stamp = pd.Timestamp(value)
+        return f"{stamp if stamp.tzinfo is None else stamp.tz_convert('UTC'):%Y-%m-%d %H:%M}"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
