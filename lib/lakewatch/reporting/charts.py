@@ -66,7 +66,7 @@ def event_chart(value_ax: Axes, score_ax: Axes, points: pd.DataFrame, event: dic
         # A one-point event still gets a visible band: at least one step of the series wide.
         step = stamps.diff().median() if len(stamps) > 1 else pd.Timedelta(minutes=1)
         ax.axvspan(start - step / 2, end + step / 2, color=colour, alpha=0.18, label="event")
-        ax.legend(fontsize=7, loc="upper left", ncols=4)
+        ax.legend(fontsize=7, loc="best", ncols=4, framealpha=0.8)
     score_ax.set_ylim(0, 1.05)
     value_ax.set_ylabel(str(event["channel"]), fontsize=8)
     score_ax.set_ylabel("score", fontsize=8)

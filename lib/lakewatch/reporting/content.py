@@ -104,8 +104,11 @@ def _anomalies(data: lake.DashboardData, report: Report, top: int) -> None:
         report.notes["anomalies"] = report.notes["top"] = _why_empty(data, "anomaly events", p, "gold_anomalies")
         report.by_day, report.by_series = pd.DataFrame(columns=lake.EVENTS_PER_DAY), pd.DataFrame()
         return
-    days = pd.to_datetime(events["start"], utc=True).dt.strftime("%Y-%m-%d")
-    report.by_day = days.value_counts().sort_index().rename_axis("day").reset_index(name="events")
+    days = pd.to_datetime(events["start"], utc=True).dt.floor("D")
+    # Every day from the first event's to the last's, quiet ones as 0, so the bars read as a time line.
+    every_day = pd.date_range(days.min(), days.max(), freq="D")
+    counts = days.value_counts().reindex(every_day, fill_value=0)
+    report.by_day = pd.DataFrame({"day": every_day.strftime("%Y-%m-%d"), "events": counts.to_numpy()})
     report.by_series = (events.assign(open=events["is_open"].astype(bool))
                         .groupby(["series_id", "channel"], as_index=False)
                         .agg(events=("start", "size"), open_events=("open", "sum"), peak_score=("peak_score", "max"))
