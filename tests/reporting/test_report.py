@@ -5,6 +5,7 @@ chart pages have the charts' colours); an empty lakehouse gives a report of note
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import re
 import shutil
@@ -20,6 +21,7 @@ from PIL import Image
 from lakewatch.dashboard.data import open_data
 from lakewatch.jobs import report as job
 from lakewatch.reporting import gather, parse_period
+from lakewatch.reporting.html import HTML_ROWS, render_html
 from lakewatch.reporting.period import BadPeriod
 from tests.dashboard.conftest import job_options
 from tests.dashboard.lakehouse import EVENTS, QUARANTINE_REASONS, SPIKE
@@ -136,6 +138,16 @@ def test_a_period_before_the_data_has_a_note_per_section_instead_of_numbers(repo
     assert empty.events.empty and not empty.top
     assert empty.notes["anomalies"] == "no anomaly events between 2025-01-01 00:00 and 2025-02-01 00:00 UTC"
     assert set(empty.notes) == set(NOTE_KEYS) - {"feedback"}, "feedback is precision so far, not of the period"
+
+
+def test_long_tables_show_their_first_rows_and_count_the_rest(report):
+    many = copy.copy(report)
+    many.top = []
+    many.by_series = pd.DataFrame({"series_id": [f"s{i:03d}" for i in range(HTML_ROWS + 7)], "channel": "value",
+                                   "events": 1, "open_events": 0, "peak_score": 0.7})
+    html = render_html(many)
+    assert f"first {HTML_ROWS} of {HTML_ROWS + 7} rows" in html
+    assert f"<td>s{HTML_ROWS - 1:03d}</td>" in html and f"<td>s{HTML_ROWS:03d}</td>" not in html
 
 
 # ----------------------------------------------------------------------------------------------- files

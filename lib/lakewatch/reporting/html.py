@@ -37,10 +37,15 @@ class Table:
 
     headings: list[str]
     rows: list[list[str]]
+    total: int
 
 
-def _table(frame, columns: list[str], limit: int | None = None, width: int | None = None) -> Table:
-    return Table(headings(columns), rows(frame, columns, limit, width) if not frame.empty else [])
+#: The most rows an HTML table shows (the rest are counted under it).
+HTML_ROWS = 50
+
+
+def _table(frame, columns: list[str], width: int | None = None) -> Table:
+    return Table(headings(columns), rows(frame, columns, HTML_ROWS, width) if not frame.empty else [], len(frame))
 
 
 def png(draw: Callable[[Figure], None], size: tuple[float, float]) -> str:
@@ -89,7 +94,7 @@ def render_html(report: Report) -> str:
         by_series=_table(report.by_series, SERIES_COLUMNS),
         feedback=_table(report.feedback, FEEDBACK),
         top=top,
-        validations=_table(report.validations, VALIDATION_COLUMNS, limit=50),
+        validations=_table(report.validations, VALIDATION_COLUMNS),
         quarantine=_table(report.quarantine, QUARANTINE_COLUMNS),
         drift=_table(report.drift, DRIFT, width=80),
         retrains=_table(report.retrains, RETRAINS, width=80))

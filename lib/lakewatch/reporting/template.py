@@ -32,7 +32,8 @@ REPORT_HTML = """<!DOCTYPE html>
 {% macro table(t) %}{% if t.rows %}
 <table><thead><tr>{% for h in t.headings %}<th>{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody>
-</table>{% endif %}{% endmacro %}
+</table>{% if t.total > t.rows|length %}
+<p class="meta">first {{ t.rows|length }} of {{ t.total }} rows</p>{% endif %}{% endif %}{% endmacro %}
 {% macro chart(png, alt) %}{% if png %}
 <img class="chart" alt="{{ alt }}" src="data:image/png;base64,{{ png }}">{% endif %}{% endmacro %}
 
