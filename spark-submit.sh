@@ -205,26 +205,30 @@ ensure_data_docs_assets() {
 
 ensure_browser() {
   # The browser tests (tests/dashboard/test_browser.py) drive Debian's Chromium with its own chromedriver, so
-  # Selenium never downloads a driver; install both when missing (they are skipped, with the reason, without).
-  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] && return
+  # Selenium never downloads a driver, and the report tests (tests/reporting) render the PDF's pages with poppler's
+  # pdftoppm; install what is missing (the tests that need it are skipped, with the reason, without).
+  local packages=()
+  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || packages+=(chromium chromium-driver)
+  command -v pdftoppm > /dev/null || packages+=(poppler-utils)
+  (( ${#packages[@]} )) || return 0
   local sudo=""
   [[ $(id -u) == 0 ]] || sudo=$(command -v sudo || true)
   if [[ $(id -u) == 0 || -n $sudo ]] && command -v apt-get > /dev/null; then
-    log "installing chromium and chromium-driver for the dashboard's browser tests (once)"
+    log "installing ${packages[*]} for the browser and report tests (once)"
     # A fresh machine may have no package lists yet: update them once if the first try fails.
-    { $sudo apt-get install -y -q chromium chromium-driver > /dev/null 2>&1 \
-      || { $sudo apt-get update -q > /dev/null && $sudo apt-get install -y -q chromium chromium-driver > /dev/null; }; } \
-      || log "could not install chromium; browser tests will be skipped"
+    { $sudo apt-get install -y -q "${packages[@]}" > /dev/null 2>&1 \
+      || { $sudo apt-get update -q > /dev/null && $sudo apt-get install -y -q "${packages[@]}" > /dev/null; }; } \
+      || log "could not install ${packages[*]}; the tests that need them will be skipped"
   else
-    log "chromium/chromedriver missing and apt-get not usable here: the dashboard's browser tests will be skipped"
+    log "${packages[*]} missing and apt-get not usable here: the tests that need them will be skipped"
   fi
 }
 
 # Jobs that run on the environment's Python directly: servers that read the Delta tables with deltalake/DuckDB
-# (spark-submit would start a JVM only to launch their Python), feedback (one verdict appended with deltalake),
-# workflows (YAML in, YAML out), and sql_server, whose driver is Spark's Thrift
+# (spark-submit would start a JVM only to launch their Python), the report (the same readers), feedback (one
+# verdict appended with deltalake), workflows (YAML in, YAML out), and sql_server, whose driver is Spark's Thrift
 # server rather than a Python script (the job builds that spark-submit itself).
-PYTHON_JOBS=" api dashboard feedback sql_server workflows "
+PYTHON_JOBS=" api dashboard feedback report sql_server workflows "
 
 is_python_job() {
   [[ $PYTHON_JOBS == *" $1 "* ]]
