@@ -1,5 +1,5 @@
 """Anomaly review: a filterable list of anomaly events; one event's values around it, SHAP contributions, detector,
-model version and threshold."""
+model version and threshold; its latest verdict and buttons to mark it a true or false positive (gold.feedback)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import streamlit as st
 
 from lakewatch.dashboard import charts
 from lakewatch.dashboard import data as lake
-from lakewatch.dashboard.loaders import chart, explain_missing, live, load, table
+from lakewatch.dashboard.loaders import chart, current, explain_missing, live, load, load_now, table
 
 ALL = "(all series)"
 
@@ -38,6 +38,53 @@ def _filters(everything: pd.DataFrame) -> dict:
             "start": start, "end": end}
 
 
+def _record(event: dict, is_true_positive: bool, note: str, reviewer: str) -> None:
+    """Append the verdict to gold.feedback (source 'dashboard'); an error box naming the table if it fails."""
+    # Imported on the first verdict: lakewatch.api loads FastAPI and the scoring code, seconds the page need not wait.
+    from deltalake.exceptions import DeltaError
+
+    from lakewatch.api.feedback import append_feedback, feedback_row
+
+    reader = current().reader
+    row = feedback_row(event, is_true_positive, note.strip() or None, reviewer.strip() or None, source="dashboard")
+    try:
+        append_feedback(reader, row)
+    except (OSError, DeltaError, ValueError) as exc:
+        st.error(f"The verdict was not recorded in {reader.tables['gold_feedback']} ({reader.location('gold_feedback')}"
+                 f"): {exc}", icon=":material/error:")
+        return
+    st.toast(f"Recorded: {row['label'].replace('_', ' ')} on event {event['event_id']}", icon=":material/check:")
+
+
+def _verdict(row: pd.Series) -> None:
+    """The event's latest verdict and the form that records a new one (a note and the reviewer optional)."""
+    event = lake.event_key(row)
+    shown = st.container()
+    with st.form("verdict_form", border=True):
+        cols = st.columns([4, 2, 1.3, 1.3], vertical_alignment="bottom")
+        note = cols[0].text_input("Note (optional)", key=f"verdict_note_{event['event_id']}", max_chars=500,
+                                  placeholder="e.g. planned maintenance")
+        reviewer = cols[1].text_input("Reviewer (optional)", key="verdict_reviewer", max_chars=200)
+        true_positive = cols[2].form_submit_button("True positive", key="verdict_tp", icon=":material/check_circle:",
+                                                   width="stretch")
+        false_positive = cols[3].form_submit_button("False positive", key="verdict_fp", icon=":material/cancel:",
+                                                    width="stretch")
+    if true_positive or false_positive:
+        _record(event, bool(true_positive), note, reviewer)
+    verdicts = load_now("event_verdicts", event["event_id"])
+    with shown:
+        if verdicts.empty:
+            st.markdown(f"**Verdict:** none yet on event `{event['event_id']}`.")
+            return
+        latest = verdicts.iloc[0]
+        words = "true positive" if bool(latest["is_true_positive"]) else "false positive"
+        by = f" by {latest['reviewer']}" if isinstance(latest["reviewer"], str) else ""
+        note_text = f": \u201c{latest['note']}\u201d" if isinstance(latest["note"], str) else ""
+        more = f" ({len(verdicts)} verdicts in all; the newest counts)" if len(verdicts) > 1 else ""
+        st.markdown(f"**Verdict:** {words}{by}, {latest['created_at']:%Y-%m-%d %H:%M:%S} UTC via {latest['source']}"
+                    f"{note_text}{more}. Event `{event['event_id']}`.")
+
+
 def _detail(event: pd.Series) -> None:
     cols = st.columns(3)
     cols[0].metric("Detector", event["detector"])
@@ -47,6 +94,7 @@ def _detail(event: pd.Series) -> None:
     cols[0].metric("Threshold", f"{event['threshold']:.3f}")
     cols[1].metric("Peak score", f"{event['peak_score']:.3f}")
     cols[2].metric("Points", int(event["points"]))
+    _verdict(event)
     margin = timedelta(hours=st.slider("Hours shown either side", 1, 48, 6, key="review_margin"))
     start, end = lake.event_window(event, margin)
     channels = [event["channel"]]
