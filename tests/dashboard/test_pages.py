@@ -166,13 +166,13 @@ def test_anomaly_review_verdict_buttons_write_gold_feedback(known_lake, monkeypa
         "is_true_positive": False, "note": "planned maintenance", "reviewer": "ana", "source": "dashboard",
         "detector": known.DETECTOR, "model_version": known.MODEL_VERSION}
     assert row["event_start"] == known.SPIKE.start and row["threshold"] == known.THRESHOLD
-    assert "**Verdict:** false positive by ana" in texts(app) and "planned maintenance" in texts(app)
+    assert "**Verdict:** :red[false positive] by ana" in texts(app) and "planned maintenance" in texts(app)
     app.button(key="verdict_tp").click().run()
     rows = feedback_rows(known_lake)
     assert len(rows) == len(before) + 2 and rows[-1]["label"] == "true_positive"
     assert rows[-1]["event_id"] == spike_id
     shown = texts(app)
-    assert "**Verdict:** true positive by ana" in shown and "(2 verdicts in all; the newest counts)" in shown
+    assert "**Verdict:** :green[true positive] by ana" in shown and "(2 verdicts in all; the newest counts)" in shown
 
 
 def test_drift_shows_drifted_series_statistics_and_retrain_decisions(known_lake, monkeypatch):

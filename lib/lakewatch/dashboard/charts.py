@@ -116,6 +116,7 @@ def scoreboard_chart(board: pd.DataFrame) -> go.Figure:
 DRIFT_STATISTIC_TITLES = {"ks_statistic": "KS distance", "psi": "PSI", "wasserstein": "Wasserstein (sigmas)",
                           "score_shift": "score shift", "flag_rate_shift": "flag-rate shift", "mmd": "MMD²"}
 DECISION_COLOUR = "#2ca02c"
+CHANNEL_COLOURS = ("#1f77b4", "#9467bd", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22")  # not the flag's or decision's
 
 
 def drift_chart(metrics: pd.DataFrame, thresholds: dict[str, float | None], requests: pd.DataFrame,
@@ -128,12 +129,15 @@ def drift_chart(metrics: pd.DataFrame, thresholds: dict[str, float | None], requ
     fig = make_subplots(rows=max(1, len(present)), cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[DRIFT_STATISTIC_TITLES[c] for c in present])
     drift_legend = False  # one legend entry for the drifted-window marks of every panel
+    colours: dict[str, str] = {}
     for row, column in enumerate(present, start=1):
         for channel, rows in metrics[metrics[column].notna()].groupby("channel", sort=True):
-            first = row == 1
+            # One colour per channel in every panel, one legend entry for it.
+            colour = colours.setdefault(str(channel), CHANNEL_COLOURS[len(colours) % len(CHANNEL_COLOURS)])
             fig.add_trace(go.Scatter(x=rows["window_end"], y=rows[column], mode="lines+markers", name=str(channel),
-                                     legendgroup=str(channel), showlegend=first,
-                                     hovertext=rows["reason"], line={"width": 1.5}), row=row, col=1)
+                                     legendgroup=str(channel), showlegend=not any(t.name == str(channel)
+                                                                                  for t in fig.data),
+                                     hovertext=rows["reason"], line={"width": 1.5, "color": colour}), row=row, col=1)
         drifted = metrics[metrics[column].notna() & metrics["drifted"].astype(bool)]
         if not drifted.empty:
             fig.add_trace(go.Scatter(x=drifted["window_end"], y=drifted[column], mode="markers",

@@ -77,7 +77,7 @@ def _verdict(row: pd.Series) -> None:
             st.markdown(f"**Verdict:** none yet on event `{event['event_id']}`.")
             return
         latest = verdicts.iloc[0]
-        words = "true positive" if bool(latest["is_true_positive"]) else "false positive"
+        words = ":green[true positive]" if bool(latest["is_true_positive"]) else ":red[false positive]"
         by = f" by {latest['reviewer']}" if isinstance(latest["reviewer"], str) else ""
         note_text = f": \u201c{latest['note']}\u201d" if isinstance(latest["note"], str) else ""
         more = f" ({len(verdicts)} verdicts in all; the newest counts)" if len(verdicts) > 1 else ""
