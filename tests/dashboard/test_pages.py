@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -175,6 +176,26 @@ def test_anomaly_review_verdict_buttons_write_gold_feedback(known_lake, monkeypa
     assert "**Verdict:** :green[true positive] by ana" in shown and "(2 verdicts in all; the newest counts)" in shown
 
 
+def test_a_verdict_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
+    from lakewatch.api.feedback import feedback_schema
+    from tests.conftest import make_config
+
+    config = make_config(tmp_path / "lake")
+    known.write_known_lakehouse(config)
+    # A gold.feedback whose reviewer column is a number: readable, but no verdict with a reviewer's name fits.
+    schema = feedback_schema()
+    schema = schema.set(schema.get_field_index("reviewer"), pa.field("reviewer", pa.int64()))
+    location = config.lakehouse.table(config.tables.gold_feedback)
+    write_deltalake(location, schema.empty_table())
+    app = open_page(config, "anomaly_review", monkeypatch)
+    app.text_input(key="verdict_reviewer").input("ana")
+    app.button(key="verdict_tp").click().run()
+    assert not app.exception
+    assert len(app.error) == 1
+    assert f"The verdict was not recorded in {config.tables.gold_feedback} ({location})" in app.error[0].value
+    assert "**Verdict:** none yet" in texts(app) and DeltaTable(location).to_pyarrow_table().num_rows == 0
+
+
 def test_drift_shows_drifted_series_statistics_and_retrain_decisions(known_lake, monkeypatch):
     app = open_page(known_lake, "drift", monkeypatch)
     assert metrics(app) == {"Series measured": "3", "Drifted now": "2", "Open retrain requests": "1",
@@ -200,6 +221,13 @@ def test_drift_shows_drifted_series_statistics_and_retrain_decisions(known_lake,
     (figure,) = figures(app)
     assert "MMD²" in [a["text"] for a in figure["layout"]["annotations"]]
     assert "retrain open" in [a["text"] for a in figure["layout"]["annotations"]]
+
+
+def test_drift_unknown_series_says_so(known_lake, monkeypatch):
+    app = open_page(known_lake, "drift", monkeypatch, series="no-such-series")
+    (error,) = app.error
+    assert f"No such series: 'no-such-series' has no row in {known_lake.tables.gold_drift_metrics}" in error.value
+    assert not app.get("plotly_chart")
 
 
 def test_drift_with_an_empty_table_says_how_to_measure(tmp_path, monkeypatch):

@@ -41,17 +41,15 @@ def _filters(everything: pd.DataFrame) -> dict:
 def _record(event: dict, is_true_positive: bool, note: str, reviewer: str) -> None:
     """Append the verdict to gold.feedback (source 'dashboard'); an error box naming the table if it fails."""
     # Imported on the first verdict: lakewatch.api loads FastAPI and the scoring code, seconds the page need not wait.
-    from deltalake.exceptions import DeltaError
-
     from lakewatch.api.feedback import append_feedback, feedback_row
 
     reader = current().reader
     row = feedback_row(event, is_true_positive, note.strip() or None, reviewer.strip() or None, source="dashboard")
     try:
         append_feedback(reader, row)
-    except (OSError, DeltaError, ValueError) as exc:
+    except Exception as exc:  # deltalake raises DeltaError, OSError, and a bare Exception for a cast error
         st.error(f"The verdict was not recorded in {reader.tables['gold_feedback']} ({reader.location('gold_feedback')}"
-                 f"): {exc}", icon=":material/error:")
+                 f"): {type(exc).__name__}: {exc}", icon=":material/error:")
         return
     st.toast(f"Recorded: {row['label'].replace('_', ' ')} on event {event['event_id']}", icon=":material/check:")
 
