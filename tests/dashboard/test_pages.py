@@ -168,6 +168,9 @@ def test_anomaly_review_verdict_buttons_write_gold_feedback(known_lake, monkeypa
         "detector": known.DETECTOR, "model_version": known.MODEL_VERSION}
     assert row["event_start"] == known.SPIKE.start and row["threshold"] == known.THRESHOLD
     assert "**Verdict:** :red[false positive] by ana" in texts(app) and "planned maintenance" in texts(app)
+    listed = app.dataframe[0].value.set_index("event_id")
+    assert listed.loc[spike_id, ["verdict", "verdict_by"]].tolist() == ["false_positive", "ana"]
+    assert listed["verdict"].notna().sum() == 1  # the other events have none
     app.button(key="verdict_tp").click().run()
     rows = feedback_rows(known_lake)
     assert len(rows) == len(before) + 2 and rows[-1]["label"] == "true_positive"

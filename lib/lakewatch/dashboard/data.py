@@ -396,3 +396,23 @@ def event_verdicts(data: DashboardData, event_id_: str) -> pd.DataFrame:
     columns = ", ".join(VERDICTS)
     return data.query(f"SELECT {columns} FROM {{f}} WHERE event_id = ? ORDER BY created_at DESC", [event_id_],
                       f="gold_feedback")
+
+
+LATEST_VERDICTS = ["event_id", "verdict", "verdict_by", "verdict_at"]
+
+
+def latest_verdicts(data: DashboardData) -> pd.DataFrame:
+    """The verdict that counts (the newest) on every event of gold.feedback: event_id, verdict (label), verdict_by
+    (reviewer), verdict_at."""
+    return data.query("SELECT event_id, arg_max(label, created_at) AS verdict, arg_max(reviewer, created_at) AS "
+                      "verdict_by, max(created_at) AS verdict_at FROM {f} GROUP BY event_id", f="gold_feedback")
+
+
+def with_verdicts(found: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Rows of :func:`events` with their event_id first and their latest verdict (the columns of
+    :func:`latest_verdicts`, null where none was given) last; same rows, same order."""
+    ids = [event_id(str(r.series_id), str(r.channel), _ts(r.start), str(r.detector), str(r.model_version))
+           for r in found[["series_id", "channel", "start", "detector", "model_version"]].itertuples(index=False)]
+    shown = found.copy()
+    shown.insert(0, "event_id", ids)
+    return shown.merge(verdicts[LATEST_VERDICTS], on="event_id", how="left")

@@ -38,20 +38,26 @@ def _filters(everything: pd.DataFrame) -> dict:
             "start": start, "end": end}
 
 
-def _record(event: dict, is_true_positive: bool, note: str, reviewer: str) -> None:
-    """Append the verdict to gold.feedback (source 'dashboard'); an error box naming the table if it fails."""
+OUTCOME = "verdict_outcome"  # session state: what the last click did, shown by the next run
+
+
+def _record(event: dict, is_true_positive: bool) -> None:
+    """The buttons' callback: append the verdict, with the form's note and reviewer, to gold.feedback (source
+    'dashboard'). It runs before the page is drawn again, so the events table and the detail show it at once."""
     # Imported on the first verdict: lakewatch.api loads FastAPI and the scoring code, seconds the page need not wait.
     from lakewatch.api.feedback import append_feedback, feedback_row
 
+    note = str(st.session_state.get(f"verdict_note_{event['event_id']}") or "").strip()
+    reviewer = str(st.session_state.get("verdict_reviewer") or "").strip()
     reader = current().reader
-    row = feedback_row(event, is_true_positive, note.strip() or None, reviewer.strip() or None, source="dashboard")
+    row = feedback_row(event, is_true_positive, note or None, reviewer or None, source="dashboard")
     try:
         append_feedback(reader, row)
     except Exception as exc:  # deltalake raises DeltaError, OSError, and a bare Exception for a cast error
-        st.error(f"The verdict was not recorded in {reader.tables['gold_feedback']} ({reader.location('gold_feedback')}"
-                 f"): {type(exc).__name__}: {exc}", icon=":material/error:")
+        st.session_state[OUTCOME] = ("error", f"The verdict was not recorded in {reader.tables['gold_feedback']} "
+                                     f"({reader.location('gold_feedback')}): {type(exc).__name__}: {exc}")
         return
-    st.toast(f"Recorded: {row['label'].replace('_', ' ')} on event {event['event_id']}", icon=":material/check:")
+    st.session_state[OUTCOME] = ("ok", f"Recorded: {row['label'].replace('_', ' ')} on event {event['event_id']}")
 
 
 def _verdict(row: pd.Series) -> None:
@@ -60,15 +66,18 @@ def _verdict(row: pd.Series) -> None:
     shown = st.container()
     with st.form("verdict_form", border=True):
         cols = st.columns([4, 2, 1.3, 1.3], vertical_alignment="bottom")
-        note = cols[0].text_input("Note (optional)", key=f"verdict_note_{event['event_id']}", max_chars=500,
-                                  placeholder="e.g. planned maintenance")
-        reviewer = cols[1].text_input("Reviewer (optional)", key="verdict_reviewer", max_chars=200)
-        true_positive = cols[2].form_submit_button("True positive", key="verdict_tp", icon=":material/check_circle:",
-                                                   width="stretch")
-        false_positive = cols[3].form_submit_button("False positive", key="verdict_fp", icon=":material/cancel:",
-                                                    width="stretch")
-    if true_positive or false_positive:
-        _record(event, bool(true_positive), note, reviewer)
+        cols[0].text_input("Note (optional)", key=f"verdict_note_{event['event_id']}", max_chars=500,
+                           placeholder="e.g. planned maintenance")
+        cols[1].text_input("Reviewer (optional)", key="verdict_reviewer", max_chars=200)
+        cols[2].form_submit_button("True positive", key="verdict_tp", icon=":material/check_circle:", width="stretch",
+                                   on_click=_record, args=(event, True))
+        cols[3].form_submit_button("False positive", key="verdict_fp", icon=":material/cancel:", width="stretch",
+                                   on_click=_record, args=(event, False))
+    kind, message = st.session_state.pop(OUTCOME, (None, None))
+    if kind == "error":
+        st.error(message, icon=":material/error:")
+    elif kind == "ok":
+        st.toast(message, icon=":material/check:")
     verdicts = load_now("event_verdicts", event["event_id"])
     with shown:
         if verdicts.empty:
@@ -126,7 +135,7 @@ def body() -> None:
     st.markdown(f"**{len(found)} events** match ({len(everything)} in all).")
     if found.empty:
         return
-    table(found, "events_table")
+    table(lake.with_verdicts(found, load_now("latest_verdicts")), "events_table")
     labels = [_label(row) for _, row in found.iterrows()]
     chosen = st.selectbox("Event", range(len(found)), format_func=lambda i: labels[i], key="review_event")
     st.subheader("Event detail")
