@@ -409,10 +409,9 @@ def latest_verdicts(data: DashboardData) -> pd.DataFrame:
 
 
 def with_verdicts(found: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
-    """Rows of :func:`events` with their event_id first and their latest verdict (the columns of
-    :func:`latest_verdicts`, null where none was given) last; same rows, same order."""
+    """Rows of :func:`events` with their event_id and latest verdict first and who gave it when last (the columns
+    of :func:`latest_verdicts`, null where none was given); same rows, same order."""
     ids = [event_id(str(r.series_id), str(r.channel), _ts(r.start), str(r.detector), str(r.model_version))
            for r in found[["series_id", "channel", "start", "detector", "model_version"]].itertuples(index=False)]
-    shown = found.copy()
-    shown.insert(0, "event_id", ids)
-    return shown.merge(verdicts[LATEST_VERDICTS], on="event_id", how="left")
+    shown = found.assign(event_id=ids).merge(verdicts[LATEST_VERDICTS], on="event_id", how="left")
+    return shown[["event_id", "verdict", *found.columns, "verdict_by", "verdict_at"]]
