@@ -23,6 +23,7 @@ from tests.dashboard import lakehouse as known
 from tests.dashboard import server
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+NOTE = "sensor recalibrated, see *ticket* [42](x) :red[no]"
 WAIT = 60  # seconds; generous, so a loaded CI machine (2 cores) does not fail a page that is only slow
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
@@ -216,12 +217,13 @@ def test_anomaly_review(browser, dashboard, known_lake, shots):
                         known.MODEL_VERSION)
     until(browser, lambda d: f"Verdict: none yet on event {spike_id}" in page_text(d), "no verdict yet")
     type_into(browser, "Reviewer (optional)", "selenium")
-    type_into(browser, "Note (optional)", "sensor recalibrated")
+    type_into(browser, "Note (optional)", NOTE)
     click_button(browser, "False positive")
     until(browser, lambda d: "Verdict: false positive by selenium" in page_text(d), "the verdict just given")
+    assert f"\u201c{NOTE}\u201d" in page_text(browser)  # shown as typed, not as markdown
     rows = DeltaTable(known_lake.lakehouse.table(known_lake.tables.gold_feedback)).to_pyarrow_table().to_pylist()
     assert [(r["event_id"], r["label"], r["reviewer"], r["note"], r["source"]) for r in rows] == [
-        (spike_id, "false_positive", "selenium", "sensor recalibrated", "dashboard")]
+        (spike_id, "false_positive", "selenium", NOTE, "dashboard")]
     screenshot(browser, shots, "4b-anomaly-review-verdict")
 
 

@@ -39,6 +39,12 @@ def _filters(everything: pd.DataFrame) -> dict:
 
 
 OUTCOME = "verdict_outcome"  # session state: what the last click did, shown by the next run
+_MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]()#+-.!|<>~$:"})
+
+
+def _plain(text: str) -> str:
+    """`text` a reviewer typed, shown as typed inside markdown (no emphasis, links, colours or formulas)."""
+    return text.translate(_MARKDOWN)
 
 
 def _record(event: dict, is_true_positive: bool) -> None:
@@ -85,8 +91,8 @@ def _verdict(row: pd.Series) -> None:
             return
         latest = verdicts.iloc[0]
         words = ":green[true positive]" if bool(latest["is_true_positive"]) else ":red[false positive]"
-        by = f" by {latest['reviewer']}" if isinstance(latest["reviewer"], str) else ""
-        note_text = f": \u201c{latest['note']}\u201d" if isinstance(latest["note"], str) else ""
+        by = f" by {_plain(latest['reviewer'])}" if isinstance(latest["reviewer"], str) else ""
+        note_text = f": \u201c{_plain(latest['note'])}\u201d" if isinstance(latest["note"], str) else ""
         more = f" ({len(verdicts)} verdicts in all; the newest counts)" if len(verdicts) > 1 else ""
         st.markdown(f"**Verdict:** {words}{by}, {latest['created_at']:%Y-%m-%d %H:%M:%S} UTC via {latest['source']}"
                     f"{note_text}{more}. Event `{event['event_id']}`.")
@@ -135,7 +141,8 @@ def body() -> None:
     st.markdown(f"**{len(found)} events** match ({len(everything)} in all).")
     if found.empty:
         return
-    table(lake.with_verdicts(found, load_now("latest_verdicts")), "events_table")
+    table(lake.with_verdicts(found, load_now("latest_verdicts")), "events_table",
+          verdict=st.column_config.TextColumn("verdict", width="medium", help="the latest verdict (gold.feedback)"))
     labels = [_label(row) for _, row in found.iterrows()]
     chosen = st.selectbox("Event", range(len(found)), format_func=lambda i: labels[i], key="review_event")
     st.subheader("Event detail")
