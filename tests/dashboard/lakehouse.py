@@ -187,17 +187,17 @@ def drift_columns() -> dict:
     above every threshold of conf/base.yaml in the last three windows, the others below."""
     cols: dict[str, list] = {name: [] for name in GOLD_DRIFT_METRICS.fieldNames()}
     channels = [(sid, ch) for sid, chs in CHANNELS.items() for ch in chs] + [("pump", "*")]
-    for series_id, channel in channels:
+    for c, (series_id, channel) in enumerate(channels):
         for k, end in enumerate(DRIFT_WINDOWS):
             drifted = (series_id, channel) in DRIFTED and k >= 2
             too_few = (series_id, channel) == ("pump", "flow") and k == 0
-            joint = channel == "*"
-            size = 0.3 + 0.1 * k if drifted else 0.02 + 0.01 * k
-            values = {"ks_statistic": None if joint else size, "ks_p_value": None if joint else 0.001,
-                      "psi": None if joint else 2 * size, "wasserstein": None if joint else 3 * size,
-                      "score_shift": None if joint else size / 2, "flag_rate_reference": 0.01,
-                      "flag_rate_window": 0.01 + size / 3, "flag_rate_shift": size / 3,
-                      "mmd": size / 5 if joint else None, "mmd_p_value": (0.005 if drifted else 0.6) if joint else None}
+            joint = channel == "*"  # a multichannel entity's joint row has the MMD only (lakewatch.drift.measure)
+            size = 0.3 + 0.1 * k if drifted else 0.02 + 0.01 * k + 0.005 * c
+            values = {"ks_statistic": size, "ks_p_value": 0.001, "psi": 2 * size, "wasserstein": 3 * size,
+                      "score_shift": size / 2, "flag_rate_reference": 0.01, "flag_rate_window": 0.01 + size / 3,
+                      "flag_rate_shift": size / 3, "mmd": None, "mmd_p_value": None}
+            if joint:
+                values = {**{key: None for key in values}, "mmd": size / 5, "mmd_p_value": 0.005 if drifted else 0.6}
             if too_few:
                 values = {key: None for key in values}
             row = {"series_id": series_id, "channel": channel, "reference_start": end - timedelta(days=31),
