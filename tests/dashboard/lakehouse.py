@@ -3,7 +3,10 @@
 
 Three series over three days of 5-minute readings (2026-03-01 .. 2026-03-03): ``machine_temp`` and ``cpu_util``
 (channel ``value``) and ``pump`` (channels ``pressure`` and ``flow``). Four anomaly events, one of them open; the
-spike of machine_temp at 2026-03-02 12:00 is explained mostly by input ``value[t]``.
+spike of machine_temp at 2026-03-02 12:00 is explained mostly by input ``value[t]``. Drift measured every 12 hours
+over 24-hour windows (five windows ending 2026-03-02 00:00 .. 2026-03-04 00:00): machine_temp / value and pump's joint
+distribution (channel ``*``, MMD) drifted in the last three, with a retrain request each (machine_temp's decided,
+pump's open); cpu_util never; pump / flow had too few rows in the first window. gold.feedback does not exist.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from lakewatch.config import LakewatchConfig
 from lakewatch.schemas import (
     GOLD_ANOMALIES,
     GOLD_ANOMALY_SCORES,
+    GOLD_DRIFT_METRICS,
     GOLD_LABELS,
     GOLD_NAB_SCORES,
     OPS_PIPELINE_RUNS,
+    OPS_RETRAIN_REQUESTS,
     OPS_VALIDATION_RUNS,
     SILVER_QUARANTINE,
     SILVER_READINGS,
@@ -67,6 +72,9 @@ EVENTS = (
 )
 LABEL = ("machine_temp", datetime(2026, 3, 2, 11, 30, tzinfo=UTC), datetime(2026, 3, 2, 12, 30, tzinfo=UTC))
 QUARANTINE_REASONS = {"bad_value": 3, "bad_timestamp": 2, "out_of_order": 1}
+DRIFT_WINDOWS = tuple(START + timedelta(hours=12 * k) for k in range(2, 7))  # window ends
+DRIFTED = {("machine_temp", "value"), ("pump", "*")}  # drifted in the last three windows
+DRIFT_REQUESTS = {("machine_temp", "value"): ("done", "kept_champion"), ("pump", "*"): ("open", None)}
 NAB_OURS = {"standard": 74.96, "reward_low_FP_rate": 66.2, "reward_low_FN_rate": 80.15}
 
 
@@ -166,7 +174,51 @@ def write_known_lakehouse(config: LakewatchConfig, now: datetime | None = None) 
         "expectations_evaluated": [7], "expectations_failed": [1],
         "failures": ['[{"expectation": "expect_column_values_to_not_be_null", "column": "value"}]'],
         "data_docs": [None], "validated_at": [START + timedelta(hours=2, minutes=1)]})
+    _write(config, "gold_drift_metrics", GOLD_DRIFT_METRICS, drift_columns())
+    _write(config, "ops_retrain_requests", OPS_RETRAIN_REQUESTS, retrain_columns())
     _write(config, "gold_nab_scores", GOLD_NAB_SCORES, {
         "detector": ["lakewatch_nab"] * 3, "profile": list(NAB_OURS), "category": ["ALL"] * 3,
         "threshold": [0.5] * 3, "score": list(NAB_OURS.values()), "raw_score": [1.0] * 3, "tp": [1] * 3,
         "fp": [0] * 3, "fn": [0] * 3, "tn": [1] * 3, "run_id": ["run-3"] * 3, "evaluated_at": [now] * 3})
+
+
+def drift_columns() -> dict:
+    """gold.drift_metrics columns: every series' channels (and pump's joint '*') over DRIFT_WINDOWS; the DRIFTED ones
+    above every threshold of conf/base.yaml in the last three windows, the others below."""
+    cols: dict[str, list] = {name: [] for name in GOLD_DRIFT_METRICS.fieldNames()}
+    channels = [(sid, ch) for sid, chs in CHANNELS.items() for ch in chs] + [("pump", "*")]
+    for c, (series_id, channel) in enumerate(channels):
+        for k, end in enumerate(DRIFT_WINDOWS):
+            drifted = (series_id, channel) in DRIFTED and k >= 2
+            too_few = (series_id, channel) == ("pump", "flow") and k == 0
+            joint = channel == "*"  # a multichannel entity's joint row has the MMD only (lakewatch.drift.measure)
+            size = 0.3 + 0.1 * k if drifted else 0.02 + 0.01 * k + 0.005 * c
+            values = {"ks_statistic": size, "ks_p_value": 0.001, "psi": 2 * size, "wasserstein": 3 * size,
+                      "score_shift": size / 2, "flag_rate_reference": 0.01, "flag_rate_window": 0.01 + size / 3,
+                      "flag_rate_shift": size / 3, "mmd": None, "mmd_p_value": None}
+            if joint:
+                values = {**{key: None for key in values}, "mmd": size / 5, "mmd_p_value": 0.005 if drifted else 0.6}
+            if too_few:
+                values = {key: None for key in values}
+            row = {"series_id": series_id, "channel": channel, "reference_start": end - timedelta(days=31),
+                   "reference_end": end - timedelta(days=1), "window_start": end - timedelta(days=1),
+                   "window_end": end, "rows_reference": 8640, "rows_window": 10 if too_few else 288,
+                   "status": "too_few_rows" if too_few else "compared", **values, "drifted": drifted,
+                   "reason": (f"ks {size:.2f} >= 0.2" if not joint else f"mmd {size / 5:.3f} >= 0.02") if drifted
+                   else ("too few rows: reference 8640, window 10" if too_few else ""),
+                   "run_id": f"drift-{k}", "computed_at": end + timedelta(minutes=5)}
+            for name, value in row.items():
+                cols[name].append(value)
+    return cols
+
+
+def retrain_columns() -> dict:
+    """ops.retrain_requests columns: one request per DRIFT_REQUESTS entry at the last drift window."""
+    end = DRIFT_WINDOWS[-1]
+    rows = [{"request_id": f"req-{i}", "series_id": sid, "channel": ch, "window_end": end,
+             "requested_at": end + timedelta(minutes=5), "reason": "drifted 3 windows in a row", "windows": 3,
+             "status": status, "run_id": "drift-4", "decision": decision,
+             "decided_at": end + timedelta(hours=1) if decision else None,
+             "details": '{"candidate": 0.61, "champion": 0.74}' if decision else None}
+            for i, ((sid, ch), (status, decision)) in enumerate(DRIFT_REQUESTS.items())]
+    return {name: [r[name] for r in rows] for name in OPS_RETRAIN_REQUESTS.fieldNames()}

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from lakewatch.dashboard import data as lake
+from lakewatch.event_ids import event_id
 from tests.dashboard import lakehouse as known
 from tests.dashboard import server
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+NOTE = "sensor recalibrated, see *ticket* [42](x) :red[no]"
 WAIT = 60  # seconds; generous, so a loaded CI machine (2 cores) does not fail a page that is only slow
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
@@ -210,6 +212,43 @@ def test_anomaly_review(browser, dashboard, known_lake, shots):
     until(browser, lambda d: top_bar_label(d) == "value[t]", "the top SHAP bar should name value[t]")
     assert metric(browser, "Model version") == known.MODEL_VERSION and metric(browser, "Threshold") == "0.500"
     screenshot(browser, shots, "4-anomaly-review")
+    # The verdict buttons: mark the spike a false positive, with a reviewer and a note.
+    spike_id = event_id(known.SPIKE.series_id, known.SPIKE.channel, known.SPIKE.start, known.DETECTOR,
+                        known.MODEL_VERSION)
+    until(browser, lambda d: f"Verdict: none yet on event {spike_id}" in page_text(d), "no verdict yet")
+    type_into(browser, "Reviewer (optional)", "selenium")
+    type_into(browser, "Note (optional)", NOTE)
+    click_button(browser, "False positive")
+    until(browser, lambda d: "Verdict: false positive by selenium" in page_text(d), "the verdict just given")
+    assert f"\u201c{NOTE}\u201d" in page_text(browser)  # shown as typed, not as markdown
+    rows = DeltaTable(known_lake.lakehouse.table(known_lake.tables.gold_feedback)).to_pyarrow_table().to_pylist()
+    assert [(r["event_id"], r["label"], r["reviewer"], r["note"], r["source"]) for r in rows] == [
+        (spike_id, "false_positive", "selenium", NOTE, "dashboard")]
+    screenshot(browser, shots, "4b-anomaly-review-verdict")
+
+
+def type_into(browser, label: str, text: str) -> None:
+    """Type `text` into the text input labelled `label` (retried when the page re-renders under it)."""
+    def typed(driver) -> bool:
+        for box in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stTextInput"]'):
+            if box.find_element(By.CSS_SELECTOR, "label").text.strip() == label:
+                field = box.find_element(By.CSS_SELECTOR, "input")
+                field.clear()
+                field.send_keys(text)
+                return field.get_attribute("value") == text
+        return False
+    until(browser, typed, f"a text input labelled {label!r} holding {text!r}")
+
+
+def click_button(browser, label: str) -> None:
+    """Click the button whose text is `label` (retried when the page re-renders under it)."""
+    def clicked(driver) -> bool:
+        for button in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] button'):
+            if button.text.strip().endswith(label):
+                button.click()
+                return True
+        return False
+    until(browser, clicked, f"a button {label!r}")
 
 
 def test_data_quality(browser, dashboard, shots):
@@ -227,6 +266,19 @@ def test_models(browser, dashboard, shots):
     until(browser, lambda d: len(plots(d)) == 1, "the scoreboard chart")
     assert "lakewatch:lakewatch_nab" in plots(browser)[0].text
     screenshot(browser, shots, "6-models")
+
+
+def test_drift(browser, dashboard, shots):
+    open_page(browser, f"{dashboard}/drift")
+    until(browser, lambda d: metric(d, "Drifted now") == "2", "two series drifted in the latest window")
+    assert metric(browser, "Open retrain requests") == "1"
+    until(browser, lambda d: len(plots(d)) == 1, "the drift chart")
+    chart = plots(browser)[0]
+    legend = {t.text for t in chart.find_elements(By.CSS_SELECTOR, ".legendtext")}
+    assert {"value", "drifted window", "retrain request"} <= legend
+    assert "threshold 0.2" in chart.text and "retrain done: kept_champion" in chart.text
+    assert len(chart.find_elements(By.CSS_SELECTOR, ".scatterlayer .trace .lines path")) >= 5  # one per panel
+    screenshot(browser, shots, "6b-drift")
 
 
 def test_overview_follows_the_stream(browser, dashboard, known_lake, shots):

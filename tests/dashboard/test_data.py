@@ -92,3 +92,27 @@ def test_no_mlflow_store_is_read_or_created(tmp_path):
     assert not config.lakehouse.mlflow.exists()
     other = mlflow_store(make_config(tmp_path / "lake", f"mlflow.tracking_uri=sqlite:///{tmp_path}/none.db"))
     assert other.uri is None and not (tmp_path / "none.db").exists()
+
+
+def test_event_key_names_events_as_sql_does(data):
+    from lakewatch.event_ids import event_id_sql
+
+    found = lake.events(data)
+    ids = data.query(f'SELECT {event_id_sql()} AS event_id FROM {{a}} ORDER BY "start" DESC, series_id, channel',
+                     a="gold_anomalies")["event_id"].tolist()
+    assert [lake.event_key(row)["event_id"] for _, row in found.iterrows()] == ids
+    spike = lake.event_key(found[found["start"] == known.SPIKE.start].iloc[0])
+    assert (spike["start"], spike["peak_score"], spike["threshold"]) == (known.SPIKE.start, 0.9, known.THRESHOLD)
+
+
+def test_drift_summary_per_series_and_channel(data):
+    summary = lake.drift_summary(data).drop(columns=["latest_window_end", "latest_reason"])
+    assert_frame_equal(summary, pd.DataFrame({
+        "series_id": ["machine_temp", "pump", "cpu_util", "pump", "pump"],
+        "channel": ["value", "*", "value", "flow", "pressure"], "windows": [5] * 5,
+        "drifted_windows": [3, 3, 0, 0, 0], "latest_status": ["compared"] * 5,
+        "latest_drifted": [True, True, False, False, False], "open_requests": [0, 1, 0, 0, 0]}), check_dtype=False)
+    flow = lake.drift_metrics(data, "pump").query("channel == 'flow'")
+    assert flow["status"].tolist()[0] == "too_few_rows" and flow["ks_statistic"].isna().tolist()[0]
+    requests = lake.retrain_requests(data, "machine_temp")
+    assert requests[["status", "decision"]].values.tolist() == [["done", "kept_champion"]]

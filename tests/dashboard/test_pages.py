@@ -8,15 +8,20 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, write_deltalake
+from pyspark.sql.pandas.types import to_arrow_schema
 from streamlit.testing.v1 import AppTest
 
 from lakewatch.dashboard import data as lake
 from lakewatch.dashboard.settings import OPTIONS_ENV, app_path, encode_options
+from lakewatch.event_ids import event_id
+from lakewatch.schemas import GOLD_DRIFT_METRICS
 from tests.dashboard import lakehouse as known
 from tests.dashboard.conftest import job_options
 
-PAGES = ("overview", "series_explorer", "anomaly_review", "data_quality", "models")
+PAGES = ("overview", "series_explorer", "anomaly_review", "data_quality", "drift", "models")
 
 
 def open_page(config, page: str, monkeypatch: pytest.MonkeyPatch, **query: str) -> AppTest:
@@ -132,6 +137,113 @@ def test_anomaly_review_filters_and_explains_the_spike(known_lake, monkeypatch):
     assert [s for s in context["layout"]["shapes"] if s.get("line", {}).get("width") == 2]  # the event outlined
 
 
+def feedback_rows(config) -> list[dict]:
+    location = config.lakehouse.table(config.tables.gold_feedback)
+    if not DeltaTable.is_deltatable(location):
+        return []
+    return sorted(DeltaTable(location).to_pyarrow_table().to_pylist(), key=lambda r: r["created_at"])
+
+
+def test_anomaly_review_verdict_buttons_write_gold_feedback(known_lake, monkeypatch):
+    before = feedback_rows(known_lake)
+    app = open_page(known_lake, "anomaly_review", monkeypatch)
+    events = app.dataframe[0].value
+    spike = events.index[(events["series_id"] == "machine_temp") & (events["start"] == known.SPIKE.start)][0]
+    app.selectbox(key="review_event").set_value(spike).run()
+    spike_id = event_id(known.SPIKE.series_id, known.SPIKE.channel, known.SPIKE.start, known.DETECTOR,
+                        known.MODEL_VERSION)
+    assert f"**Verdict:** none yet on event `{spike_id}`" in texts(app)
+    app.text_input(key="verdict_reviewer").input("ana")
+    app.text_input(key=f"verdict_note_{spike_id}").input("planned maintenance")
+    app.button(key="verdict_fp").click().run()
+    assert not app.exception and not app.error
+    app.run()  # a rerun (the live refresh) records nothing more
+    rows = feedback_rows(known_lake)
+    assert len(rows) == len(before) + 1
+    row = rows[-1]
+    assert {k: row[k] for k in ("event_id", "series_id", "channel", "label", "is_true_positive", "note", "reviewer",
+                                "source", "detector", "model_version")} == {
+        "event_id": spike_id, "series_id": "machine_temp", "channel": "value", "label": "false_positive",
+        "is_true_positive": False, "note": "planned maintenance", "reviewer": "ana", "source": "dashboard",
+        "detector": known.DETECTOR, "model_version": known.MODEL_VERSION}
+    assert row["event_start"] == known.SPIKE.start and row["threshold"] == known.THRESHOLD
+    assert "**Verdict:** :red[false positive] by ana" in texts(app) and "planned maintenance" in texts(app)
+    listed = app.dataframe[0].value.set_index("event_id")
+    assert listed.loc[spike_id, ["verdict", "verdict_by"]].tolist() == ["false_positive", "ana"]
+    assert listed["verdict"].notna().sum() == 1  # the other events have none
+    app.button(key="verdict_tp").click().run()
+    rows = feedback_rows(known_lake)
+    assert len(rows) == len(before) + 2 and rows[-1]["label"] == "true_positive"
+    assert rows[-1]["event_id"] == spike_id
+    shown = texts(app)
+    assert "**Verdict:** :green[true positive] by ana" in shown and "(2 verdicts in all; the newest counts)" in shown
+
+
+def test_a_verdict_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
+    from lakewatch.api.feedback import feedback_schema
+    from tests.conftest import make_config
+
+    config = make_config(tmp_path / "lake")
+    known.write_known_lakehouse(config)
+    # A gold.feedback whose reviewer column is a number: readable, but no verdict with a reviewer's name fits.
+    schema = feedback_schema()
+    schema = schema.set(schema.get_field_index("reviewer"), pa.field("reviewer", pa.int64()))
+    location = config.lakehouse.table(config.tables.gold_feedback)
+    write_deltalake(location, schema.empty_table())
+    app = open_page(config, "anomaly_review", monkeypatch)
+    app.text_input(key="verdict_reviewer").input("ana")
+    app.button(key="verdict_tp").click().run()
+    assert not app.exception
+    assert len(app.error) == 1
+    assert f"The verdict was not recorded in {config.tables.gold_feedback} ({location})" in app.error[0].value
+    assert "**Verdict:** none yet" in texts(app) and DeltaTable(location).to_pyarrow_table().num_rows == 0
+
+
+def test_drift_shows_drifted_series_statistics_and_retrain_decisions(known_lake, monkeypatch):
+    app = open_page(known_lake, "drift", monkeypatch)
+    assert metrics(app) == {"Series measured": "3", "Drifted now": "2", "Open retrain requests": "1",
+                            "Latest window": f"{known.DRIFT_WINDOWS[-1]:%Y-%m-%d %H:%M}"}
+    summary = app.dataframe[0].value
+    drifted = summary[summary["latest_drifted"].astype(bool)]
+    assert set(zip(drifted["series_id"], drifted["channel"], strict=True)) == known.DRIFTED
+    assert set(drifted["drifted_windows"]) == {3}
+    assert app.selectbox(key="drift_series").value == "machine_temp"  # drifted series first
+    (figure,) = figures(app)
+    names = [t.get("name") for t in figure["data"]]
+    assert names.count("drifted window") == 5  # ks, psi, wasserstein, score shift, flag-rate shift (no MMD)
+    ks = figure["data"][names.index("drifted window")]
+    assert len(ks["x"]) == 3 and min(ks["y"]) >= 0.2
+    lines = {round(s["y0"], 4) for s in figure["layout"]["shapes"] if s.get("type") == "line" and s["y0"] == s["y1"]}
+    assert {0.2, 0.5, 0.1, 0.05} <= lines  # thresholds of conf/base.yaml's drift.thresholds
+    annotations = [a["text"] for a in figure["layout"]["annotations"]]
+    assert "retrain done: kept_champion" in annotations
+    requests = app.dataframe[1].value
+    assert sorted(zip(requests["series_id"], requests["status"], strict=True)) == [("machine_temp", "done"),
+                                                                                   ("pump", "open")]
+    app.selectbox(key="drift_series").set_value("pump").run()
+    (figure,) = figures(app)
+    assert "MMD²" in [a["text"] for a in figure["layout"]["annotations"]]
+    assert "retrain open" in [a["text"] for a in figure["layout"]["annotations"]]
+
+
+def test_drift_unknown_series_says_so(known_lake, monkeypatch):
+    app = open_page(known_lake, "drift", monkeypatch, series="no-such-series")
+    (error,) = app.error
+    assert f"No such series: 'no-such-series' has no row in {known_lake.tables.gold_drift_metrics}" in error.value
+    assert not app.get("plotly_chart")
+
+
+def test_drift_with_an_empty_table_says_how_to_measure(tmp_path, monkeypatch):
+    from tests.conftest import make_config
+
+    config = make_config(tmp_path / "lake")
+    schema = to_arrow_schema(GOLD_DRIFT_METRICS)
+    write_deltalake(config.lakehouse.table(config.tables.gold_drift_metrics), schema.empty_table())
+    app = open_page(config, "drift", monkeypatch)
+    assert "No drift measured yet: `./spark-submit.sh drift`" in texts(app)
+    assert not app.get("plotly_chart") and not app.error
+
+
 def test_data_quality_shows_runs_and_quarantine_reasons(known_lake, monkeypatch):
     app = open_page(known_lake, "data_quality", monkeypatch)
     assert metrics(app)["Validation runs"] == "1" and metrics(app)["Failed"] == "1"
@@ -201,6 +313,8 @@ def test_empty_lakehouse_explains_itself(empty_lake, page, monkeypatch):
         assert "does not exist yet" in shown and "spark-submit.sh score_stream" in shown
     if page == "data_quality":
         assert "No Data Docs built yet" in shown and "does not exist yet" in shown
+    if page == "drift":
+        assert "does not exist yet" in shown and "spark-submit.sh drift" in shown
     if page == "models":
         assert "No lakewatch detector scored yet" in shown and "No MLflow store yet" in shown
     assert not Path(empty_lake.table_root).exists()  # reading an empty lakehouse creates nothing

@@ -17,6 +17,7 @@ navigation = st.navigation([
     st.Page(PAGES / "series_explorer.py", title="Series explorer", icon=":material/show_chart:", url_path="series"),
     st.Page(PAGES / "anomaly_review.py", title="Anomaly review", icon=":material/crisis_alert:", url_path="review"),
     st.Page(PAGES / "data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="quality"),
+    st.Page(PAGES / "drift.py", title="Drift", icon=":material/trending_up:", url_path="drift"),
     st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:", url_path="models"),
 ])
 with st.sidebar:

@@ -111,3 +111,51 @@ def scoreboard_chart(board: pd.DataFrame) -> go.Figure:
     fig.update_layout(title="NAB score, standard profile (ours in orange)", xaxis_title="normalised score",
                       height=max(300, 40 + 24 * len(frame)), **_LAYOUT)
     return fig
+
+
+DRIFT_STATISTIC_TITLES = {"ks_statistic": "KS distance", "psi": "PSI", "wasserstein": "Wasserstein (sigmas)",
+                          "score_shift": "score shift", "flag_rate_shift": "flag-rate shift", "mmd": "MMD²"}
+DECISION_COLOUR = "#2ca02c"
+CHANNEL_COLOURS = ("#1f77b4", "#9467bd", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22")  # not the flag's or decision's
+
+
+def drift_chart(metrics: pd.DataFrame, thresholds: dict[str, float | None], requests: pd.DataFrame,
+                title: str) -> go.Figure:
+    """One panel per drift statistic a series has values of (columns of data.drift_metrics), each channel a line
+    over window_end, its threshold (`thresholds`: statistic column -> value, None = not judged) dashed, drifted
+    windows marked; retrain requests (rows of data.retrain_requests) as dotted lines labelled with their
+    status and decision."""
+    present = [c for c in DRIFT_STATISTIC_TITLES if c in metrics and metrics[c].notna().any()]
+    fig = make_subplots(rows=max(1, len(present)), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[DRIFT_STATISTIC_TITLES[c] for c in present])
+    drift_legend = False  # one legend entry for the drifted-window marks of every panel
+    colours: dict[str, str] = {}
+    for row, column in enumerate(present, start=1):
+        for channel, rows in metrics[metrics[column].notna()].groupby("channel", sort=True):
+            # One colour per channel in every panel, one legend entry for it.
+            colour = colours.setdefault(str(channel), CHANNEL_COLOURS[len(colours) % len(CHANNEL_COLOURS)])
+            fig.add_trace(go.Scatter(x=rows["window_end"], y=rows[column], mode="lines+markers", name=str(channel),
+                                     legendgroup=str(channel), showlegend=not any(t.name == str(channel)
+                                                                                  for t in fig.data),
+                                     hovertext=rows["reason"], line={"width": 1.5, "color": colour}), row=row, col=1)
+        drifted = metrics[metrics[column].notna() & metrics["drifted"].astype(bool)]
+        if not drifted.empty:
+            fig.add_trace(go.Scatter(x=drifted["window_end"], y=drifted[column], mode="markers",
+                                     name="drifted window", legendgroup="drifted", showlegend=not drift_legend,
+                                     marker={"color": FLAG_COLOUR, "size": 10, "symbol": "x"}), row=row, col=1)
+            drift_legend = True
+        limit = thresholds.get(column)
+        if limit is not None:
+            fig.add_hline(y=limit, line={"color": FLAG_COLOUR, "dash": "dash", "width": 1}, row=row, col=1,
+                          annotation_text=f"threshold {limit:g}", annotation_position="top left")
+    for _, request in requests.iterrows():
+        verdict = str(request["status"]) + (f": {request['decision']}" if pd.notna(request["decision"]) else "")
+        fig.add_vline(x=request["window_end"], line={"color": DECISION_COLOUR, "dash": "dot", "width": 2})
+        fig.add_annotation(x=request["window_end"], y=1.0, xref="x", yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"retrain {verdict}", font={"color": DECISION_COLOUR, "size": 11})
+    if not requests.empty:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="retrain request",
+                                 line={"color": DECISION_COLOUR, "dash": "dot", "width": 2}), row=1, col=1)
+    fig.update_layout(title=title, height=max(320, 60 + 190 * len(present)), hovermode="x unified",
+                      **{**_LAYOUT, "margin": {**_LAYOUT["margin"], "t": 80}})
+    return fig

@@ -18,6 +18,7 @@ import pandas as pd
 
 from lakewatch.config import LakewatchConfig, project_root
 from lakewatch.errors import LakewatchError, NoSuchSeries
+from lakewatch.event_ids import event_id
 from lakewatch.readers import LakeReader
 from lakewatch.readers.duck import quote_identifier
 
@@ -322,3 +323,95 @@ def published_scores(config: LakewatchConfig) -> dict[str, dict[str, float]]:
         return {str(k): dict(v) for k, v in json.loads(path.read_text()).items() if isinstance(v, dict)}
     except ValueError as exc:
         raise LakewatchError(f"{path}: not a NAB scoreboard ({exc})") from None
+
+
+# ----------------------------------------------------------------------------------------------- drift
+#: gold.drift_metrics statistic column of each drift.thresholds key (lakewatch.drift.settings.STATISTICS).
+DRIFT_STATISTICS = {"ks": "ks_statistic", "psi": "psi", "wasserstein": "wasserstein", "score_shift": "score_shift",
+                    "flag_rate_shift": "flag_rate_shift", "mmd": "mmd"}
+DRIFT = ["series_id", "channel", "window_start", "window_end", "status", *DRIFT_STATISTICS.values(), "mmd_p_value",
+         "drifted", "reason", "rows_reference", "rows_window", "reference_start", "computed_at"]
+
+
+def drift_metrics(data: DashboardData, series_id: str | None = None) -> pd.DataFrame:
+    """Rows of gold.drift_metrics (those of `series_id` when given): the DRIFT columns, by series, channel and
+    window end. A window measured again (a re-run) is one row: the MERGE on DRIFT_KEY replaces it."""
+    where, params = ("WHERE series_id = ?", [series_id]) if series_id is not None else ("", [])
+    columns = ", ".join(f'"{c}"' for c in DRIFT)
+    return data.query(f"SELECT {columns} FROM {{d}} {where} ORDER BY series_id, channel, window_end, "
+                      "reference_start", params, d="gold_drift_metrics")
+
+
+DRIFT_SUMMARY = ["series_id", "channel", "windows", "drifted_windows", "latest_window_end", "latest_status",
+                 "latest_drifted", "latest_reason", "open_requests"]
+
+
+def drift_summary(data: DashboardData) -> pd.DataFrame:
+    """One row per series and channel of gold.drift_metrics: windows measured, drifted_windows, the latest window's
+    end, status, drifted and reason, and its open retrain requests (ops.retrain_requests with status 'open');
+    drifted-now first."""
+    return data.query(
+        "WITH latest AS (SELECT series_id, channel, count(DISTINCT window_end) AS windows, "
+        "count(DISTINCT window_end) FILTER (WHERE drifted) AS drifted_windows, max(window_end) AS latest_window_end, "
+        "arg_max(status, (window_end, drifted)) AS latest_status, "
+        "arg_max(drifted, (window_end, drifted)) AS latest_drifted, "
+        "arg_max(reason, (window_end, drifted)) AS latest_reason FROM {d} GROUP BY 1, 2), "
+        "requests AS (SELECT series_id, channel, count(*) AS open_requests FROM {r} WHERE status = 'open' "
+        "GROUP BY 1, 2) "
+        "SELECT l.*, coalesce(q.open_requests, 0) AS open_requests FROM latest l LEFT JOIN requests q "
+        "USING (series_id, channel) ORDER BY latest_drifted DESC, drifted_windows DESC, series_id, channel",
+        d="gold_drift_metrics", r="ops_retrain_requests")
+
+
+RETRAINS = ["requested_at", "series_id", "channel", "window_end", "windows", "status", "decision", "decided_at",
+            "reason", "details", "request_id"]
+
+
+def retrain_requests(data: DashboardData, series_id: str | None = None) -> pd.DataFrame:
+    """ops.retrain_requests (those of `series_id` when given), newest request first: the RETRAINS columns."""
+    where, params = ("WHERE series_id = ?", [series_id]) if series_id is not None else ("", [])
+    columns = ", ".join(RETRAINS)
+    return data.query(f"SELECT {columns} FROM {{r}} {where} ORDER BY requested_at DESC, series_id, channel",
+                      params, r="ops_retrain_requests")
+
+
+# ----------------------------------------------------------------------------------------------- feedback
+VERDICTS = ["created_at", "label", "is_true_positive", "reviewer", "note", "source", "feedback_id"]
+
+
+def event_key(event: pd.Series) -> dict[str, Any]:
+    """An event row of :func:`events` as lakewatch.api.feedback.feedback_row takes it: plain Python values, its
+    ``start`` in UTC, and its ``event_id`` (lakewatch.event_ids, the id alerts and the API use)."""
+    start = _ts(event["start"])
+    key = {"series_id": str(event["series_id"]), "channel": str(event["channel"]), "start": start,
+           "detector": str(event["detector"]), "model_version": str(event["model_version"])}
+    return {"event_id": event_id(**key), **key,
+            "peak_score": None if pd.isna(event["peak_score"]) else float(event["peak_score"]),
+            "threshold": None if pd.isna(event["threshold"]) else float(event["threshold"])}
+
+
+def event_verdicts(data: DashboardData, event_id_: str) -> pd.DataFrame:
+    """The verdicts given on event `event_id_` (gold.feedback, from the API, the dashboard or the CLI), newest
+    first, so the first row is the one that counts: the VERDICTS columns."""
+    columns = ", ".join(VERDICTS)
+    return data.query(f"SELECT {columns} FROM {{f}} WHERE event_id = ? ORDER BY created_at DESC", [event_id_],
+                      f="gold_feedback")
+
+
+LATEST_VERDICTS = ["event_id", "verdict", "verdict_by", "verdict_at"]
+
+
+def latest_verdicts(data: DashboardData) -> pd.DataFrame:
+    """The verdict that counts (the newest) on every event of gold.feedback: event_id, verdict (label), verdict_by
+    (reviewer), verdict_at."""
+    return data.query("SELECT event_id, arg_max(label, created_at) AS verdict, arg_max(reviewer, created_at) AS "
+                      "verdict_by, max(created_at) AS verdict_at FROM {f} GROUP BY event_id", f="gold_feedback")
+
+
+def with_verdicts(found: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Rows of :func:`events` with their event_id and latest verdict first and who gave it when last (the columns
+    of :func:`latest_verdicts`, null where none was given); same rows, same order."""
+    ids = [event_id(str(r.series_id), str(r.channel), _ts(r.start), str(r.detector), str(r.model_version))
+           for r in found[["series_id", "channel", "start", "detector", "model_version"]].itertuples(index=False)]
+    shown = found.assign(event_id=ids).merge(verdicts[LATEST_VERDICTS], on="event_id", how="left")
+    return shown[["event_id", "verdict", *found.columns, "verdict_by", "verdict_at"]]

@@ -62,6 +62,12 @@ def load(name: str, *args: Any) -> Any:
     return _cached(name, _key(data), tuple(args), data)
 
 
+def load_now(name: str, *args: Any) -> Any:
+    """``lakewatch.dashboard.data.<name>(data, *args)`` read now, not cached: for small reads a page must show
+    fresh right after it wrote (a verdict just given)."""
+    return getattr(lake, name)(current(), *args)
+
+
 @st.cache_data(ttl=CATALOG_REFRESH, show_spinner=False, max_entries=16)
 def _cached_slowly(name: str, key: str, args: tuple, _data: lake.DashboardData) -> Any:
     return getattr(lake, name)(_data, *args)

@@ -1,5 +1,5 @@
 """Anomaly review: a filterable list of anomaly events; one event's values around it, SHAP contributions, detector,
-model version and threshold."""
+model version and threshold; its latest verdict and buttons to mark it a true or false positive (gold.feedback)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import streamlit as st
 
 from lakewatch.dashboard import charts
 from lakewatch.dashboard import data as lake
-from lakewatch.dashboard.loaders import chart, explain_missing, live, load, table
+from lakewatch.dashboard.loaders import chart, current, explain_missing, live, load, load_now, table
 
 ALL = "(all series)"
 
@@ -38,6 +38,66 @@ def _filters(everything: pd.DataFrame) -> dict:
             "start": start, "end": end}
 
 
+OUTCOME = "verdict_outcome"  # session state: what the last click did, shown by the next run
+_MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]()#+-.!|<>~$:"})
+
+
+def _plain(text: str) -> str:
+    """`text` a reviewer typed, shown as typed inside markdown (no emphasis, links, colours or formulas)."""
+    return text.translate(_MARKDOWN)
+
+
+def _record(event: dict, is_true_positive: bool) -> None:
+    """The buttons' callback: append the verdict, with the form's note and reviewer, to gold.feedback (source
+    'dashboard'). It runs before the page is drawn again, so the events table and the detail show it at once."""
+    # Imported on the first verdict: lakewatch.api loads FastAPI and the scoring code, seconds the page need not wait.
+    from lakewatch.api.feedback import append_feedback, feedback_row
+
+    note = str(st.session_state.get(f"verdict_note_{event['event_id']}") or "").strip()
+    reviewer = str(st.session_state.get("verdict_reviewer") or "").strip()
+    reader = current().reader
+    row = feedback_row(event, is_true_positive, note or None, reviewer or None, source="dashboard")
+    try:
+        append_feedback(reader, row)
+    except Exception as exc:  # deltalake raises DeltaError, OSError, and a bare Exception for a cast error
+        st.session_state[OUTCOME] = ("error", f"The verdict was not recorded in {reader.tables['gold_feedback']} "
+                                     f"({reader.location('gold_feedback')}): {type(exc).__name__}: {exc}")
+        return
+    st.session_state[OUTCOME] = ("ok", f"Recorded: {row['label'].replace('_', ' ')} on event {event['event_id']}")
+
+
+def _verdict(row: pd.Series) -> None:
+    """The event's latest verdict and the form that records a new one (a note and the reviewer optional)."""
+    event = lake.event_key(row)
+    shown = st.container()
+    with st.form("verdict_form", border=True):
+        cols = st.columns([4, 2, 1.3, 1.3], vertical_alignment="bottom")
+        cols[0].text_input("Note (optional)", key=f"verdict_note_{event['event_id']}", max_chars=500,
+                           placeholder="e.g. planned maintenance")
+        cols[1].text_input("Reviewer (optional)", key="verdict_reviewer", max_chars=200)
+        cols[2].form_submit_button("True positive", key="verdict_tp", icon=":material/check_circle:", width="stretch",
+                                   on_click=_record, args=(event, True))
+        cols[3].form_submit_button("False positive", key="verdict_fp", icon=":material/cancel:", width="stretch",
+                                   on_click=_record, args=(event, False))
+    kind, message = st.session_state.pop(OUTCOME, (None, None))
+    if kind == "error":
+        st.error(message, icon=":material/error:")
+    elif kind == "ok":
+        st.toast(message, icon=":material/check:")
+    verdicts = load_now("event_verdicts", event["event_id"])
+    with shown:
+        if verdicts.empty:
+            st.markdown(f"**Verdict:** none yet on event `{event['event_id']}`.")
+            return
+        latest = verdicts.iloc[0]
+        words = ":green[true positive]" if bool(latest["is_true_positive"]) else ":red[false positive]"
+        by = f" by {_plain(latest['reviewer'])}" if isinstance(latest["reviewer"], str) else ""
+        note_text = f": \u201c{_plain(latest['note'])}\u201d" if isinstance(latest["note"], str) else ""
+        more = f" ({len(verdicts)} verdicts in all; the newest counts)" if len(verdicts) > 1 else ""
+        st.markdown(f"**Verdict:** {words}{by}, {latest['created_at']:%Y-%m-%d %H:%M:%S} UTC via {latest['source']}"
+                    f"{note_text}{more}. Event `{event['event_id']}`.")
+
+
 def _detail(event: pd.Series) -> None:
     cols = st.columns(3)
     cols[0].metric("Detector", event["detector"])
@@ -47,6 +107,7 @@ def _detail(event: pd.Series) -> None:
     cols[0].metric("Threshold", f"{event['threshold']:.3f}")
     cols[1].metric("Peak score", f"{event['peak_score']:.3f}")
     cols[2].metric("Points", int(event["points"]))
+    _verdict(event)
     margin = timedelta(hours=st.slider("Hours shown either side", 1, 48, 6, key="review_margin"))
     start, end = lake.event_window(event, margin)
     channels = [event["channel"]]
@@ -80,7 +141,8 @@ def body() -> None:
     st.markdown(f"**{len(found)} events** match ({len(everything)} in all).")
     if found.empty:
         return
-    table(found, "events_table")
+    table(lake.with_verdicts(found, load_now("latest_verdicts")), "events_table",
+          verdict=st.column_config.TextColumn("verdict", width="medium", help="the latest verdict (gold.feedback)"))
     labels = [_label(row) for _, row in found.iterrows()]
     chosen = st.selectbox("Event", range(len(found)), format_func=lambda i: labels[i], key="review_event")
     st.subheader("Event detail")
