@@ -128,7 +128,7 @@ def test_the_dags_carry_the_definitions_schedules_dependencies_retries_and_timeo
     assert dumped.returncode == 0, dumped.stderr[-3000:]
     dags = json.loads(dumped.stdout.strip().splitlines()[-1])
     assert set(dags) == {"lakewatch_ingest", "lakewatch_score", "lakewatch_evaluate", "lakewatch_alerts",
-                         "lakewatch_drift"}
+                         "lakewatch_drift", "lakewatch_thresholds"}
     assert dags["lakewatch_ingest"]["schedule"] == "7 * * * *"
     ingest = dags["lakewatch_ingest"]["tasks"]
     assert ingest["ingest"] == [f"{LAUNCHER} ingest --source nab", [], 2, 120.0, 2.0, 1800.0, 3600.0]
@@ -137,6 +137,8 @@ def test_the_dags_carry_the_definitions_schedules_dependencies_retries_and_timeo
     assert score == [f"{LAUNCHER} score_stream --trigger availableNow", [], 1, 30.0, 2.0, 1800.0, 540.0]
     # The notebook task is Databricks': Airflow has the two job tasks.
     assert sorted(dags["lakewatch_evaluate"]["tasks"]) == ["evaluate_nab", "train"]
+    drift = dags["lakewatch_drift"]["tasks"]
+    assert drift["retrain"][:3] == [f"{LAUNCHER} retrain", ["drift"], 0]
 
 
 def test_a_definition_with_a_cycle_stops_airflow_before_any_task_runs(airflow_env, tmp_path) -> None:

@@ -42,7 +42,7 @@ def test_the_committed_bundle_is_what_the_definition_generates() -> None:
 def test_every_job_reads_back_whole_as_job_settings(committed: dict) -> None:
     jobs = committed["resources"]["jobs"]
     assert set(jobs) == {"lakewatch_ingest", "lakewatch_score", "lakewatch_evaluate", "lakewatch_alerts",
-                         "lakewatch_drift"}
+                         "lakewatch_drift", "lakewatch_thresholds"}
     for key, job in jobs.items():
         assert JobSettings.from_dict(job).as_dict() == job, f"{key}: keys JobSettings does not know were dropped"
     # The check itself catches a key JobSettings does not know.
