@@ -18,10 +18,12 @@ whatever the number of rows. At the end of the healthy start :func:`fit_moments`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from lakewatch.detectors._jit import jit
+from lakewatch.detectors._kernels import tail_to_surprise
 
 
 def new_moments(p: int) -> dict[str, np.ndarray]:
@@ -155,3 +157,26 @@ def healthy_starts(detector, state) -> list[HealthyStart]:
 
     walk(detector, state.arrays)
     return found
+
+
+class TailScored:
+    """The scoring and the healthy start shared by the multichannel detectors that learn from the entity's start
+    and compute a tail probability per row (``_tail``): score ``1 - tail``, raw channel
+    ``-log10(tail) / 10``; their state arrays hold ``model`` (mean, scale, active) and ``counters`` whose [0] is
+    the rows seen and whose [``FITTED``] is non-zero once the healthy start is fitted. Mixed in before Detector."""
+
+    FITTED: ClassVar[int]
+
+    def healthy_start(self, state) -> HealthyStart:
+        """What this detector learnt from the entity's healthy start so far (a state, or its arrays inside a
+        wrapper's state): see :class:`HealthyStart`."""
+        arrays = getattr(state, "arrays", state)
+        counters = arrays["counters"]
+        return healthy_start(self.name, arrays, self.params.train_rows, int(counters[0]),
+                             bool(counters[self.FITTED] > 0), self.params.scale_floor)
+
+    def _score(self, arrays, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        return 1.0 - self._tail(arrays, x)
+
+    def _raw(self, arrays, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        return tail_to_surprise(self._tail(arrays, x))[:, None]

@@ -30,10 +30,14 @@ def z_to_surprise(z: np.ndarray) -> np.ndarray:
     return np.clip(-log_tail / (SURPRISE_DECADES * math.log(10.0)), 0.0, 1.0) + 0.0
 
 
+def tail_to_surprise(tail: np.ndarray) -> np.ndarray:
+    """Raw channel of tail probabilities: ``-log10(tail) / 10`` clipped to [0, 1]."""
+    return np.clip(-np.log10(np.maximum(tail, 1e-300)) / SURPRISE_DECADES, 0.0, 1.0)
+
+
 def chi2_to_surprise(d2: np.ndarray, dof: int) -> np.ndarray:
     """Raw channel of chi-square statistics: ``-log10(upper tail) / 10`` clipped to [0, 1]."""
-    tail = np.maximum(chdtrc(dof, np.maximum(d2, 0.0)), 1e-300)
-    return np.clip(-np.log10(tail) / SURPRISE_DECADES, 0.0, 1.0)
+    return tail_to_surprise(chdtrc(dof, np.maximum(d2, 0.0)))
 
 
 @jit

@@ -39,10 +39,9 @@ import numpy as np
 from pydantic import Field
 
 from lakewatch.config import Flag, Fraction, Int, Number
-from lakewatch.detectors._healthy import HealthyStart, accumulate, fit_moments, healthy_start, new_moments
+from lakewatch.detectors._healthy import TailScored, accumulate, fit_moments, new_moments
 from lakewatch.detectors._jit import jit
-from lakewatch.detectors._kernels import SURPRISE_DECADES
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, DetectorState, check_range
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_range
 
 
 @jit
@@ -162,13 +161,14 @@ class MknnParams(DetectorParams):
         check_range("mknn", "k", self.k, 1, min(self.memory, self.train_rows) - 1)
 
 
-class MultiKnnDetector(Detector):
+class MultiKnnDetector(TailScored, Detector):
     """Distance of each row to its nearest healthy-start rows, calibrated on the healthy rows' own distances."""
 
     kind = "mknn"
     params_type = MknnParams
     params: MknnParams
     multivariate = True
+    FITTED = 2  # counters: [rows seen, reference rows, fitted]
 
     @property
     def channels(self) -> int:
@@ -262,17 +262,3 @@ class MultiKnnDetector(Detector):
             beyond = p.tail_mass * np.exp(-p.tail_rate * (d / d_q - 1.0))
             tail[start:] = np.where(d < d_q, np.maximum(empirical, p.tail_mass), beyond)
         return tail
-
-    def healthy_start(self, state: DetectorState | ArrayTree) -> HealthyStart:
-        """What this detector learnt from the entity's healthy start so far (a state, or its arrays inside a
-        wrapper's state): see :class:`HealthyStart`."""
-        arrays = state.arrays if isinstance(state, DetectorState) else state
-        return healthy_start(self.name, arrays, self.params.train_rows, int(arrays["counters"][0]),
-                             bool(arrays["counters"][2] > 0), self.params.scale_floor)
-
-    def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        return 1.0 - self._tail(arrays, x)
-
-    def _raw(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        tail = np.maximum(self._tail(arrays, x), 1e-300)
-        return np.clip(-np.log10(tail) / SURPRISE_DECADES, 0.0, 1.0)[:, None]

@@ -46,10 +46,9 @@ from pydantic import Field
 from scipy.special import chdtrc, fdtrc
 
 from lakewatch.config import Flag, Fraction, Int, Number
-from lakewatch.detectors._healthy import HealthyStart, accumulate, fit_moments, healthy_start, new_moments
+from lakewatch.detectors._healthy import TailScored, accumulate, fit_moments, new_moments
 from lakewatch.detectors._jit import jit
-from lakewatch.detectors._kernels import SURPRISE_DECADES
-from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, DetectorState
+from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams
 
 _EIG_FLOOR = 1e-3  # smallest eigenvalue (correlation units) a kept or residual component counts with
 
@@ -177,13 +176,14 @@ class PcaParams(DetectorParams):
     stuck_test: Flag = True
 
 
-class PcaT2QDetector(Detector):
+class PcaT2QDetector(TailScored, Detector):
     """Hotelling T² and Q (SPE) of a PCA of the entity's healthy start, as one calibrated score."""
 
     kind = "pca_t2q"
     params_type = PcaParams
     params: PcaParams
     multivariate = True
+    FITTED = 1  # counters: [rows seen, principal components kept (0 until fitted)]
 
     @property
     def channels(self) -> int:
@@ -289,17 +289,3 @@ class PcaT2QDetector(Detector):
         out = np.zeros(len(x))
         _repeat_kernel(x, rep["last"], rep["run"], rep["counts"], learning, model["log_q"], model["active"], out)
         return out
-
-    def healthy_start(self, state: DetectorState | ArrayTree) -> HealthyStart:
-        """What this detector learnt from the entity's healthy start so far (a state, or its arrays inside a
-        wrapper's state): see :class:`HealthyStart`."""
-        arrays = state.arrays if isinstance(state, DetectorState) else state
-        return healthy_start(self.name, arrays, self.params.train_rows, int(arrays["counters"][0]),
-                             bool(arrays["counters"][1] > 0), self.params.scale_floor)
-
-    def _score(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        return 1.0 - self._tail(arrays, x)
-
-    def _raw(self, arrays: ArrayTree, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        tail = np.maximum(self._tail(arrays, x), 1e-300)
-        return np.clip(-np.log10(tail) / SURPRISE_DECADES, 0.0, 1.0)[:, None]
