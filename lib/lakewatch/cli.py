@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import delta.exceptions.captured  # noqa: F401  (see DELTA_CONFLICTS)
 from delta.exceptions import (
@@ -62,6 +63,19 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     """Load the layered config for parsed job arguments; a bad config is a usage error naming it."""
     try:
         return load_config(args.env, config_overrides(args))
+    except ConfigError as exc:
+        parser.error(str(exc))
+        raise  # unreachable: parser.error exits
+
+
+T = TypeVar("T")
+
+
+def checked_settings(parser: argparse.ArgumentParser, make: Callable[[LakewatchConfig], T],
+                        config: LakewatchConfig) -> T:
+    """A settings section read from `config` by `make`; a bad value is a usage error naming its key."""
+    try:
+        return make(config)
     except ConfigError as exc:
         parser.error(str(exc))
         raise  # unreachable: parser.error exits

@@ -19,10 +19,7 @@ def parse_args(argv: list[str] | None = None):
                         help="availableNow (one pass, then stop) or processingTime=<interval> (a pass every "
                              "interval until SIGTERM); default alerts.trigger")
     args, config = cli.parse_job_args(parser, argv)
-    try:
-        settings = alerts_settings(config)
-    except ConfigError as exc:
-        parser.error(str(exc))
+    settings = cli.checked_settings(parser, alerts_settings, config)
     trigger = args.trigger or settings.trigger
     try:
         parse_trigger(trigger)

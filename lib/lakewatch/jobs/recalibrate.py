@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from lakewatch import cli
-from lakewatch.errors import ConfigError
 from lakewatch.thresholds.recalibrate import recalibrate
 from lakewatch.thresholds.settings import threshold_settings
 
@@ -24,10 +23,7 @@ def parse_args(argv: list[str] | None = None):
             parser.error(f"--budget {args.budget}: expected 0 or more alerts per series and week")
         args.overrides.append(f"thresholds.budget_per_week={args.budget}")
         config = cli.config_from_args(args, parser)
-    try:
-        settings = threshold_settings(config)
-    except ConfigError as exc:
-        parser.error(str(exc))
+    settings = cli.checked_settings(parser, threshold_settings, config)
     return args, config, settings
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from lakewatch import cli
-from lakewatch.errors import ConfigError
 from lakewatch.retrain.run import FAILED, run_retrain
 from lakewatch.retrain.settings import retrain_settings
 
@@ -27,10 +26,7 @@ def parse_args(argv: list[str] | None = None):
     pairs = (("model", args.model), ("holdout", args.holdout), ("train_period", args.train_period))
     args.overrides = [*args.overrides, *(f"retrain.{key}={value}" for key, value in pairs if value is not None)]
     config = cli.config_from_args(args, parser)
-    try:
-        settings = retrain_settings(config)
-    except ConfigError as exc:
-        parser.error(str(exc))
+    settings = cli.checked_settings(parser, retrain_settings, config)
     return args, config, settings
 
 
