@@ -6,6 +6,7 @@ import sys
 
 from lakewatch import cli
 from lakewatch.errors import ConfigError
+from lakewatch.evaluation.corpus import NabCorpus, NabCorpusError
 from lakewatch.retrain.run import FAILED, run_retrain
 from lakewatch.retrain.settings import retrain_settings
 
@@ -23,14 +24,23 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--series", action="append", default=[], metavar="SERIES_ID",
                         help="retrain this series (repeatable): its open requests, or a new one when it has none "
                              "(default: every open request)")
+    parser.add_argument("--evaluate-nab", action="store_true",
+                        help="also score candidate and champion on the NAB corpus (univariate models) and promote only "
+                             "a candidate not worse there (retrain.nab=true; minutes on the whole corpus)")
     args = parser.parse_args(argv)
-    pairs = (("model", args.model), ("holdout", args.holdout), ("train_period", args.train_period))
+    pairs = (("model", args.model), ("holdout", args.holdout), ("train_period", args.train_period),
+             ("nab", "true" if args.evaluate_nab else None))
     args.overrides = [*args.overrides, *(f"retrain.{key}={value}" for key, value in pairs if value is not None)]
     config = cli.config_from_args(args, parser)
     try:
         settings = retrain_settings(config)
     except ConfigError as exc:
         parser.error(str(exc))
+    if settings.nab:
+        try:
+            NabCorpus(settings.nab_corpus_path).check()
+        except NabCorpusError as exc:
+            parser.error(f"retrain.nab_corpus={settings.nab_corpus!r}: {exc}")
     return args, config, settings
 
 
@@ -43,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run_retrain(spark, config, settings, record.run_id, progress, args.series)
         record.rows_in, record.rows_out = report.requests, len(report.decisions)
         record.details = {"decisions": {d.request.request_id: d.decision for d in report.decisions},
-                          "model": settings.model}
+                          "model": settings.model, "nab": settings.nab}
         print("\n".join([f"lakewatch retrain: run {record.run_id}", *report.lines()]))
         return cli.EXIT_FAILED if report.count(FAILED) else cli.EXIT_OK
 
