@@ -229,6 +229,7 @@ def test_both_nab_figures_land_in_mlflow_and_the_request_details(spark, lake) ->
         for profile, value in nab["profiles"][side].items():
             assert run.data.metrics[f"{side}_nab_{profile}"] == pytest.approx(value)
     assert (run.data.params["nab"], run.data.params["nab_files"]) == ("True", NAB_EWMA_WINS)
+    assert "nab_standard" not in run.data.metrics and not nab["whole_corpus"]  # one file: not train's figure
     assert run.data.tags["lakewatch.reason"] == details["reason"]
     assert details["reason"].endswith(f"NAB standard {nab['candidate']:.1f} >= champion {nab['champion']:.1f} "
                                       "- tolerance 0.5")
@@ -239,6 +240,8 @@ def test_the_nab_check_blocks_only_beyond_the_tolerance_and_skips_multivariate_m
     assert check.blocks and check.reason() == "NAB standard 61.2 < champion 74.9"
     assert not NabCheck({"standard": 61.24}, {"standard": 74.91}, tolerance=14.0).blocks
     assert not NabCheck({"standard": 61.24}, None).blocks
+    assert NabCheck({"standard": 61.24}, None, whole_corpus=True).metrics() == {
+        "candidate_nab_standard": 61.24, "nab_standard": 61.24}  # what train/tune's promotion compares
     settings = RetrainSettings(nab=True, nab_corpus="/nonexistent")  # skipped before the corpus is read
     skipped = nab_check(settings, get_detector("ewma"), get_detector("pca_t2q", {"channels": 3}))
     assert not skipped.blocks and skipped.to_json() == {

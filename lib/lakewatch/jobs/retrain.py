@@ -6,7 +6,6 @@ import sys
 
 from lakewatch import cli
 from lakewatch.errors import ConfigError
-from lakewatch.evaluation.corpus import NabCorpus, NabCorpusError
 from lakewatch.retrain.run import FAILED, run_retrain
 from lakewatch.retrain.settings import retrain_settings
 
@@ -36,11 +35,6 @@ def parse_args(argv: list[str] | None = None):
         settings = retrain_settings(config)
     except ConfigError as exc:
         parser.error(str(exc))
-    if settings.nab:
-        try:
-            NabCorpus(settings.nab_corpus_path).check()
-        except NabCorpusError as exc:
-            parser.error(f"retrain.nab_corpus={settings.nab_corpus!r}: {exc}")
     return args, config, settings
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from lakewatch.evaluation.in_process import run_on_nab, score_nab_run
 from lakewatch.retrain.settings import RetrainSettings
+from lakewatch.tracking.registry import NAB_METRIC
 from lakewatch.training.run import nab_series
 
 PROFILE = "standard"
@@ -29,6 +30,7 @@ class NabCheck:
     files: int = 0
     seconds: float = 0.0
     skipped: str | None = None
+    whole_corpus: bool = False
 
     @property
     def blocks(self) -> bool:
@@ -54,11 +56,15 @@ class NabCheck:
         return {"profile": PROFILE, "candidate": self.candidate[PROFILE],
                 "champion": self.champion[PROFILE] if self.champion else None,
                 "profiles": {"candidate": self.candidate, "champion": self.champion}, "tolerance": self.tolerance,
-                "files": self.files, "seconds": self.seconds}
+                "files": self.files, "whole_corpus": self.whole_corpus, "seconds": self.seconds}
 
     def metrics(self) -> dict[str, float]:
-        """MLflow metrics: ``candidate_nab_<profile>`` and ``champion_nab_<profile>`` for every profile."""
+        """MLflow metrics: ``candidate_nab_<profile>`` and ``champion_nab_<profile>`` for every profile, and on the
+        whole corpus the candidate's standard score as ``nab_standard`` too, the metric the train and tune jobs'
+        promotion reads from a version's run (a score on some files only is not comparable with theirs)."""
         out = {f"candidate_nab_{p}": v for p, v in (self.candidate or {}).items()}
+        if self.whole_corpus and self.candidate:
+            out[NAB_METRIC] = self.candidate[PROFILE]
         return {**out, **{f"champion_nab_{p}": v for p, v in (self.champion or {}).items()}}
 
 
@@ -79,4 +85,5 @@ def nab_check(settings: RetrainSettings, candidate: Any, champion: Any | None) -
     corpus, series = nab_series(settings.nab_corpus_path, settings.nab_files)
     ours = score_nab_run(corpus, run_on_nab(corpus, candidate, series))
     theirs = score_nab_run(corpus, run_on_nab(corpus, champion, series)) if champion is not None else None
-    return NabCheck(ours, theirs, float(settings.nab_tolerance), len(series), round(time.perf_counter() - began, 2))
+    return NabCheck(ours, theirs, float(settings.nab_tolerance), len(series), round(time.perf_counter() - began, 2),
+                    whole_corpus=not settings.nab_files)

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from lakewatch.config import Flag, Fraction, LakewatchConfig, Number, PositiveInt
 from lakewatch.errors import ConfigError
-from lakewatch.evaluation.corpus import default_corpus_path, resolve_corpus_path
+from lakewatch.evaluation.corpus import NabCorpus, NabCorpusError, default_corpus_path, resolve_corpus_path
 from lakewatch.streaming.settings import parse_duration
 
 SECTION = "retrain"
@@ -77,10 +77,15 @@ class RetrainSettings:
 
 
 def retrain_settings(config: LakewatchConfig) -> RetrainSettings:
-    """The ``retrain:`` section of `config` (ConfigError naming a bad key or value, or a ``model`` that is neither
-    "deep" nor a configured detector)."""
+    """The ``retrain:`` section of `config` (ConfigError naming a bad key or value, a ``model`` that is neither
+    "deep" nor a configured detector, or with ``nab`` on an unusable NAB corpus)."""
     settings = config.settings(SECTION, RetrainSettings)
     if settings.model != DEEP and config.detectors.resolve(settings.model) not in config.detectors.entries:
         raise ConfigError(f"{SECTION}.model={settings.model!r}: expected 'deep' or a detector of conf/detectors.yaml "
                           f"({', '.join(config.detectors.names())})")
+    if settings.nab:  # checked before any Spark work, as the train job checks --corpus
+        try:
+            NabCorpus(settings.nab_corpus_path).check()
+        except NabCorpusError as exc:
+            raise ConfigError(f"{SECTION}.nab_corpus={settings.nab_corpus!r}: {exc}") from exc
     return settings
