@@ -25,7 +25,8 @@ def parse_args(argv: list[str] | None = None):
                              "(default: every open request)")
     parser.add_argument("--evaluate-nab", action="store_true",
                         help="also score candidate and champion on the NAB corpus (univariate models) and promote only "
-                             "a candidate not worse there (retrain.nab=true; minutes on the whole corpus)")
+                             "a candidate not worse there (retrain.nab=true; whole corpus: seconds per "
+                             "request for online detectors, minutes for deep models)")
     args = parser.parse_args(argv)
     pairs = (("model", args.model), ("holdout", args.holdout), ("train_period", args.train_period),
              ("nab", "true" if args.evaluate_nab else None))
