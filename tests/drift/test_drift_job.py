@@ -34,3 +34,11 @@ def test_bad_arguments_are_usage_errors_naming_the_value(argv, message, capsys) 
     with pytest.raises(SystemExit) as exited:
         parse_args(argv)
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_auto_retrain_with_the_nab_check_checks_the_corpus_first(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--auto-retrain", "--set", "retrain.nab=true", "--set", "retrain.nab_corpus=/nonexistent/nab"])
+    assert exited.value.code == 2
+    assert "retrain.nab_corpus='/nonexistent/nab': NAB corpus '/nonexistent/nab' is not a directory" in \
+        capsys.readouterr().err

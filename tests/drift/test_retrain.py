@@ -3,10 +3,13 @@ in its held-back last day. A candidate worse than the champion there is register
 is promoted; a request that cannot be carried out is marked failed while the others go on, and the champion stays.
 
 The fastest models: configured online detectors (ewma catches the labelled spikes, knn much less so on this
-series), logged as pyfunc models like train and tune log theirs; the deep path is checked up to its failure."""
+series), logged as pyfunc models like train and tune log theirs; the deep path is checked up to its failure. The
+NAB check (retrain.nab) runs on one corpus file each time: ewma beats knn on the window, and on one NAB file it
+loses to it, on another it wins."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timedelta
 
@@ -20,6 +23,8 @@ from pyspark.sql import functions as F
 from lakewatch import tables, tracking
 from lakewatch.config import validated
 from lakewatch.detectors import get_detector
+from lakewatch.evaluation.corpus import PROFILES, NabCorpus, NabSeries
+from lakewatch.evaluation.in_process import run_on_nab, score_nab_run
 from lakewatch.progress import Progress
 from lakewatch.retrain.evaluate import (
     AVERAGE_PRECISION,
@@ -30,10 +35,11 @@ from lakewatch.retrain.evaluate import (
     is_better,
     labelled,
 )
+from lakewatch.retrain.nab import NabCheck, nab_check
 from lakewatch.retrain.run import run_retrain
 from lakewatch.retrain.settings import RetrainSettings, retrain_settings
 from lakewatch.schemas import OPS_RETRAIN_REQUESTS
-from tests.conftest import make_config
+from tests.conftest import make_config, nab_dir
 from tests.drift.lakes import START, STEP, write_labels, write_readings
 
 N = 4 * 144  # four days every 10 minutes
@@ -165,3 +171,78 @@ def test_the_criterion_is_average_precision_with_labels_else_the_flag_rate_error
     assert is_better(Figure(FLAG_RATE_ERROR, 0.01, 4), Figure(FLAG_RATE_ERROR, 0.2, 4), 0.0)
     assert not is_better(Figure(FLAG_RATE_ERROR, 0.2, 4), Figure(FLAG_RATE_ERROR, 0.01, 4), 0.0)
     assert is_better(Figure(FLAG_RATE_ERROR, 0.2, 4), None, 0.0)
+
+
+# ------------------------------------------------------------------------------------------------ the NAB check
+NAB_EWMA_LOSES = "artificialWithAnomaly/art_daily_jumpsup.csv"  # ewma ~38, knn ~95 (standard)
+NAB_EWMA_WINS = "realKnownCause/rogue_agent_key_hold.csv"  # ewma ~65, knn ~14
+
+
+@functools.cache
+def _nab_series() -> tuple[NabCorpus, tuple[NabSeries, ...]]:
+    corpus = NabCorpus.at(nab_dir())
+    return corpus, tuple(corpus.series())
+
+
+def _nab_standard(detector: str, key: str) -> float:
+    """The standard score of a configured detector on one corpus file, run directly with the evaluation package."""
+    corpus, every = _nab_series()
+    series = [s for s in every if s.key == key]
+    return score_nab_run(corpus, run_on_nab(corpus, get_detector(detector), series))["standard"]
+
+
+def _nab_settings(config, key: str, **changes):
+    return _settings(config, model="ewma", nab=True, nab_corpus=str(nab_dir()), nab_files=[key], **changes)
+
+
+def test_a_candidate_better_on_the_window_but_worse_on_nab_is_kept_out(spark, lake) -> None:
+    champion = _make_champion(spark, lake, "knn")  # weak on the held-back window, strong on this NAB file
+    _open(spark, lake, ("req-nab-worse", "level"))
+    report = run_retrain(spark, lake, _nab_settings(lake, NAB_EWMA_LOSES), "retrain-nab-1",
+                         Progress("test-retrain", heartbeat_s=3600))
+    row, details = _request(spark, lake, "req-nab-worse")
+    assert [d.decision for d in report.decisions] == ["kept_champion"] and row.decision == "kept_champion"
+    assert _champion_version(lake) == champion
+    assert details["candidate"] == pytest.approx(1.0) and details["champion"] < 0.5  # the window alone would promote
+    nab = details["nab"]
+    assert (nab["candidate"], nab["champion"]) == (pytest.approx(_nab_standard("ewma", NAB_EWMA_LOSES)),
+                                                   pytest.approx(_nab_standard("knn", NAB_EWMA_LOSES)))
+    assert details["reason"].startswith(f"NAB standard {nab['candidate']:.1f} < champion {nab['champion']:.1f}; ")
+    assert "kept_champion" in report.decisions[0].line() and "NAB standard" in report.decisions[0].line()
+
+
+def test_both_nab_figures_land_in_mlflow_and_the_request_details(spark, lake) -> None:
+    champion = _make_champion(spark, lake, "knn")
+    _open(spark, lake, ("req-nab-better", "level"))
+    run_retrain(spark, lake, _nab_settings(lake, NAB_EWMA_WINS, nab_tolerance=0.5), "retrain-nab-2",
+                Progress("test-retrain", heartbeat_s=3600))
+    row, details = _request(spark, lake, "req-nab-better")
+    nab = details["nab"]
+    assert (row.decision, details["champion_version"]) == ("promoted", champion)
+    assert _champion_version(lake) == details["candidate_version"]
+    assert (nab["files"], nab["tolerance"], nab["profile"]) == (1, 0.5, "standard")
+    assert nab["candidate"] == pytest.approx(_nab_standard("ewma", NAB_EWMA_WINS))
+    assert nab["candidate"] > nab["champion"] == pytest.approx(_nab_standard("knn", NAB_EWMA_WINS))
+    assert set(nab["profiles"]["candidate"]) == set(nab["profiles"]["champion"]) == set(PROFILES)
+    run = MlflowClient().get_run(details["mlflow_run_id"])
+    for side in ("candidate", "champion"):
+        for profile, value in nab["profiles"][side].items():
+            assert run.data.metrics[f"{side}_nab_{profile}"] == pytest.approx(value)
+    assert (run.data.params["nab"], run.data.params["nab_files"]) == ("True", NAB_EWMA_WINS)
+    assert "nab_standard" not in run.data.metrics and not nab["whole_corpus"]  # one file: not train's figure
+    assert run.data.tags["lakewatch.reason"] == details["reason"]
+    assert details["reason"].endswith(f"NAB standard {nab['candidate']:.1f} >= champion {nab['champion']:.1f} "
+                                      "- tolerance 0.5")
+
+
+def test_the_nab_check_blocks_only_beyond_the_tolerance_and_skips_multivariate_models() -> None:
+    check = NabCheck({"standard": 61.24}, {"standard": 74.91}, tolerance=0.0)
+    assert check.blocks and check.reason() == "NAB standard 61.2 < champion 74.9"
+    assert not NabCheck({"standard": 61.24}, {"standard": 74.91}, tolerance=14.0).blocks
+    assert not NabCheck({"standard": 61.24}, None).blocks
+    assert NabCheck({"standard": 61.24}, None, whole_corpus=True).metrics() == {
+        "candidate_nab_standard": 61.24, "nab_standard": 61.24}  # what train/tune's promotion compares
+    settings = RetrainSettings(nab=True, nab_corpus="/nonexistent")  # skipped before the corpus is read
+    skipped = nab_check(settings, get_detector("ewma"), get_detector("pca_t2q", {"channels": 3}))
+    assert not skipped.blocks and skipped.to_json() == {
+        "skipped": "the champion is multivariate (3 channels); NAB is univariate"}

@@ -27,3 +27,14 @@ def test_bad_arguments_are_usage_errors_naming_the_value(argv, message, capsys) 
     with pytest.raises(SystemExit) as exited:
         parse_args(argv)
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_evaluate_nab_turns_the_nab_check_on_and_checks_the_corpus_first(capsys) -> None:
+    settings = parse_args(["--evaluate-nab"])[2]
+    assert settings.nab and (settings.nab_tolerance, settings.nab_files) == (0.0, ())
+    assert not parse_args([])[2].nab
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--evaluate-nab", "--set", "retrain.nab_corpus=/nonexistent/nab"])
+    assert exited.value.code == 2
+    assert ("retrain.nab_corpus='/nonexistent/nab': NAB corpus '/nonexistent/nab' is not a directory"
+            in capsys.readouterr().err)

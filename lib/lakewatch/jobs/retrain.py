@@ -22,8 +22,13 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--series", action="append", default=[], metavar="SERIES_ID",
                         help="retrain this series (repeatable): its open requests, or a new one when it has none "
                              "(default: every open request)")
+    parser.add_argument("--evaluate-nab", action="store_true",
+                        help="also score candidate and champion on the NAB corpus (univariate models) and promote only "
+                             "a candidate not worse there (retrain.nab=true; whole corpus: seconds per "
+                             "request for online detectors, minutes for deep models)")
     args = parser.parse_args(argv)
-    pairs = (("model", args.model), ("holdout", args.holdout), ("train_period", args.train_period))
+    pairs = (("model", args.model), ("holdout", args.holdout), ("train_period", args.train_period),
+             ("nab", "true" if args.evaluate_nab else None))
     args.overrides = [*args.overrides, *(f"retrain.{key}={value}" for key, value in pairs if value is not None)]
     config = cli.config_from_args(args, parser)
     settings = cli.checked_settings(parser, retrain_settings, config)
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run_retrain(spark, config, settings, record.run_id, progress, args.series)
         record.rows_in, record.rows_out = report.requests, len(report.decisions)
         record.details = {"decisions": {d.request.request_id: d.decision for d in report.decisions},
-                          "model": settings.model}
+                          "model": settings.model, "nab": settings.nab}
         print("\n".join([f"lakewatch retrain: run {record.run_id}", *report.lines()]))
         return cli.EXIT_FAILED if report.count(FAILED) else cli.EXIT_OK
 

@@ -30,6 +30,7 @@ from lakewatch.errors import LakewatchError, NoSuchSeries
 from lakewatch.progress import Progress
 from lakewatch.retrain.candidates import ENTITY_CHANNEL, Candidate, Champion, current_champion, train_candidate
 from lakewatch.retrain.evaluate import Figure, criterion_for, figure, is_better, labelled
+from lakewatch.retrain.nab import PROFILE, NabCheck, nab_check
 from lakewatch.retrain.settings import RetrainSettings
 from lakewatch.tracking.pyfunc import INPUT_COLUMNS, score_frame
 
@@ -80,10 +81,9 @@ class Decision:
         d, r = self.details, self.request
         if self.status == FAILED:
             return f"    {r.series_id} {r.channel}: failed: {d['error']}"
-        champion = ("no champion" if d.get("champion") is None
-                    else f"champion v{d['champion_version']} {d['champion']:.4f}")
-        return (f"    {r.series_id} {r.channel}: {self.decision} ({d['criterion']}: "
-                f"candidate v{d['candidate_version']} {d['candidate']:.4f}, {champion})")
+        champion = "" if d.get("champion_version") is None else f", champion v{d['champion_version']}"
+        return (f"    {r.series_id} {r.channel}: {self.decision} (candidate v{d['candidate_version']}{champion}): "
+                f"{d['reason']}")
 
 
 @dataclass
@@ -240,7 +240,7 @@ def retrain_one(spark: SparkSession, config: LakewatchConfig, settings: RetrainS
                 request.channel, f"{run_id}-{request.request_id[:8]}", progress)
         champion = current_champion(config)
         return _decide(config, settings, request, candidate, champion, readings, holdout, truth, criterion,
-                       base, began)
+                       base, began, progress)
     except Exception as exc:  # the request fails, the run goes on; the champion alias has not moved
         error = f"{type(exc).__name__}: {exc}".strip()[:2000]
         if not getattr(exc, "in_retrain_run", False):  # else that run is there already, tagged failed
@@ -251,9 +251,9 @@ def retrain_one(spark: SparkSession, config: LakewatchConfig, settings: RetrainS
 
 def _decide(config: LakewatchConfig, settings: RetrainSettings, request: Request, candidate: Candidate,
             champion: Champion | None, readings: pd.DataFrame, holdout: np.ndarray, truth: np.ndarray,
-            criterion: str, details: dict[str, Any], began: float) -> Decision:
-    """Judge both on the held-back window, log the MLflow retrain run, register the candidate, and move the alias
-    last when the candidate is better."""
+            criterion: str, details: dict[str, Any], began: float, progress: Progress) -> Decision:
+    """Judge both on the held-back window (and on NAB with ``retrain.nab``), log the MLflow retrain run, register
+    the candidate, and move the alias last when the candidate is better (and not worse on NAB)."""
     mlflow_settings = tracking.configure(config)
     thresholds = {"candidate": threshold_for(config, settings, candidate.detector)}
     ours = judge(candidate.detector, readings, holdout, truth, criterion, thresholds["candidate"], settings)
@@ -261,8 +261,14 @@ def _decide(config: LakewatchConfig, settings: RetrainSettings, request: Request
     if champion is not None:
         thresholds["champion"] = threshold_for(config, settings, champion.detector)
         theirs = judge(champion.detector, readings, holdout, truth, criterion, thresholds["champion"], settings)
-    promote = is_better(ours, theirs, settings.min_improvement)
+    wins = is_better(ours, theirs, settings.min_improvement)
+    nab = None
+    if settings.nab:
+        with progress.stage(f"score candidate and champion on NAB for {request.series_id}/{request.channel}"):
+            nab = nab_check(settings, candidate.detector, champion.detector if champion else None)
+    promote = wins and not (nab is not None and nab.blocks)
     decision = PROMOTED if promote else KEPT
+    reason = _reason(ours, theirs, wins, settings.min_improvement, nab)
     client = MlflowClient()
     with tracking.start_run(config, JOB, run_name=f"retrain-{request.series_id}-{request.channel}") as run:
         try:
@@ -276,13 +282,17 @@ def _decide(config: LakewatchConfig, settings: RetrainSettings, request: Request
                                "labelled_points": int(truth.sum()), "candidate_model_uri": model_uri,
                                "champion_version": champion.version if champion else "none",
                                **{f"{k}_threshold": v for k, v in thresholds.items()},
+                               "nab": settings.nab, **(_nab_params(settings) if settings.nab else {}),
                                **{f"bounds.{k}": v for k, v in details["bounds"].items()}})
             mlflow.log_metrics({f"candidate_{criterion}": ours.value, "promoted": float(promote),
-                                **({f"champion_{criterion}": theirs.value} if theirs else {})})
+                                **({f"champion_{criterion}": theirs.value} if theirs else {}),
+                                **(nab.metrics() if nab else {})})
+            mlflow.set_tag("lakewatch.reason", reason[:4000])
+            nab_tag = {f"retrain_nab_{PROFILE}": repr(nab.candidate[PROFILE])} if nab and not nab.skipped else {}
             version = mlflow.register_model(model_uri, mlflow_settings.registered_model,
                                             tags={"lakewatch.run_id": run.info.run_id,
                                                   "lakewatch.retrain_request": request.request_id,
-                                                  f"retrain_{criterion}": repr(ours.value)})
+                                                  f"retrain_{criterion}": repr(ours.value), **nab_tag})
             mlflow.set_tag("lakewatch.candidate_version", version.version)
             if promote:  # the last change: everything before it may fail and leave the champion where it was
                 client.set_registered_model_alias(mlflow_settings.registered_model, mlflow_settings.champion_alias,
@@ -296,7 +306,28 @@ def _decide(config: LakewatchConfig, settings: RetrainSettings, request: Request
         **details, "criterion": criterion, "candidate": ours.value, "champion": theirs.value if theirs else None,
         "candidate_version": int(version.version), "champion_version": champion.version if champion else None,
         "held_back_points": ours.points, "labelled_points": ours.positives, "mlflow_run_id": run.info.run_id,
-        "candidate_model_uri": model_uri, "seconds": round(time.perf_counter() - began, 2)})
+        "candidate_model_uri": model_uri, "reason": reason, **({"nab": nab.to_json()} if nab else {}),
+        "seconds": round(time.perf_counter() - began, 2)})
+
+
+def _nab_params(settings: RetrainSettings) -> dict[str, Any]:
+    return {"nab_tolerance": settings.nab_tolerance, "nab_corpus": str(settings.nab_corpus_path),
+            "nab_files": ",".join(settings.nab_files) or "all"}
+
+
+def _reason(ours: Figure, theirs: Figure | None, wins: bool, min_improvement: float, nab: NabCheck | None) -> str:
+    """Why the candidate was promoted or the champion kept: the held-back comparison, then the NAB check's."""
+    if theirs is None:
+        window = f"no champion (candidate {ours.criterion} {ours.value:.4f})"
+    else:
+        relation = "beats" if wins else "does not beat"
+        margin = f" by more than {min_improvement:g}" if min_improvement else ""
+        window = (f"held-back {ours.criterion} {ours.value:.4f} {relation} champion {theirs.value:.4f}{margin}")
+    if nab is None:
+        return window
+    if nab.blocks and wins:  # the NAB figure alone kept the champion: it comes first
+        return f"{nab.reason()}; {window}"
+    return f"{window}; {nab.reason()}"
 
 
 def _log_failure(config: LakewatchConfig, request: Request, details: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 from lakewatch import tracking
 from lakewatch.config import LakewatchConfig
 from lakewatch.errors import ConfigError
-from lakewatch.evaluation.corpus import NabCorpus
+from lakewatch.evaluation.corpus import NabCorpus, NabSeries
 from lakewatch.evaluation.in_process import evaluate_on_nab, run_on_nab, score_nab_run
 from lakewatch.layout import MODELS
 from lakewatch.progress import Progress
@@ -56,14 +56,25 @@ def artifacts_dir(config: LakewatchConfig, run_id: str) -> Path:
     return location if location is not None else config.lakehouse.local_dir(MODELS) / run_id
 
 
-def _nab_scores(corpus: str | Path, files: Sequence[str], detector: Any) -> dict[str, float]:
-    if not files:
-        return evaluate_on_nab(corpus, detector)
+def nab_series(corpus: str | Path | NabCorpus, files: Sequence[str] = ()) -> tuple[NabCorpus, list[NabSeries]]:
+    """The checked NAB corpus at `corpus` and its series: all of them, or only the files `files`
+    (``category/file.csv``, a quick check not comparable with the scoreboard); ConfigError naming files the corpus
+    does not label."""
     checked = NabCorpus.at(corpus)
-    series = [s for s in checked.series() if s.key in set(files)]
+    series = checked.series()
+    if not files:
+        return checked, series
+    series = [s for s in series if s.key in set(files)]
     unknown = sorted(set(files) - {s.key for s in series})
     if unknown:
         raise ConfigError(f"NAB files {unknown}: not labelled in {checked.windows_file}")
+    return checked, series
+
+
+def _nab_scores(corpus: str | Path, files: Sequence[str], detector: Any) -> dict[str, float]:
+    if not files:
+        return evaluate_on_nab(corpus, detector)
+    checked, series = nab_series(corpus, files)
     return score_nab_run(checked, run_on_nab(checked, detector, series))
 
 
