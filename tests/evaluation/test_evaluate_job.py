@@ -16,6 +16,7 @@ from lakewatch import schemas, tables
 from lakewatch.config import load_config
 from lakewatch.detectors import get_detector
 from lakewatch.evaluation.entities import align
+from lakewatch.evaluation.nab_scoring import CostProfile, score_corpus
 from lakewatch.jobs import evaluate
 from lakewatch.jobs.evaluate import parse_args
 
@@ -73,11 +74,28 @@ def lake(spark, tmp_path_factory):
     return [arg for o in overrides for arg in ("--set", o)], config, data
 
 
+def _stamps() -> np.ndarray:
+    return np.array([np.datetime64(START.replace(tzinfo=None) + STEP * i, "ns") for i in range(N)])
+
+
+def _scores(name: str, channels: int, values: np.ndarray) -> np.ndarray:
+    """The detector's scores of the series, run in this process."""
+    detector = get_detector(name, channels=channels)
+    return detector.update(detector.new_state(), values, _stamps().astype(np.int64))[0]
+
+
+def _nab(scores: np.ndarray, threshold: float, train: int) -> float:
+    """NAB's standard score (weights from NAB's profiles.json) of the counted rows, the fault rows as one window."""
+    stamps = _stamps()
+    frame = pd.DataFrame({"timestamp": stamps[train:], "anomaly_score": scores[train:]})
+    window = [(stamps[FAULT[0]], stamps[FAULT[1] - 1])]
+    result = score_corpus({"e": frame}, {"e": window}, CostProfile("standard", 1.0, 0.11, 1.0, 1.0), threshold)
+    return 100 * (result.raw_score - result.null_score) / (result.perfect_score - result.null_score)
+
+
 def _expected(name: str, channels: int, values: np.ndarray, threshold: float, train: int) -> dict[str, float]:
     """The point-wise outcome computed here, from the detector run in this process."""
-    detector = get_detector(name, channels=channels)
-    stamps = np.array([np.datetime64(START.replace(tzinfo=None) + STEP * i, "ns") for i in range(N)]).astype(np.int64)
-    scores, _ = detector.update(detector.new_state(), values, stamps)
+    scores = _scores(name, channels, values)
     flagged = scores[train:] >= threshold
     anomalous = np.zeros(N, dtype=bool)
     anomalous[FAULT[0]:FAULT[1]] = True
@@ -122,7 +140,16 @@ def test_entities_are_scored_per_entity_with_metrics_matching_a_hand_computation
     _check(pump, machine)
     assert pump["f1"] > 0.9  # the multichannel detector sees channel c break away from a and b
     _check(tank, _expected("lakewatch_nab", 1, data["tank"], NAB_THRESHOLD, TRAIN))
-    assert pump["nab_standard"] is not None and tank["nab_standard"] is not None
+    machine_scores = _scores("lakewatch_machine", 3, data["machine"])
+    assert pump["nab_standard"] == pytest.approx(_nab(machine_scores, MACHINE_THRESHOLD, TRAIN))
+    tank_scores = _scores("lakewatch_nab", 1, data["tank"])
+    assert tank["nab_standard"] == pytest.approx(_nab(tank_scores, NAB_THRESHOLD, TRAIN))
+    both = [score_corpus({"e": pd.DataFrame({"timestamp": _stamps()[TRAIN:], "anomaly_score": s[TRAIN:]})},
+                         {"e": [(_stamps()[FAULT[0]], _stamps()[FAULT[1] - 1])]},
+                         CostProfile("standard", 1.0, 0.11, 1.0, 1.0), t)
+            for s, t in ((machine_scores, MACHINE_THRESHOLD), (tank_scores, NAB_THRESHOLD))]
+    raw, null, perfect = (sum(getattr(r, k) for r in both) for k in ("raw_score", "null_score", "perfect_score"))
+    assert rows["*"]["nab_standard"] == pytest.approx(100 * (raw - null) / (perfect - null))
     assert pump["train_rows"] == TRAIN and pump["anomalous"] == FAULT[1] - FAULT[0]
     printed = next(line.split() for line in out.splitlines() if line.startswith("pump-1 "))
     assert printed[:4] == ["pump-1", "3", "lakewatch_machine", "600"] and printed[8] == f"{machine['f1']:.3f}"
