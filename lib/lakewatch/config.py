@@ -131,6 +131,7 @@ class TableNames:
     gold_drift_metrics: str = "gold.drift_metrics"
     ops_retrain_requests: str = "ops.retrain_requests"
     ops_thresholds: str = "ops.thresholds"
+    gold_evaluations: str = "gold.evaluations"
 
     def all(self) -> dict[str, str]:
         """Every table name by its config key."""

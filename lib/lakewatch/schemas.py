@@ -279,6 +279,38 @@ OPS_THRESHOLDS = T.StructType([
     T.StructField("config_hash", T.StringType()),
 ])
 
+# One evaluation run (./spark-submit.sh evaluate): a row per entity (a series_id and its channels) and one overall row
+# (entity '*', counts summed over the scored entities), point-wise metrics from flag = score >= threshold and, with
+# --metric nab|both, the NAB standard-profile score; a skipped entity has status 'skipped' and its reason.
+GOLD_EVALUATIONS = T.StructType([
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("evaluated_at", T.TimestampType(), False),
+    T.StructField("entity", T.StringType(), False),
+    T.StructField("channels", T.StringType()),
+    T.StructField("detector", T.StringType()),
+    T.StructField("labels", T.StringType(), False),
+    T.StructField("metric", T.StringType(), False),
+    T.StructField("threshold", T.DoubleType()),
+    T.StructField("train_rows", T.IntegerType(), False),
+    T.StructField("status", T.StringType(), False),
+    T.StructField("reason", T.StringType()),
+    T.StructField("rows_scored", T.LongType(), False),
+    T.StructField("anomalous", T.LongType(), False),
+    T.StructField("flagged", T.LongType(), False),
+    T.StructField("tp", T.LongType(), False),
+    T.StructField("fp", T.LongType(), False),
+    T.StructField("fn", T.LongType(), False),
+    T.StructField("tn", T.LongType(), False),
+    T.StructField("precision", T.DoubleType()),
+    T.StructField("recall", T.DoubleType()),
+    T.StructField("f1", T.DoubleType()),
+    T.StructField("false_alarm_rate", T.DoubleType()),
+    T.StructField("missed_alarm_rate", T.DoubleType()),
+    T.StructField("nab_standard", T.DoubleType()),
+    T.StructField("git_commit", T.StringType()),
+    T.StructField("config_hash", T.StringType()),
+])
+
 
 def feature_columns(settings: FeatureSettings) -> list[str]:
     """Names of gold.features' feature columns, in table order, for these settings."""
@@ -319,6 +351,7 @@ TABLE_SCHEMAS: dict[str, T.StructType] = {
     "gold_drift_metrics": GOLD_DRIFT_METRICS,
     "ops_retrain_requests": OPS_RETRAIN_REQUESTS,
     "ops_thresholds": OPS_THRESHOLDS,
+    "gold_evaluations": GOLD_EVALUATIONS,
 }
 
 # Delta table properties a table is created with, by config key (a table that exists keeps its own).

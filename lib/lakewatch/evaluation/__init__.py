@@ -8,9 +8,12 @@ Spark-free (numpy/pandas; this package's namespace re-exports only these):
 * ``nab_files``: reading NAB's JSON files and reading/writing results directories in NAB's layout.
 * ``nab_scoring`` and ``nab_threshold``: the NAB v1.1 scorer and its corpus-wide threshold optimisation.
 * ``in_process``: a detector run over the corpus in this process and scored (:func:`evaluate_on_nab`, ...).
+* ``entities``: one entity (a series_id with one or more channels) aligned, scored and counted against its labels
+  (the evaluate job's per-entity part).
 
 On Spark: ``spark_run``, the library part of ``jobs/evaluate_nab.py`` (import it as
-``lakewatch.evaluation.spark_run``).
+``lakewatch.evaluation.spark_run``); ``general``, the library part of ``jobs/evaluate.py`` (any labelled
+lakehouse, per entity, into gold.evaluations).
 """
 
 from lakewatch.evaluation.corpus import (

@@ -41,6 +41,7 @@ TABLE_HINTS: dict[str, str] = {
     "gold_drift_metrics": "run ./spark-submit.sh drift to create it",
     "ops_retrain_requests": "run ./spark-submit.sh drift to create it",
     "ops_thresholds": "run ./spark-submit.sh recalibrate to create it",
+    "gold_evaluations": "run ./spark-submit.sh evaluate --labels gold.labels to create it",
 }
 #: Tables whose series a series_id is looked up in.
 SERIES_TABLES = ("silver_readings", "gold_anomaly_scores")
