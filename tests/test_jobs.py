@@ -40,7 +40,7 @@ def test_pipeline_job_tables_are_queryable_by_name_from_a_new_session(tmp_path: 
 def test_bad_arguments_are_refused_before_spark_starts(tmp_path: Path) -> None:
     bad_source = run_job(["pipeline", "--source", "nope", "--table-root", str(tmp_path)])
     assert bad_source.returncode == 2
-    assert "unknown source 'nope': expected 'synthetic' or one of ['nab', 'skab']" in _said(bad_source)
+    assert "unknown source 'nope': expected 'synthetic', 'machines' or one of ['nab', 'skab']" in _said(bad_source)
     bad_value = run_job(["pipeline", "--set", "synthetic.points=-5", "--table-root", str(tmp_path)])
     assert bad_value.returncode == 2 and "synthetic.points=-5: expected greater than 0" in _said(bad_value)
     unknown = run_job(["nosuchjob"])

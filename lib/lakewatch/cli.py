@@ -28,6 +28,7 @@ from lakewatch.errors import ConfigError, LakewatchError, SourceError, Validatio
 from lakewatch.job_options import add_job_options, config_overrides
 from lakewatch.progress import Progress
 from lakewatch.runs import RunRecord, track_run
+from lakewatch.sources.machine_source import SOURCE_NAME as MACHINES
 from lakewatch.sources.synthetic import SOURCE_NAME as SYNTHETIC
 from lakewatch.spark import get_spark
 
@@ -84,7 +85,8 @@ def checked_settings(parser: argparse.ArgumentParser, make: Callable[[LakewatchC
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --source and --path, checked by parse_job_args."""
     parser.add_argument("--source", default=SYNTHETIC,
-                        help="'synthetic' (built-in data, the default) or a source named in conf/ (e.g. nab)")
+                        help="'synthetic' (built-in data, the default), 'machines' (generated multichannel machines, "
+                             "conf machines:) or a source named in conf/ (e.g. nab)")
     parser.add_argument("--path", default=None, help="read the source from this path instead of its configured one")
 
 
@@ -94,8 +96,8 @@ def parse_job_args(parser: argparse.ArgumentParser,
     args = parser.parse_args(argv)
     config = config_from_args(args, parser)
     source = getattr(args, "source", None)
-    if source is not None and source != SYNTHETIC and source not in config.sources:
-        parser.error(f"unknown source '{source}': expected 'synthetic' or one of {sorted(config.sources)}")
+    if source is not None and source not in (SYNTHETIC, MACHINES) and source not in config.sources:
+        parser.error(f"unknown source '{source}': expected 'synthetic', 'machines' or one of {sorted(config.sources)}")
     return args, config
 
 

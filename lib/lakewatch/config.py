@@ -47,6 +47,7 @@ Int = Annotated[int, BeforeValidator(_not_bool)]
 Number = Annotated[float, BeforeValidator(_not_bool)]
 PositiveInt = Annotated[int, BeforeValidator(_not_bool), Field(gt=0)]
 NonNegativeInt = Annotated[int, BeforeValidator(_not_bool), Field(ge=0)]
+PositiveNumber = Annotated[float, BeforeValidator(_not_bool), Field(gt=0.0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Flag = Annotated[bool, Strict(), BeforeValidator(_plain_bool)]
 
@@ -169,6 +170,35 @@ class SyntheticSettings:
 
 
 @dataclass(frozen=True)
+class MachineSettings:
+    """Shape and fault severities of the generated multichannel machines (the `machines` source; the generator's
+    knobs are lakewatch.sources.machines.MachineSpec's). Every machine has ``healthy_rows + 5 * (fault_rows[1] +
+    gap_rows[1])`` rows (:attr:`rows`); severities are in healthy standard deviations."""
+
+    count: PositiveInt
+    seed: Int
+    channels: Annotated[int, BeforeValidator(_not_bool), Field(ge=3)]
+    healthy_rows: PositiveInt
+    fault_rows: tuple[PositiveInt, PositiveInt]
+    gap_rows: tuple[PositiveInt, PositiveInt]
+    drift_sigmas: PositiveNumber
+    shift_sigmas: PositiveNumber
+    vibration_sigmas: PositiveNumber
+    partitions: PositiveInt
+
+    def __post_init__(self) -> None:
+        for key in ("fault_rows", "gap_rows"):
+            low, high = getattr(self, key)
+            if low > high:
+                raise ConfigError(f"machines.{key}=[{low}, {high}]: expected [low, high] with low <= high")
+
+    @property
+    def rows(self) -> int:
+        """Rows of every machine: the healthy start, then room for the longest faults and gaps of five kinds."""
+        return self.healthy_rows + 5 * (self.fault_rows[1] + self.gap_rows[1])
+
+
+@dataclass(frozen=True)
 class QualitySettings:
     """Data-quality rules for refining bronze into silver and validating silver."""
 
@@ -265,6 +295,7 @@ class LakewatchConfig:
     synthetic: SyntheticSettings
     quality: QualitySettings
     features: FeatureSettings
+    machines: MachineSettings
     results_dir: str = "nab_results"
     sources: Mapping[str, FileSourceSpec] = field(default_factory=dict)
     detectors: DetectorCatalog = field(default_factory=lambda: DetectorCatalog(""))
@@ -455,6 +486,7 @@ def _build(env: str, data: dict[str, Any], root: Path, conf_path: Path) -> Lakew
         quality=validated(QualitySettings, quality, "quality"),
         features=validated(FeatureSettings, {"windows": features.get("windows") or (),
                                              "lags": features.get("lags") or ()}, "features"),
+        machines=validated(MachineSettings, _section(data, "machines"), "machines"),
         results_dir=str((data.get("evaluation") or {}).get("results_dir") or "nab_results"),
         sources={name: _build_source(name, spec, root) for name, spec in (data.get("sources") or {}).items()},
         detectors=_build_catalog(data),

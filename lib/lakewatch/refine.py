@@ -18,6 +18,7 @@ from lakewatch import schemas, tables
 from lakewatch.concurrent import run_together
 from lakewatch.config import LakewatchConfig, QualitySettings
 from lakewatch.sources.base import ParseSpec
+from lakewatch.sources.machine_source import SOURCE_NAME as MACHINES
 from lakewatch.sources.synthetic import SOURCE_NAME as SYNTHETIC
 from lakewatch.spark import partitions_for
 
@@ -119,7 +120,7 @@ def _quarantine_rows(classified: DataFrame) -> DataFrame:
 
 def parse_spec_for(config: LakewatchConfig, source_name: str) -> ParseSpec:
     """How to parse the raw text of rows that came from `source_name`."""
-    if source_name == SYNTHETIC:
+    if source_name in (SYNTHETIC, MACHINES):
         return ParseSpec()
     spec = config.source(source_name)
     return ParseSpec(timestamp_format=spec.timestamp_format, timezone=spec.timezone)
