@@ -73,7 +73,7 @@ def test_entry_points_exist_in_the_wheel_and_notebooks_in_the_repository(committ
             else:
                 notebook_tasks += 1
                 assert (REPO / task["notebook_task"]["notebook_path"]).is_file(), task["task_key"]
-    assert (wheel_tasks, notebook_tasks) == (9, 1)
+    assert (wheel_tasks, notebook_tasks) == (11, 1)
     assert "lakewatch-score-stream" in console_scripts
 
 
