@@ -15,7 +15,6 @@ from lakewatch.evaluation.general import (
     format_results,
     run_evaluation,
 )
-from lakewatch.sources.synthetic import SOURCE_NAME as SYNTHETIC
 from lakewatch.streaming.settings import parse_duration
 
 
@@ -49,9 +48,6 @@ def parse_args(argv: list[str] | None = None):
         train_rows = -1
     if train_rows < 0:
         parser.error(f"--train-rows {args.train_rows!r}: expected a whole number of rows, 0 or more")
-    if args.source is not None and args.source != SYNTHETIC and args.source not in config.sources:
-        parser.error(f"--source {args.source!r}: unknown source; expected '{SYNTHETIC}' or one of "
-                     f"{sorted(config.sources)}")
     try:
         tolerance = parse_duration(args.tolerance, "--tolerance")
     except ConfigError as exc:
