@@ -122,11 +122,6 @@ def point_metrics(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
             "missed_alarm_rate": share(fn, tp + fn)}
 
 
-def nab_normalised(raw: float, null: float, perfect: float) -> float:
-    """NAB's normalised score 100 (raw - null) / (perfect - null); NaN without a window."""
-    return 100.0 * (raw - null) / (perfect - null) if perfect != null else math.nan
-
-
 def _merged(windows: Windows) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for start, end in sorted(windows):

@@ -24,9 +24,9 @@ from lakewatch.evaluation.entities import (
     SCORED,
     EvaluationSpec,
     evaluate_entity,
-    nab_normalised,
     point_metrics,
 )
+from lakewatch.evaluation.nab_scoring import normalised_score
 from lakewatch.provenance import git_commit
 
 LABELS_TABLE = "gold.labels"
@@ -184,7 +184,7 @@ def evaluate_entities(readings: DataFrame, spec: EvaluationSpec) -> DataFrame:
 
 def _metrics(row: Mapping[str, Any], nab: bool) -> dict[str, Any]:
     out: dict[str, Any] = point_metrics(row["tp"], row["fp"], row["fn"], row["tn"])
-    out["nab_standard"] = (nab_normalised(row["nab_raw"], row["nab_null"], row["nab_perfect"])
+    out["nab_standard"] = (normalised_score(row["nab_raw"], row["nab_null"], row["nab_perfect"])
                            if nab and row["nab_raw"] is not None else None)
     return out
 

@@ -244,7 +244,8 @@ def _pool(prepared: list[_ScoredRows]) -> PooledRows:
     return pool_rows([(rows.scores, rows.window_ids, rows.units) for rows in prepared])
 
 
-def _normalise(raw: float, null: float, perfect: float) -> float:
+def normalised_score(raw: float, null: float, perfect: float) -> float:
+    """NAB's normalised score ``100 (raw - null) / (perfect - null)``; NaN without a scored window."""
     if perfect == null:  # no scored window: the scale is undefined
         return math.nan
     return 100.0 * (raw - null) / (perfect - null)
@@ -267,7 +268,7 @@ def _score_profile(
         raw_score=raw,
         null_score=null,
         perfect_score=perfect,
-        normalized=_normalise(raw, null, perfect),
+        normalized=normalised_score(raw, null, perfect),
         files=files,
     )
 

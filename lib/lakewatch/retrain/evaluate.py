@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+from lakewatch.evaluation.entities import in_windows
+
 AVERAGE_PRECISION = "average_precision"
 FLAG_RATE_ERROR = "flag_rate_error"
 HIGHER_IS_BETTER = {AVERAGE_PRECISION: True, FLAG_RATE_ERROR: False}
@@ -36,12 +38,12 @@ class Figure:
 
 def labelled(times: np.ndarray, windows: Sequence[tuple[datetime, datetime]]) -> np.ndarray:
     """Booleans: which of `times` (datetime64) fall inside one of the label `windows` (start, end inclusive)."""
-    stamps = np.asarray(times, dtype="datetime64[us]")
-    inside = np.zeros(len(stamps), dtype=bool)
-    for start, end in windows:
-        low, high = np.datetime64(_naive(start), "us"), np.datetime64(_naive(end), "us")
-        inside |= (stamps >= low) & (stamps <= high)
-    return inside
+    micros = np.asarray(times, dtype="datetime64[us]").astype(np.int64)
+    return in_windows(micros, [(_micros(start), _micros(end)) for start, end in windows])
+
+
+def _micros(moment: datetime) -> int:
+    return int(np.datetime64(_naive(moment), "us").astype(np.int64))
 
 
 def _naive(moment: datetime) -> datetime:
