@@ -15,21 +15,17 @@ in the label (gold.labels has no channel column).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from lakewatch.config import MachineSettings
-from lakewatch.sources.base import RAW_COLUMNS, KnownSources, ParseSpec, RawRead, nothing_known
+from lakewatch.sources.base import KnownSources, ParseSpec, RawRead, nothing_known
+from lakewatch.sources.generated import generated_read
 from lakewatch.sources.machines import Machine, MachineSpec, generate_machine
 
 SOURCE_NAME = "machines"
 
-_POINTS_SCHEMA = "series_id string, channel string, record_order long, epoch_s long, value double"
-_LABELS_SCHEMA = "series_id string, start_s long, end_s long, kind string"
 _NS_PER_S = 1_000_000_000
 
 
@@ -96,28 +92,7 @@ class MachineSource:
         """Raw rows and labelled windows of every machine, as lazy DataFrames (all generated: ingest drops the
         machines `known` names)."""
         s = self.settings
-        ids = spark.range(0, s.count, numPartitions=min(s.partitions, s.count))
-
-        def points(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            for batch in batches:
-                for index in batch["id"]:
-                    yield machine_points(machine(s, int(index)))
-
-        def labels(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            for batch in batches:
-                if len(batch):
-                    yield pd.concat([machine_windows(machine(s, int(i))) for i in batch["id"]], ignore_index=True)
-
-        ts_raw = F.timestamp_seconds("epoch_s").cast("string")
-        value_raw = F.col("value").cast("string")
-        rows = ids.mapInPandas(points, _POINTS_SCHEMA).select(
-            "series_id", "channel", ts_raw.alias("ts_raw"), value_raw.alias("value_raw"),
-            F.concat_ws(",", ts_raw, F.col("channel"), value_raw).alias("raw_record"),
-            F.lit(SOURCE_NAME).alias("source_name"),
-            F.concat(F.lit(f"machines://seed={s.seed}/"), "series_id").alias("source"),
-            F.lit(source_version(s)).alias("source_version"), "record_order",
-        ).select(*RAW_COLUMNS)
-        windows = ids.mapInPandas(labels, _LABELS_SCHEMA).select(
-            "series_id", F.timestamp_seconds("start_s").alias("window_start"),
-            F.timestamp_seconds("end_s").alias("window_end"), "kind")
-        return RawRead(rows=rows, labels=windows)
+        return generated_read(spark, name=SOURCE_NAME, seed=s.seed, count=s.count, partitions=s.partitions,
+                              version=source_version(s), points=lambda index: [machine_points(machine(s, index))],
+                              labels=lambda index: machine_windows(machine(s, index)),
+                              record=("ts", "channel", "value"))

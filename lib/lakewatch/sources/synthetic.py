@@ -13,17 +13,15 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from lakewatch.config import SyntheticSettings
-from lakewatch.sources.base import RAW_COLUMNS, KnownSources, ParseSpec, RawRead, nothing_known
+from lakewatch.sources.base import KnownSources, ParseSpec, RawRead, nothing_known
+from lakewatch.sources.generated import generated_read
 
 ANOMALY_KINDS = ("spike", "level_shift", "trend_change", "variance_burst", "flatline")
 CHUNK_ROWS = 500_000
 SOURCE_NAME = "synthetic"
 
-_POINTS_SCHEMA = "series_id string, channel string, record_order long, epoch_s long, value double"
-_LABELS_SCHEMA = "series_id string, start_s long, end_s long, kind string"
 
 
 @dataclass(frozen=True)
@@ -128,31 +126,13 @@ class SyntheticSource:
         """Raw rows and labelled windows of every series, as lazy DataFrames (all generated: ingest drops
         the series `known` names)."""
         s = self.settings
-        ids = spark.range(0, s.series, numPartitions=min(s.partitions, s.series))
 
-        def points(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            for batch in batches:
-                for index in batch["id"]:
-                    frame = generate_series(s, int(index))
-                    for lo in range(0, len(frame), CHUNK_ROWS):
-                        yield frame.iloc[lo: lo + CHUNK_ROWS]
+        def points(index: int) -> Iterator[pd.DataFrame]:
+            frame = generate_series(s, index)
+            for lo in range(0, len(frame), CHUNK_ROWS):
+                yield frame.iloc[lo: lo + CHUNK_ROWS]
 
-        def labels(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            for batch in batches:
-                yield pd.concat([label_windows(s, int(i)) for i in batch["id"]], ignore_index=True)
-
-        raw = ids.mapInPandas(points, _POINTS_SCHEMA)
-        ts_raw = F.timestamp_seconds("epoch_s").cast("string")
         version = (f"points={s.points};channels={s.channels};interval={s.interval_seconds};start={s.start};"
                    f"anomalies={s.anomalies_per_series}")
-        rows = raw.select(
-            "series_id", "channel", ts_raw.alias("ts_raw"), F.col("value").cast("string").alias("value_raw"),
-            F.concat_ws(",", ts_raw, F.col("value").cast("string")).alias("raw_record"),
-            F.lit(SOURCE_NAME).alias("source_name"),
-            F.concat(F.lit(f"synthetic://seed={s.seed}/"), "series_id").alias("source"),
-            F.lit(version).alias("source_version"), "record_order",
-        ).select(*RAW_COLUMNS)
-        windows = ids.mapInPandas(labels, _LABELS_SCHEMA).select(
-            "series_id", F.timestamp_seconds("start_s").alias("window_start"),
-            F.timestamp_seconds("end_s").alias("window_end"), "kind")
-        return RawRead(rows=rows, labels=windows)
+        return generated_read(spark, name=SOURCE_NAME, seed=s.seed, count=s.series, partitions=s.partitions,
+                              version=version, points=points, labels=lambda index: label_windows(s, index))
