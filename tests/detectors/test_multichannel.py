@@ -236,3 +236,35 @@ def test_the_healthy_start_says_what_it_ignored_and_what_was_constant() -> None:
     assert reports[0].describe() == ("pca_t2q: fitted on 500 healthy rows; channel(s) [1] ignored (missing in the "
                                      "healthy start); channel(s) [6] constant while healthy (any change alarms)")
     assert healthy_starts(get_detector("lakewatch_nab"), get_detector("lakewatch_nab").new_state()) == []
+
+
+def test_healthy_rows_fit_the_whole_healthy_start_into_the_first_rows() -> None:
+    """get_detector(..., healthy_rows=n) scales every healthy-start row count of the multichannel chain in its
+    configured proportions, so the detector has learnt all it learns by row n; univariate detectors are untouched."""
+    from lakewatch.detectors.registry import healthy_start_rows
+
+    configured = healthy_start_rows("lakewatch_machine")
+    assert configured == 1000 and healthy_start_rows("lakewatch_nab") is None
+    short = get_detector("lakewatch_machine", channels=4, healthy_rows=400)
+    for member in short.members:
+        assert member.base.params.train_rows == 200 and member.params.freeze_after_rows == 400
+        assert member.params.learning_rows == 200 < member.params.warmup_rows <= 400
+    nab = get_detector("lakewatch_nab", healthy_rows=400)
+    assert nab.fingerprint == get_detector("lakewatch_nab").fingerprint
+    with pytest.raises(DetectorParamsError, match="healthy_rows=5"):
+        get_detector("lakewatch_machine", channels=4, healthy_rows=5)
+
+
+def test_a_fault_after_a_short_healthy_start_is_flagged_only_when_the_start_fits_it() -> None:
+    """Healthy for 400 rows, then a level shift in two channels that lasts: with the configured 1000-row healthy
+    start the fault is learnt as normal; with healthy_rows=400 it is flagged while it lasts."""
+    x = _healthy(1600, seed=3, p=4)
+    x[400:, :2] += 25.0
+    stamps = timestamps(1600)
+    long = get_detector("lakewatch_machine", channels=4)
+    short = get_detector("lakewatch_machine", channels=4, healthy_rows=400)
+    threshold = 0.5
+    flagged_long = long.score_series(x, stamps)[400:] >= threshold
+    flagged_short = short.score_series(x, stamps)[400:] >= threshold
+    assert flagged_short.mean() > 0.9, "the shifted rows are flagged when the healthy start ends before them"
+    assert flagged_long.mean() < 0.5, "a 1000-row healthy start takes the shift in as normal"

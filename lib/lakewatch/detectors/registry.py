@@ -130,7 +130,7 @@ def default_detector_name(catalog: DetectorCatalog | None = None) -> str:
 
 
 def _build(catalog: DetectorCatalog, name: str, overrides: Mapping[str, Any] | None, stack: tuple[str, ...],
-           error: type[Exception], channels: int | None = None) -> Detector:
+           error: type[Exception], channels: int | None = None, healthy_scale: float | None = None) -> Detector:
     if name in stack:
         raise DetectorConfigError(f"detectors.{name} refers to itself through {' -> '.join((*stack, name))}")
     entry = catalog.entries[name]
@@ -141,19 +141,22 @@ def _build(catalog: DetectorCatalog, name: str, overrides: Mapping[str, Any] | N
         params.update(overrides)
     cls = _KINDS[entry.kind]
     if channels is not None and entry.kind in PLAIN_KINDS:
-        if "channels" not in {f.name for f in dataclasses.fields(cls.params_type)}:
+        if not _has_field(entry.kind, "channels"):
             raise DetectorParamsError(
                 f"{name}: asked for {channels} channels; kind {entry.kind!r} is univariate (one channel)"
             )
         params["channels"] = channels
+    if healthy_scale is not None and entry.kind not in ENSEMBLE_KINDS and _multichannel(catalog, name):
+        _scaled_healthy(entry.kind, params, healthy_scale)
     where = f"detectors.{name}.params" if error is ConfigError else name
     checked = validated(cls.params_type, params, where, error=error)
     if entry.kind in PLAIN_KINDS:
         return cls(checked, name=name)
     if entry.kind in WRAPPER_KINDS:
-        base = _build(catalog, entry.base or "", None, (*stack, name), error, channels)
+        base = _build(catalog, entry.base or "", None, (*stack, name), error, channels, healthy_scale)
         return cls(base, checked, name=name)
-    members = [_build(catalog, member, None, (*stack, name), error, channels) for member in entry.members]
+    members = [_build(catalog, member, None, (*stack, name), error, channels, healthy_scale)
+               for member in entry.members]
     return cls(members, checked, name=name)
 
 
@@ -179,7 +182,8 @@ def _entry_overrides(name: str, entry: DetectorEntry, given: Mapping[str, Any]) 
 
 
 def get_detector(name: str, params: Mapping[str, Any] | None = None, *,
-                 catalog: DetectorCatalog | None = None, channels: int | None = None) -> Detector:
+                 catalog: DetectorCatalog | None = None, channels: int | None = None,
+                 healthy_rows: int | None = None) -> Detector:
     """Build the detector configured under ``name`` (``"default"`` for the default one) in ``catalog``
     (``config.detectors``; None: the default configuration's, see :func:`default_catalog`).
 
@@ -189,6 +193,9 @@ def get_detector(name: str, params: Mapping[str, Any] | None = None, *,
     ``channels`` sets the channel count of every multichannel detector inside (an entity's channels: the
     catalog's ``channels`` is a default); asking a univariate detector for more than one channel is a
     :class:`DetectorParamsError`.
+    ``healthy_rows`` fits the healthy start of every multichannel detector inside into an entity's first
+    ``healthy_rows`` rows (see :func:`healthy_start_rows`); univariate detectors, which learn online, are left as
+    they are.
     Raises :class:`UnknownDetectorError` for an unknown name and :class:`DetectorParamsError` for unknown or
     invalid parameters.
     """
@@ -204,14 +211,72 @@ def get_detector(name: str, params: Mapping[str, Any] | None = None, *,
         params = _entry_overrides(resolved, catalog.entries[resolved], params)
     if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
         raise DetectorParamsError(f"{resolved}: channels={channels!r}; expected a positive integer")
+    if healthy_rows is not None and (isinstance(healthy_rows, bool) or not isinstance(healthy_rows, int)
+                                     or healthy_rows < MIN_HEALTHY_ROWS):
+        raise DetectorParamsError(f"{resolved}: healthy_rows={healthy_rows!r}; expected a whole number of rows, "
+                                  f"at least {MIN_HEALTHY_ROWS}")
+    configured = healthy_start_rows(resolved, catalog) if healthy_rows is not None else None
+    scale = healthy_rows / configured if configured else None
     det = _build(catalog, resolved, params, (), DetectorParamsError,
-                 None if channels is None or (channels == 1 and not _multichannel(catalog, resolved)) else channels)
+                 None if channels is None or (channels == 1 and not _multichannel(catalog, resolved)) else channels,
+                 scale)
     return det
+
+
+MIN_HEALTHY_ROWS = 20
+# Row counts of a multichannel detector's healthy start: the plain detector's own, then its likelihood's.
+_HEALTHY_PLAIN = ("train_rows",)
+_HEALTHY_LIKELIHOOD = ("learning_rows", "warmup_rows", "freeze_after_rows")
+
+
+def healthy_start_rows(name: str, catalog: DetectorCatalog | None = None) -> int | None:
+    """How many of an entity's first rows the named detector's multichannel parts learn "healthy" from, as
+    configured: the largest ``train_rows`` of a multichannel detector inside, or of a likelihood over one its
+    ``freeze_after_rows`` (the row its calibration stops learning at) when that is later. None for a detector
+    without multichannel parts.
+
+    ``get_detector(..., healthy_rows=n)`` scales every one of these row counts (and the likelihood's
+    ``learning_rows`` and ``warmup_rows``) by ``n / healthy_start_rows``, so the whole healthy start, in its
+    configured proportions, ends at row ``n`` (the evaluate job's ``--train-rows``).
+    """
+    catalog = catalog or default_catalog()
+    entry = catalog.entries[catalog.resolve(name)]
+    if entry.kind in PLAIN_KINDS:
+        if not _multichannel(catalog, catalog.resolve(name)) or not _has_field(entry.kind, "train_rows"):
+            return None
+        return int(entry.params.get("train_rows", _param_default(entry.kind, "train_rows")))
+    if entry.kind in WRAPPER_KINDS:
+        base = healthy_start_rows(entry.base or "", catalog)
+        if base is None:
+            return None
+        freeze = int(entry.params.get("freeze_after_rows", _param_default(entry.kind, "freeze_after_rows")))
+        return max(base, freeze)
+    found = [rows for member in entry.members if (rows := healthy_start_rows(member, catalog)) is not None]
+    return max(found) if found else None
+
+
+def _has_field(kind: str, field: str) -> bool:
+    return field in {f.name for f in dataclasses.fields(_KINDS[kind].params_type)}
+
+
+def _param_default(kind: str, field: str) -> Any:
+    return next(f.default for f in dataclasses.fields(_KINDS[kind].params_type) if f.name == field)
+
+
+def _scaled_healthy(kind: str, params: dict[str, Any], scale: float) -> None:
+    """Scale a multichannel detector's (or its likelihood's) healthy-start row counts in place."""
+    names = _HEALTHY_PLAIN if kind in PLAIN_KINDS else _HEALTHY_LIKELIHOOD
+    for field in (name for name in names if _has_field(kind, name)):
+        value = int(params.get(field, _param_default(kind, field)))
+        if value > 0:
+            params[field] = max(10, round(value * scale))
+    if kind in WRAPPER_KINDS and "learning_rows" in params:
+        params["warmup_rows"] = max(params["warmup_rows"], params["learning_rows"] + 1)
 
 
 def _multichannel(catalog: DetectorCatalog, name: str) -> bool:
     """Whether the named entry has a plain detector with a ``channels`` parameter inside."""
     entry = catalog.entries[name]
     if entry.kind in PLAIN_KINDS:
-        return "channels" in {f.name for f in dataclasses.fields(_KINDS[entry.kind].params_type)}
+        return _has_field(entry.kind, "channels")
     return any(_multichannel(catalog, child) for child in ([entry.base] if entry.base else list(entry.members)))

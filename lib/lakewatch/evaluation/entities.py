@@ -8,8 +8,10 @@ channel without a reading in a row is NaN there: the multichannel detectors (``p
 from the channels they have, a univariate detector scores it 0. An entity none of whose rows holds every channel
 "never aligns" and is skipped with that reason.
 
-The first ``train_rows`` aligned rows go through the detector (they are its healthy start) but are not counted;
-the rest are. A counted row is anomalous when its timestamp lies in a label window of its series (both ends
+The first ``train_rows`` aligned rows go through the detector but are not counted; the rest are. For a
+multichannel entity they are its detector's whole healthy start (``get_detector(..., healthy_rows=train_rows)``
+fits the configured healthy start, in its proportions, into those rows), so no counted row is one the detector is
+still learning from. A counted row is anomalous when its timestamp lies in a label window of its series (both ends
 inclusive), or, with a label channel, when that channel's value there is non-zero (missing: normal); it is
 flagged when its score is at least the detector's threshold.
 """
@@ -155,6 +157,7 @@ def _row(entity: str, channels: Sequence[str], detector: str, status: str, reaso
 def evaluate_entity(readings: pd.DataFrame, spec: EvaluationSpec) -> pd.DataFrame:
     """One ENTITY_RESULT_SCHEMA row for the readings (series_id, channel, micros, value) of one entity."""
     from lakewatch.detectors import get_detector
+    from lakewatch.detectors.registry import MIN_HEALTHY_ROWS
 
     entity = str(readings["series_id"].iloc[0])
     present = sorted(set(readings["channel"]))
@@ -176,7 +179,13 @@ def evaluate_entity(readings: pd.DataFrame, spec: EvaluationSpec) -> pd.DataFram
     if len(micros) <= spec.train_rows:
         return _row(entity, channels, detector_name, SKIPPED,
                     f"{len(micros)} aligned rows; --train-rows {spec.train_rows} leaves none to score", len(micros))
-    detector = get_detector(detector_name, dict(spec.params) or None, catalog=spec.catalog, channels=len(channels))
+    healthy = spec.train_rows if spec.train_rows and len(channels) > 1 else None
+    if healthy is not None and healthy < MIN_HEALTHY_ROWS:
+        return _row(entity, channels, detector_name, SKIPPED,
+                    f"--train-rows {healthy} is too short a healthy start for {detector_name} (a multichannel "
+                    f"detector needs at least {MIN_HEALTHY_ROWS} rows)", len(micros))
+    detector = get_detector(detector_name, dict(spec.params) or None, catalog=spec.catalog, channels=len(channels),
+                            healthy_rows=healthy)
     scores = detector.score_series(values if len(channels) > 1 else values[:, 0], micros * 1_000)
     counted = slice(spec.train_rows, None)
     if spec.label_channel is None:
