@@ -82,9 +82,11 @@ def load_cache(names):
     return {name: [cache[f"{name}/{i}"] for i in range(len(SERIES))] for name in names}
 
 
-def likelihood(raws, base_name="knn", **overrides):
+def likelihood(raws, base_name="knn", base=None, **overrides):
+    """Likelihood of cached raw channels; ``base`` (or BASES[base_name]) must be the detector that made them (the
+    state arrays are sized by its raw channel count: numba does not check bounds)."""
     params = {**LIK_DEFAULT, **overrides}
-    det = LikelihoodDetector(BASES[base_name](), params)
+    det = LikelihoodDetector(base if base is not None else BASES[base_name](), params)
     out = []
     for raw in raws:
         arrays = det._init_arrays()
@@ -336,6 +338,49 @@ def main(argv):
                       f"mean of 6 {np.nanmean([r[3] for r in rows]):.2f}")
                 for cat, label, thr, norm, raw_ in rows:
                     print(f"  {cat:24s} {label:14s} thr {thr:.6f} held-out {norm:7.2f} raw {raw_:8.3f}", flush=True)
+    elif what == "knn_memory":  # the kNN's own memory (weekly structure of 5-minute series is ~2000 rows)
+        grid = [(int(m), [2, 4, 8]) for m in argv[2].split(",")] if len(argv) > 2 else [
+            (2000, [2, 4, 8]), (4000, [2, 4, 8]), (1000, [2, 4, 8, 16]), (2000, [2, 4, 8, 16])]
+        extra = json.loads(argv[3]) if len(argv) > 3 else {}
+        for memory, scales in grid:
+            det = get_detector("knn", {"memory": memory, "scales": scales, **extra})
+            kr = [_raw(det, x) for x in SERIES]
+            kl = likelihood(kr, base=det)
+            print("knn memory", memory, "scales", scales, extra, fmt(score(ensemble([kl, rec]))), flush=True)
+    elif what == "loco_mem":  # the kNN memory chosen per fold (the default's 1000 included)
+        cands = {"m1000": base}
+        for memory in [2000, 3000, 4000, 5000, 5500, 6000, 6500, 8000]:
+            det = get_detector("knn", {"memory": memory})
+            kl = likelihood([_raw(det, x) for x in SERIES], base=det)
+            cands[f"m{memory}"] = ensemble([kl, rec])
+        for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
+            rows = loco(cands, prof)
+            pooled_norm = normalised(sum(r[4] for r in rows), list(range(len(SERIES))), prof)
+            print(f"## {prof} | kNN memory 1000..8000 (9) | pooled held-out {pooled_norm:.2f} | "
+                  f"mean of 6 {np.nanmean([r[3] for r in rows]):.2f}")
+            for cat, label, thr, norm, raw_ in rows:
+                print(f"  {cat:24s} {label:14s} thr {thr:.6f} held-out {norm:7.2f} raw {raw_:8.3f}", flush=True)
+    elif what == "loco_mem_st":  # kNN memory x suppress_threshold, chosen per fold
+        cands = {}
+        for memory in [1000, 4000, 5500, 6000, 6500]:
+            det = get_detector("knn", {"memory": memory})
+            kl = likelihood([_raw(det, x) for x in SERIES], base=det)
+            for st in [0.5, 0.505]:
+                cands[f"m{memory}/st{st}"] = ensemble([kl, rec], threshold=st)
+                print(f"m{memory}/st{st}", fmt(score(cands[f"m{memory}/st{st}"])), flush=True)
+        for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
+            rows = loco(cands, prof)
+            pooled_norm = normalised(sum(r[4] for r in rows), list(range(len(SERIES))), prof)
+            print(f"## {prof} | kNN memory x suppress_threshold (10) | pooled held-out {pooled_norm:.2f} | "
+                  f"mean of 6 {np.nanmean([r[3] for r in rows]):.2f}")
+            for cat, label, thr, norm, raw_ in rows:
+                print(f"  {cat:24s} {label:14s} thr {thr:.6f} held-out {norm:7.2f} raw {raw_:8.3f}", flush=True)
+    elif what == "mem_st":  # neighbourhood of kNN memory 6500 / suppress_threshold 0.505
+        for memory in [int(m) for m in argv[2].split(",")]:
+            det = get_detector("knn", {"memory": memory})
+            kl = likelihood([_raw(det, x) for x in SERIES], base=det)
+            for st in [0.5, 0.505, 0.51]:
+                print(f"m{memory}/st{st}", fmt(score(ensemble([kl, rec], threshold=st))), flush=True)
     print(f"total {time.perf_counter()-t0:.1f}s")
 
 
@@ -403,4 +448,3 @@ def _level_kernel(s, low, hi, rows_lo, rows_hi):
 
 if __name__ == "__main__":
     main(sys.argv)
-    _ = json
