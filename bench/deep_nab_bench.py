@@ -10,8 +10,9 @@ For each model given (``--model``, a model URI, or ``--artifacts``, a folder wri
 NAB v1.1 scorer (corpus-wide threshold per profile): (1) the default detector ``lakewatch_nab``, (2) the deep
 detector alone, (3) an ``EnsembleDetector`` of ``lakewatch_nab``'s members plus the deep detector, with
 ``lakewatch_nab``'s own combination and suppression parameters (one parameter set; no labels used anywhere but
-in the scorer). With ``--spark-series N`` it also scores N NAB series of the lakehouse's silver.readings on
-Spark with ``tracking.score_with_model`` by the model URI and reports the largest difference from the
+in the scorer), (4) the deep detector wrapped in the anomaly likelihood (``knn_likelihood``'s parameters), alone
+and (5) as that third member. With ``--spark-series N`` it also scores N NAB series of the lakehouse's
+silver.readings on Spark with ``tracking.score_with_model`` by the model URI and reports the largest difference from the
 in-process scores. Results: bench/out/deep-nab.json.
 """
 
@@ -29,6 +30,7 @@ from lakewatch.config import load_config
 from lakewatch.detectors import get_detector
 from lakewatch.detectors.base import Detector
 from lakewatch.detectors.ensemble import EnsembleDetector
+from lakewatch.detectors.likelihood import LikelihoodDetector
 from lakewatch.evaluation import NabCorpus, NabSeries, default_corpus_path, run_on_nab, score_nab_run
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -135,6 +137,13 @@ def main() -> None:
         print(f"{suppressed.name:<40} {entry['suppressed']['scores']}")
         entry["ensemble"] = nab_entry(nab, with_deep(base, deep), corpus)
         print(f"{entry['ensemble']['detector']:<40} {entry['ensemble']['scores']}")
+        # The raw error's calibrated CDF sits around 0.5 on every row, so under max it decides the ensemble; the
+        # anomaly likelihood over it (knn_likelihood's parameters) scores near 0 except at a rare excursion.
+        wrapped = LikelihoodDetector(deep, get_detector("knn_likelihood").params, name=f"{deep.name}_likelihood")
+        entry["likelihood"] = nab_entry(nab, wrapped, corpus)
+        print(f"{wrapped.name:<40} {entry['likelihood']['scores']}")
+        entry["likelihood_ensemble"] = nab_entry(nab, with_deep(base, wrapped), corpus)
+        print(f"{entry['likelihood_ensemble']['detector']:<40} {entry['likelihood_ensemble']['scores']}")
         result["models"].append(entry)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
