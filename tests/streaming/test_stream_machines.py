@@ -43,7 +43,7 @@ def _settings(tmp_path) -> StreamSettings:
 @pytest.fixture(scope="module")
 def streamed(spark, tmp_path_factory):
     """Three machines (4 sensors, one fault each), a machine whose channels never align, bad readings and a
-    univariate series, streamed in two commits split inside a row, with a restart between and one after."""
+    univariate series, streamed in two commits split inside a row, with a restart between."""
     tmp_path = tmp_path_factory.mktemp("machines")
     config = make_config(tmp_path / "lake")
     machines = [_machine_rows(i) for i in range(3)]
@@ -66,7 +66,6 @@ def streamed(spark, tmp_path_factory):
     for part in (everything.iloc[:cut], everything.iloc[cut:]):
         append_silver(spark, config, part)
         reports.append(run_score_stream(spark, config, settings, Progress("test-machines")))
-    reports.append(run_score_stream(spark, config, settings, Progress("test-machines")))
     scores = spark.table(config.tables.gold_anomaly_scores).toPandas()
     events = spark.table(config.tables.gold_anomalies).toPandas()
     quarantine = spark.table(config.tables.silver_quarantine).toPandas()
@@ -77,7 +76,7 @@ def streamed(spark, tmp_path_factory):
 def test_each_machine_is_scored_once_per_instant_as_the_batch_scores_its_aligned_rows(streamed):
     scores, reports = streamed["scores"], streamed["reports"]
     detector = get_detector("lakewatch_machine", channels=4)
-    for frame, m in streamed["machines"]:
+    for _, m in streamed["machines"]:
         got = scores[scores["series_id"] == m.entity_id].sort_values("timestamp")
         assert set(got["channel"]) == {"*"} and got["value"].isna().all()
         assert not got["timestamp"].duplicated().any() and len(got) == ROWS
@@ -91,7 +90,7 @@ def test_each_machine_is_scored_once_per_instant_as_the_batch_scores_its_aligned
         assert (got["flag"] == (got["score"] >= 0.5)).all()
         assert set(got["detector"]) == {"lakewatch_machine"}
         assert set(got["model_version"]) == {f"lakewatch_machine@{detector.fingerprint}"}
-    assert reports[0].scored > 0 and reports[1].scored > 0 and reports[2].scored == 0  # a restart scores nothing
+    assert reports[0].scored > 0 and reports[1].scored > 0  # the restart went on where the first run stopped
     assert set(scores["batch_id"]) == {0, 1}
 
 
@@ -139,7 +138,7 @@ def test_bad_readings_of_machines_go_to_quarantine_with_their_reason(streamed):
 def test_entity_settings_are_checked(lake):
     with pytest.raises(ConfigError, match=r"streaming.entities.series.m\*"):
         StreamSettings(entities={"series": {"m*": ["only-one"]}})
-    with pytest.raises(ConfigError, match="streaming.entities"):
+    with pytest.raises(ConfigError, match=r"streaming\.entities: unknown keys"):
         StreamSettings(entities={"channels": ["a", "b"]})
     settings = StreamSettings(entities={"series": {"m*": ["a", "b"]}, "detector": UNIVARIATE})
     with pytest.raises(ConfigError, match="univariate"):
