@@ -152,7 +152,7 @@ class EntityScorer:
 
     def __init__(self, settings: EntitySettings, detectors: Mapping[int, Detector], threshold: float,
                  max_lateness_ns: int = 0, event_gap_rows: int = 0, explainer: Explainer | None = None,
-                 detector_name: str = "") -> None:
+                 detector_name: str = "", book: Any = None) -> None:
         self.settings = settings
         self.detectors = dict(detectors)  # by channel count
         self.detector_name = detector_name or next(iter(self.detectors.values())).name
@@ -160,6 +160,7 @@ class EntityScorer:
         self.max_lateness_ns = int(max_lateness_ns)
         self.event_gap_rows = int(event_gap_rows)
         self.explainer = explainer
+        self.book = book  # per-series thresholds (ops.thresholds, lakewatch.thresholds), keyed (series_id, '*', ...)
 
     def step(self, series_id: str, state: SeriesState, ts_us: np.ndarray, values: np.ndarray,
              channels: np.ndarray) -> EntityOutput:
@@ -258,13 +259,14 @@ class EntityScorer:
     def _score(self, series_id: str, channels: int, state: SeriesState, before_state: SeriesState,
                run_ts: np.ndarray, wide: np.ndarray, late_rows: list[Any], rejected: list[Rejected]) -> EntityOutput:
         detector = self.detector(channels)
+        threshold = self.threshold_of(series_id)
         det_state = detector.new_state() if state.is_new else detector.state_from_bytes(state.detector)
         trail = state.trail
         explanations: dict[int, Any] = {}
         if len(run_ts):
             before = det_state
             scores, det_state = detector.update(det_state, wide, run_ts)
-            flags = scores >= self.threshold
+            flags = scores >= threshold
             if self.explainer is not None:
                 names = self.settings.channels_of(series_id)
                 explanations, trail = self.explainer.advance(detector, trail, before, wide, run_ts, scores, flags,
@@ -279,7 +281,14 @@ class EntityScorer:
                                 max_seen_ns=state.max_seen_ns, held_ts=state.held_ts, held_values=state.held_values,
                                 open_event=open_event, rows_scored=state.rows_scored + len(run_ts))
         return EntityOutput(run_ts, np.full(len(run_ts), np.nan), scores, flags, explanations, events, new_state,
-                            self.threshold, late_rows, rejected)
+                            threshold, late_rows, rejected)
+
+    def threshold_of(self, series_id: str) -> float:
+        """The entity's flag threshold now: its row (series_id, '*', detector) in ops.thresholds, else the
+        entities' threshold."""
+        if self.book is None:
+            return self.threshold
+        return float(self.book.current().get((series_id, ENTITY_CHANNEL, self.detector_name), self.threshold))
 
     def stamp(self, series_id: str) -> dict[str, str]:
         """The detector name and model version stamped on the entity's scores and events."""

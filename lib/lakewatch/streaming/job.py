@@ -169,11 +169,12 @@ def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: S
         group_function(scorer, entities), OUTPUT_SCHEMA, STATE_SCHEMA, "append", "NoTimeout")
 
 
-def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: Progress) -> EntityScorer | None:
+def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: Progress,
+                  book: Any = None) -> EntityScorer | None:
     """The scorer of the multichannel entities of `streaming.entities` (None when none is configured): its
     detector ("" = lakewatch_machine, the multichannel default, as the evaluate job picks for several channels)
     built for each configured channel count, and its flag threshold. ConfigError when the detector is unknown,
-    univariate or has no threshold."""
+    univariate or has no threshold. `book`: per-series thresholds (ops.thresholds), rows of channel '*'."""
     entities = settings.entity_settings()
     if not entities.enabled:
         return None
@@ -196,7 +197,7 @@ def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: P
                  f" scored as one (channel '*') by {name}, threshold {threshold}, tolerance {entities.tolerance}, "
                  f"wait {entities.wait}")
     return EntityScorer(entities, detectors, float(threshold), settings.max_lateness_ns, settings.event_gap_rows,
-                        explainer, name)
+                        explainer, name, book)
 
 
 STREAM_TABLES = ("gold_anomaly_scores", "gold_anomalies", "silver_quarantine")
@@ -277,10 +278,10 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     if explainer is None:
         progress.say("explanations off (streaming.explain.enabled is false)")
     threshold = settings.flag_threshold(config, resolved.name)
+    book = _threshold_book(config, threshold, progress)
     scorer = SeriesScorer(resolved.detector, threshold, settings.watermark_ns, settings.max_lateness_ns,
-                          settings.event_gap_rows, explainer, _threshold_book(config, threshold, progress),
-                          resolved.name)
-    entities = entity_scorer(config, settings, progress)
+                          settings.event_gap_rows, explainer, book, resolved.name)
+    entities = entity_scorer(config, settings, progress, book)
     checkpoint = checkpoint_dir(config, settings)
     check_state_layout(spark, checkpoint, settings.state_buckets)
     report = StreamReport(checkpoint=checkpoint, detector=resolved.name)
