@@ -68,7 +68,9 @@ class ExplainSettings:
     enabled: off = no explanations. exact_max_inputs: exact Shapley values (all ``2**inputs`` coalitions) up
     to this many inputs, seeded antithetic permutation sampling (about ``permutation_evals`` model evaluations)
     above. Every flagged point is explained: there is no cap per batch (the cost is one batch of ``2**inputs``
-    window evaluations per flagged point, see the module doc).
+    window evaluations per flagged point, see the module doc). by_channel: for a multichannel detector, the
+    players of the game are the channels (all lags of a channel switch between actual and reference together), so
+    the attributions name sensors, one value each, and are exact up to ``exact_max_inputs`` channels.
     """
 
     lags: int = 8
@@ -78,6 +80,7 @@ class ExplainSettings:
     enabled: bool = True
     exact_max_inputs: int = 10
     permutation_evals: int = 1000
+    by_channel: bool = False
 
     def __post_init__(self) -> None:
         for name in ("lags", "top_k", "background", "snapshot_every", "exact_max_inputs"):
@@ -89,6 +92,8 @@ class ExplainSettings:
         if self.exact_max_inputs > 16:
             raise ExplainError(f"explain settings: exact_max_inputs={self.exact_max_inputs}; expected at most 16 "
                                f"(2**inputs detector evaluations per point)")
+        if not isinstance(self.by_channel, bool):
+            raise ExplainError(f"explain settings: by_channel={self.by_channel!r}; expected true or false")
         if not isinstance(self.enabled, bool):
             raise ExplainError(f"explain settings: enabled={self.enabled!r}; expected true or false")
 
@@ -234,12 +239,14 @@ def _window_scores(detector: Detector, state: DetectorState, windows: np.ndarray
 
 
 def _shapley(detector: Detector, state: DetectorState, window: np.ndarray, stamps: np.ndarray,
-             features: np.ndarray, reference: np.ndarray, settings: ExplainSettings) -> tuple[np.ndarray, float, float]:
+             features: np.ndarray, reference: np.ndarray, settings: ExplainSettings,
+             groups: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
     """Baseline Shapley values of g(z) = last score of the window with inputs z, from ``reference`` to the
     actual inputs; returns (values, g(reference), g(actual)). All coalitions go through the detector as one
     batch of windows (:meth:`Detector.last_scores`); the values add up to g(actual) - g(reference) by
-    construction (exactly for the exact explainer, per permutation for the sampled one)."""
-    m = len(features)
+    construction (exactly for the exact explainer, per permutation for the sampled one). ``groups`` (player of
+    each feature, 0..players-1): the players switch their features together, one value per player."""
+    m = len(features) if groups is None else int(groups.max()) + 1
     x = window.reshape(-1)[features]
     if m <= settings.exact_max_inputs:
         bits = (np.arange(1 << m)[:, None] >> np.arange(m)[None, :]) & 1
@@ -248,7 +255,7 @@ def _shapley(detector: Detector, state: DetectorState, window: np.ndarray, stamp
         perm_masks, count = _permutation_masks(m, settings.permutation_evals)
         chosen, inverse = np.unique(perm_masks.reshape(-1, m), axis=0, return_inverse=True)
     windows = np.broadcast_to(window.reshape(-1), (len(chosen), window.size)).copy()
-    windows[:, features] = np.where(chosen, x, reference)
+    windows[:, features] = np.where(chosen if groups is None else chosen[:, groups], x, reference)
     v = _window_scores(detector, state, windows.reshape(len(chosen), *window.shape), stamps)
     if m <= settings.exact_max_inputs:
         return _exact_shapley(v, m), float(v[0]), float(v[-1])
@@ -291,6 +298,11 @@ def explain_points(detector: Detector, state_before_window: DetectorState, windo
     all_names = input_names(m, channels, channel_names)
     names = [all_names[i] for i in features]
     multivariate = channels > 1 or detector.multivariate
+    groups = None
+    if settings.by_channel and channels > 1 and len(features):
+        players, groups = np.unique(features % channels, return_inverse=True)
+        channel_label = list(channel_names) if channel_names is not None else [f"ch{j}" for j in range(channels)]
+        names = [channel_label[int(c)] for c in players]
     if len(features) == 0 or not row_finite[-1]:  # the detector skips a non-finite last row: score 0, no inputs
         score = float(detector.last_scores(state_before_window, (window if multivariate else window[:, 0])[None],
                                            stamps)[0])
@@ -301,7 +313,8 @@ def explain_points(detector: Detector, state_before_window: DetectorState, windo
         if bg.shape[1:] not in ((m,), (m, channels)) or (bg.ndim == 2 and channels != 1):
             raise ExplainError(f"background windows have shape {bg.shape}; expected (b, {m}) or (b, {m}, {channels})")
     reference = _reference(window, bg, features, settings.background)
-    values, base, score = _shapley(detector, state_before_window, window, stamps, features, reference, settings)
+    values, base, score = _shapley(detector, state_before_window, window, stamps, features, reference, settings,
+                                   groups)
     if not abs(base + values.sum() - score) <= ADDITIVITY_TOLERANCE:
         raise ExplainError(f"Shapley values do not add up: base {base!r} + sum {values.sum()!r} != score {score!r}")
     order = np.argsort(-np.abs(values), kind="stable")

@@ -32,6 +32,8 @@ from lakewatch.evaluation.nab_scoring import CostProfile, score_corpus
 # NAB v1.1's standard application profile (NAB config/profiles.json), so scoring needs no NAB checkout.
 NAB_STANDARD = CostProfile(name="standard", tp_weight=1.0, fp_weight=0.11, fn_weight=1.0, tn_weight=1.0)
 SCORED, SKIPPED = "scored", "skipped"
+# The detector of an entity of several channels unless told otherwise (the evaluate job, the score stream).
+MULTICHANNEL_DEFAULT = "lakewatch_machine"
 
 #: One row per entity, what :func:`evaluate_entity` returns (and the applyInPandas output schema).
 ENTITY_RESULT_SCHEMA = (
@@ -73,15 +75,19 @@ def align(readings: pd.DataFrame, channels: Sequence[str], tolerance_us: int = 0
     order; see the module docstring for the tolerance and missing values."""
     frame = readings.sort_values("micros", kind="stable")
     micros = frame["micros"].to_numpy(np.int64)
-    row = _row_starts(micros, tolerance_us) if tolerance_us > 0 else micros
+    row = row_starts(micros, tolerance_us)
     keyed = pd.DataFrame({"row": row, "channel": frame["channel"].to_numpy(), "value": frame["value"].to_numpy(float)})
     wide = (keyed.drop_duplicates(["row", "channel"], keep="last")
             .pivot(index="row", columns="channel", values="value").reindex(columns=list(channels)).sort_index())
     return wide.index.to_numpy(np.int64), wide.to_numpy(float)
 
 
-def _row_starts(micros: np.ndarray, tolerance_us: int) -> np.ndarray:
-    """Each sorted timestamp's row: the first timestamp of the run it joins (within tolerance of that first)."""
+def row_starts(micros: np.ndarray, tolerance_us: int) -> np.ndarray:
+    """Each sorted timestamp's row: the first timestamp of the run it joins (within tolerance of that first);
+    with no tolerance, the timestamp itself. (The score stream holds and releases an entity's readings by these
+    rows, lakewatch.streaming.entities.)"""
+    if tolerance_us <= 0:
+        return micros
     out = np.empty_like(micros)
     start = None
     for i, t in enumerate(micros):

@@ -21,6 +21,7 @@ from lakewatch.config import LakewatchConfig
 from lakewatch.errors import ConfigError, LakewatchError
 from lakewatch.evaluation.entities import (
     ENTITY_RESULT_SCHEMA,
+    MULTICHANNEL_DEFAULT,
     SCORED,
     EvaluationSpec,
     evaluate_entity,
@@ -33,7 +34,6 @@ LABELS_TABLE = "gold.labels"
 LABEL_COLUMN = "column:"
 METRICS = ("f1", "nab", "both")
 #: The detector an entity of more than one channel gets unless --detector names another (conf/detectors.yaml).
-MULTICHANNEL_DEFAULT = "lakewatch_machine"
 OVERALL = "*"
 
 

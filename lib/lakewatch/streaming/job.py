@@ -18,8 +18,10 @@ from lakewatch import tables, views
 from lakewatch.config import LakewatchConfig
 from lakewatch.detectors import Detector, get_detector
 from lakewatch.errors import ConfigError, LakewatchError
+from lakewatch.evaluation.entities import MULTICHANNEL_DEFAULT
 from lakewatch.progress import Progress
 from lakewatch.sources.filesystem import hadoop_path
+from lakewatch.streaming.entities import EntityScorer
 from lakewatch.streaming.explaining import make_explainer
 from lakewatch.streaming.packing import KEY_COLUMNS, pack_batches, packed_schema
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, bucket_function, group_function
@@ -145,21 +147,57 @@ def kafka_streams(spark: SparkSession, settings: StreamSettings) -> tuple[DataFr
     return streams.readings, streams.malformed, at_most_every(settings.trigger, every)
 
 
-def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: StreamSettings) -> DataFrame:
+def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: StreamSettings,
+                          entities: EntityScorer | None = None) -> DataFrame:
     """The stateful scoring transform: readings (series_id, channel, timestamp, value) to OUTPUT_SCHEMA rows.
 
     Each source task packs its readings per series first (lakewatch.streaming.packing), so Spark shuffles and
     hands to Python one row of arrays per series and task rather than one row per reading. With
-    settings.state_buckets the state is kept per bucket of series (lakewatch.streaming.state).
+    settings.state_buckets the state is kept per bucket of series (lakewatch.streaming.state). With `entities`,
+    the readings of a multichannel entity are packed and kept under the key (series_id, '*')
+    (lakewatch.streaming.entities).
     """
     columns = readings.select("series_id", "channel", F.unix_micros("timestamp").alias("ts_us"), "value")
-    packed = columns.mapInArrow(pack_batches, packed_schema(columns.schema))
+    globs = tuple(entities.settings.series) if entities is not None else ()
+    pack = partial(pack_batches, globs=globs) if globs else pack_batches
+    packed = columns.mapInArrow(pack, packed_schema(columns.schema, entities=bool(globs)))
     if settings.state_buckets:
         bucket = F.pmod(F.xxhash64(*KEY_COLUMNS), F.lit(settings.state_buckets)).cast("int")
         return packed.withColumn(BUCKET_COLUMN, bucket).groupBy(BUCKET_COLUMN).applyInPandasWithState(
-            bucket_function(scorer), OUTPUT_SCHEMA, BUCKET_STATE_SCHEMA, "append", "NoTimeout")
+            bucket_function(scorer, entities), OUTPUT_SCHEMA, BUCKET_STATE_SCHEMA, "append", "NoTimeout")
     return packed.groupBy(*KEY_COLUMNS).applyInPandasWithState(
-        group_function(scorer), OUTPUT_SCHEMA, STATE_SCHEMA, "append", "NoTimeout")
+        group_function(scorer, entities), OUTPUT_SCHEMA, STATE_SCHEMA, "append", "NoTimeout")
+
+
+def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: Progress,
+                  book: Any = None) -> EntityScorer | None:
+    """The scorer of the multichannel entities of `streaming.entities` (None when none is configured): its
+    detector ("" = lakewatch_machine, the multichannel default, as the evaluate job picks for several channels)
+    built for each configured channel count, and its flag threshold. ConfigError when the detector is unknown,
+    univariate or has no threshold. `book`: per-series thresholds (ops.thresholds), rows of channel '*'."""
+    entities = settings.entity_settings()
+    if not entities.enabled:
+        return None
+    name = config.detectors.resolve(entities.detector or MULTICHANNEL_DEFAULT)
+    detectors = {}
+    for count in sorted(entities.channel_counts()):
+        try:
+            detectors[count] = get_detector(name, catalog=config.detectors, channels=count)
+        except (LakewatchError, ValueError) as exc:
+            raise ConfigError(f"streaming.entities.detector {name!r} for entities of {count} channels: {exc}") from exc
+        if not detectors[count].multivariate:
+            raise ConfigError(f"streaming.entities.detector {name!r} is univariate; an entity of {count} channels "
+                              f"needs a multichannel one (e.g. {MULTICHANNEL_DEFAULT})")
+    threshold = entities.threshold if entities.threshold is not None else config.detectors.threshold(name)
+    if threshold is None:
+        raise ConfigError(f"streaming.entities.threshold is not set and detector {name!r} has no calibrated "
+                          f"threshold (detectors.{name}.threshold in conf/detectors.yaml)")
+    explainer = make_explainer(settings.explain, by_channel=True)
+    progress.say(f"multichannel entities: {', '.join(f'{g} ({len(c)} channels)' for g, c in entities.series.items())}"
+                 f" scored as one (channel '*') by {name}, threshold {threshold}, tolerance {entities.tolerance}, "
+                 f"wait {entities.wait}")
+    return EntityScorer(entities, detectors, float(threshold), settings.max_lateness_ns, settings.event_gap_rows,
+                        explainer, name, book)
 
 
 STREAM_TABLES = ("gold_anomaly_scores", "gold_anomalies", "silver_quarantine")
@@ -240,9 +278,10 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     if explainer is None:
         progress.say("explanations off (streaming.explain.enabled is false)")
     threshold = settings.flag_threshold(config, resolved.name)
+    book = _threshold_book(config, threshold, progress)
     scorer = SeriesScorer(resolved.detector, threshold, settings.watermark_ns, settings.max_lateness_ns,
-                          settings.event_gap_rows, explainer, _threshold_book(config, threshold, progress),
-                          resolved.name)
+                          settings.event_gap_rows, explainer, book, resolved.name)
+    entities = entity_scorer(config, settings, progress, book)
     checkpoint = checkpoint_dir(config, settings)
     check_state_layout(spark, checkpoint, settings.state_buckets)
     report = StreamReport(checkpoint=checkpoint, detector=resolved.name)
@@ -264,14 +303,14 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
         source_name = config.tables.silver_readings
     targets = (config.tables.gold_anomaly_scores, config.tables.gold_anomalies, config.tables.silver_quarantine)
     spec = SinkSpec(*targets, resolved.name, resolved.model_version, threshold, checkpoint, source_name,
-                    locations=table_locations(spark, targets))
+                    locations=table_locations(spark, targets), entities=entities is not None)
     trigger = parse_trigger(settings.trigger)
     notifier = _alerts_hook(spark, config, progress)
     began = time.perf_counter()
     handler = partial(write_batch, spec=spec, on_batch=on_batch,
                       on_events=notifier.on_events if notifier is not None else None)
-    queries = [_start(score_readings_stream(readings, scorer, settings), settings.query_name, checkpoint, trigger,
-                      handler, settings.state_partitions)]
+    queries = [_start(score_readings_stream(readings, scorer, settings, entities), settings.query_name, checkpoint,
+                      trigger, handler, settings.state_partitions)]
     if malformed is not None:
         bad_checkpoint = f"{checkpoint.rstrip('/')}_malformed"
         queries.append(_start(malformed, f"{settings.query_name}_malformed", bad_checkpoint, malformed_trigger,

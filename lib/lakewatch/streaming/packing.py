@@ -8,9 +8,11 @@ source task instead of one per reading. The stateful step sorts each series' poi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fnmatch
+from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import types as T
 
 KEY_COLUMNS = ("series_id", "channel")
@@ -19,33 +21,56 @@ _ARRAY_FIELDS = (T.StructField("ts_us", T.ArrayType(T.LongType())), T.StructFiel
 PACK_ROWS = 1_000_000
 
 
-def packed_schema(readings: T.StructType) -> T.StructType:
+# With multichannel entities (lakewatch.streaming.entities) the packed rows also carry each reading's channel.
+SOURCE_CHANNEL = T.StructField("source_channel", T.ArrayType(T.StringType()))
+ENTITY_CHANNEL = "*"
+
+
+def packed_schema(readings: T.StructType, entities: bool = False) -> T.StructType:
     """The packed rows' schema: the key fields as `readings` has them (their nullability is part of the state
     store's key schema, which a checkpoint fixes), then the readings' times (epoch microseconds) and values as
-    arrays, in arrival order."""
-    return T.StructType([readings[name] for name in KEY_COLUMNS] + list(_ARRAY_FIELDS))
+    arrays, in arrival order; with `entities`, the readings' channels too."""
+    return T.StructType([readings[name] for name in KEY_COLUMNS] + list(_ARRAY_FIELDS)
+                        + ([SOURCE_CHANNEL] if entities else []))
 
 
-def pack_table(table: pa.Table) -> pa.Table:
+def entity_keys(table: pa.Table, globs: Sequence[str]) -> pa.Table:
+    """`table` with the channel of every series_id matching one of `globs` replaced by '*' (the entity's key)
+    and the readings' own channels in a column source_channel."""
+    ids = pc.unique(table["series_id"]).to_pylist()
+    matched = [sid for sid in ids if sid is not None and any(fnmatch.fnmatchcase(sid, g) for g in globs)]
+    is_entity = pc.is_in(table["series_id"], value_set=pa.array(matched, pa.string()))
+    key = pc.if_else(is_entity, pa.scalar(ENTITY_CHANNEL, table.schema.field("channel").type), table["channel"])
+    return table.set_column(table.schema.get_field_index("channel"), "channel", key).append_column(
+        "source_channel", table["channel"])
+
+
+def pack_table(table: pa.Table, globs: Sequence[str] = ()) -> pa.Table:
     """One row per (series_id, channel) of `table` (columns series_id, channel, ts_us, value) with the
-    series' ts_us and value as lists in the table's row order."""
-    grouped = table.group_by(list(KEY_COLUMNS), use_threads=False).aggregate(
-        [("ts_us", "list"), ("value", "list")])
-    return pa.table({
-        "series_id": grouped["series_id"], "channel": grouped["channel"],
-        "ts_us": grouped["ts_us_list"], "value": grouped["value_list"]})
+    series' ts_us and value as lists in the table's row order; with entity `globs`, one row per entity
+    (channel '*') with its readings' channels as a list too (:func:`entity_keys`)."""
+    if globs:
+        table = entity_keys(table, globs)
+    lists = [("ts_us", "list"), ("value", "list")] + ([("source_channel", "list")] if globs else [])
+    grouped = table.group_by(list(KEY_COLUMNS), use_threads=False).aggregate(lists)
+    columns = {"series_id": grouped["series_id"], "channel": grouped["channel"],
+               "ts_us": grouped["ts_us_list"], "value": grouped["value_list"]}
+    if globs:
+        columns["source_channel"] = grouped["source_channel_list"]
+    return pa.table(columns)
 
 
-def pack_batches(batches: Iterator[pa.RecordBatch], pack_rows: int = PACK_ROWS) -> Iterator[pa.RecordBatch]:
+def pack_batches(batches: Iterator[pa.RecordBatch], pack_rows: int = PACK_ROWS,
+                 globs: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
     """The mapInArrow function: a task's readings (series_id, channel, ts_us, value) as packed rows, packing
-    every `pack_rows` rows at most (a series may get one row per pack)."""
+    every `pack_rows` rows at most (a series may get one row per pack); `globs`: the entities' series patterns."""
     pending: list[pa.RecordBatch] = []
     rows = 0
     for batch in batches:
         pending.append(batch)
         rows += batch.num_rows
         if rows >= pack_rows:
-            yield from pack_table(pa.Table.from_batches(pending)).to_batches()
+            yield from pack_table(pa.Table.from_batches(pending), globs).to_batches()
             pending, rows = [], 0
     if rows:
-        yield from pack_table(pa.Table.from_batches(pending)).to_batches()
+        yield from pack_table(pa.Table.from_batches(pending), globs).to_batches()

@@ -17,6 +17,7 @@ import pandas as pd
 from pyspark.sql import types as T
 
 from lakewatch.detectors.base import Detector
+from lakewatch.streaming.entities import ENTITY_CHANNEL, EntityScorer, rejected_detail
 from lakewatch.streaming.events import EventUpdate, Explanation, advance_events
 from lakewatch.streaming.explaining import Explainer
 from lakewatch.streaming.state import NO_TIME, SeriesKey, SeriesState, read_bucket, write_bucket
@@ -24,6 +25,8 @@ from lakewatch.thresholds.current import ThresholdBook
 
 # Output row kinds. An event row is a new event (appended) or a later version of one written before (merged).
 KIND_SCORE, KIND_LATE, KIND_EVENT, KIND_EVENT_UPDATE = "score", "late", "event", "event_update"
+# Readings of a multichannel entity kept out of scoring (lakewatch.streaming.entities); detail: reason, message.
+KIND_REJECTED = "rejected"
 
 # PySpark's applyInPandasWithState serializer concatenates the group frames, whose attribution and detail
 # columns are all null on most rows; pandas warns about that on every micro-batch in every Python worker
@@ -55,6 +58,8 @@ EVENT_DETAIL_SCHEMA = T.StructType([
     T.StructField("points", T.LongType()),
     T.StructField("is_open", T.BooleanType()),
     T.StructField("threshold", T.DoubleType()),  # the series' flag threshold when the batch scored it
+    T.StructField("detector", T.StringType()),  # an entity's detector and model version (the query's when null)
+    T.StructField("model_version", T.StringType()),
 ])
 
 
@@ -149,15 +154,17 @@ def output_frame(series_id: str, channel: str, out: StepOutput, last_scored_ns: 
     return rows_frame(output_rows(series_id, channel, out, last_scored_ns))
 
 
-def output_rows(series_id: str, channel: str, out: StepOutput, last_scored_ns: int) -> list[tuple[Any, ...]]:
+def output_rows(series_id: str, channel: str, out: StepOutput, last_scored_ns: int,
+                stamp: dict[str, str] | None = None) -> list[tuple[Any, ...]]:
     """The OUTPUT_SCHEMA rows of one step: a 'score' row with the scored points, a 'late' row with the late
     points (detail: the last scored time) and an 'event' or 'event_update' row per event version (ts_us = [start],
-    score = [peak score]; 'event_update' for an event an earlier batch wrote)."""
+    score = [peak score]; 'event_update' for an event an earlier batch wrote). `stamp` ({detector, model_version}
+    of an entity's detector, which is not the query's) goes in the detail of the score and event rows."""
     rows: list[tuple[Any, ...]] = []
     if len(out.timestamps):
         attributions, base_values = _explanation_arrays(out)
         rows.append((KIND_SCORE, series_id, channel, out.timestamps // 1000, out.values, out.scores, out.flags,
-                     attributions, base_values, None))
+                     attributions, base_values, json.dumps(stamp) if stamp else None))
     if len(out.late_timestamps):
         rows.append((KIND_LATE, series_id, channel, out.late_timestamps // 1000, out.late_values, None, None, None,
                      None, json.dumps({"last_scored_us": int(last_scored_ns // 1000)})))
@@ -165,7 +172,8 @@ def output_rows(series_id: str, channel: str, out: StepOutput, last_scored_ns: i
         event = update.event
         detail = json.dumps({"end_us": event.end_ns // 1000, "peak_us": event.peak_ns // 1000,
                              "points": event.points, "is_open": update.is_open,
-                             **({"threshold": out.threshold} if np.isfinite(out.threshold) else {})})
+                             **({"threshold": out.threshold} if np.isfinite(out.threshold) else {}),
+                             **(stamp or {})})
         rows.append((KIND_EVENT if update.is_new else KIND_EVENT_UPDATE, series_id, channel,
                      np.array([event.start_ns // 1000]), None, np.array([event.peak_score]), None,
                      np.array([_attributions_json(event.top)], dtype=object),
@@ -209,22 +217,50 @@ def _step_packed(scorer: SeriesScorer, state: SeriesState, ts_parts: list[Any],
                        threshold=scorer.threshold_of(series_id, channel))
 
 
-def group_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]]:
+def entity_rows(entities: EntityScorer, series_id: str, state: SeriesState, ts_parts: list[Any],
+                value_parts: list[Any], channel_parts: list[Any]) -> tuple[SeriesState, list[tuple[Any, ...]]]:
+    """One step of the multichannel entity `series_id` (lakewatch.streaming.entities) over its packed rows: the
+    new state and the OUTPUT_SCHEMA rows (channel '*' for the scores and events; the readings' own channels for
+    the late and rejected ones, with the reason in `detail`)."""
+    out = entities.step(series_id, state, np.concatenate(ts_parts), np.concatenate(value_parts),
+                        np.concatenate(channel_parts))
+    rows = output_rows(series_id, ENTITY_CHANNEL, out, state.last_scored_ns,  # type: ignore[arg-type]
+                       entities.stamp(series_id))
+    for channel, ts, values in out.late:
+        rows.append((KIND_LATE, series_id, channel, ts // 1000, values, None, None, None, None,
+                     json.dumps({"last_scored_us": int(state.last_scored_ns // 1000)})))
+    for item in out.rejected:
+        rows.append((KIND_REJECTED, series_id, item.channel, item.timestamps // 1000, item.values, None, None, None,
+                     None, rejected_detail(item)))
+    return out.state, rows
+
+
+def group_function(scorer: SeriesScorer, entities: EntityScorer | None = None) -> Callable[..., Iterator[pd.DataFrame]]:
     """The function applyInPandasWithState calls per (series_id, channel) with packed input rows (ts_us and value
     arrays, lakewatch.streaming.packing).
 
     It scores the group's points with one detector update and stores the new state. (No timeouts: a
     processing-time timeout makes Spark run a batch on every trigger, so availableNow would never finish;
-    rows held back by the watermark are scored when newer rows of their series arrive.)
+    rows held back by the watermark are scored when newer rows of their series arrive.) A group keyed
+    (series_id, '*') is a multichannel entity, scored by `entities` (:func:`entity_rows`).
     """
     def score_group(key: tuple[Any, ...], frames: Iterator[pd.DataFrame], state: Any) -> Iterator[pd.DataFrame]:
         series_id, channel = str(key[0]), str(key[1])
         current = SeriesState.from_row(state.get) if state.exists else SeriesState()
         ts_parts: list[np.ndarray] = []
         value_parts: list[np.ndarray] = []
+        channel_parts: list[np.ndarray] = []
+        entity = entities is not None and channel == ENTITY_CHANNEL
         for pdf in frames:
             ts_parts.extend(pdf["ts_us"])
             value_parts.extend(pdf["value"])
+            if entity:
+                channel_parts.extend(pdf["source_channel"])
+        if entity:
+            new_state, rows = entity_rows(entities, series_id, current, ts_parts, value_parts, channel_parts)
+            state.update(new_state.to_row())
+            yield rows_frame(rows)
+            return
         out = _step_packed(scorer, current, ts_parts, value_parts, series_id, channel)
         state.update(out.state.to_row())
         yield output_frame(series_id, channel, out, current.last_scored_ns)
@@ -232,23 +268,33 @@ def group_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]
     return score_group
 
 
-def bucket_function(scorer: SeriesScorer) -> Callable[..., Iterator[pd.DataFrame]]:
+def bucket_function(scorer: SeriesScorer, entities: EntityScorer | None = None
+                    ) -> Callable[..., Iterator[pd.DataFrame]]:
     """The function applyInPandasWithState calls per bucket of series (``streaming.state_buckets``) with the
     packed rows of the bucket's series: each series present is stepped as :func:`group_function` would, and the
-    bucket's state (every series' state, lakewatch.streaming.state.read_bucket) is stored once."""
+    bucket's state (every series' state, lakewatch.streaming.state.read_bucket) is stored once; entities (key
+    channel '*') are stepped by `entities`."""
     def score_bucket(key: tuple[Any, ...], frames: Iterator[pd.DataFrame], state: Any) -> Iterator[pd.DataFrame]:
         states = read_bucket(state.get) if state.exists else {}
-        packed: dict[SeriesKey, tuple[list[Any], list[Any]]] = {}
+        packed: dict[SeriesKey, tuple[list[Any], list[Any], list[Any]]] = {}
         for pdf in frames:
-            for series_id, channel, ts, values in zip(pdf["series_id"], pdf["channel"], pdf["ts_us"], pdf["value"],
-                                                      strict=True):
-                parts = packed.setdefault((str(series_id), str(channel)), ([], []))
+            sources = pdf["source_channel"] if entities is not None else [None] * len(pdf)
+            for series_id, channel, ts, values, source in zip(pdf["series_id"], pdf["channel"], pdf["ts_us"],
+                                                              pdf["value"], sources, strict=True):
+                parts = packed.setdefault((str(series_id), str(channel)), ([], [], []))
                 parts[0].append(ts)
                 parts[1].append(values)
+                parts[2].append(source)
         rows: list[tuple[Any, ...]] = []
-        for (series_id, channel), (ts_parts, value_parts) in packed.items():
+        for (series_id, channel), (ts_parts, value_parts, channel_parts) in packed.items():
             row = states.get((series_id, channel))
             current = SeriesState.from_row(row) if row is not None else SeriesState()
+            if entities is not None and channel == ENTITY_CHANNEL:
+                new_state, entity_out = entity_rows(entities, series_id, current, ts_parts, value_parts,
+                                                    channel_parts)
+                states[(series_id, channel)] = new_state.to_row()
+                rows.extend(entity_out)
+                continue
             out = _step_packed(scorer, current, ts_parts, value_parts, series_id, channel)
             states[(series_id, channel)] = out.state.to_row()
             rows.extend(output_rows(series_id, channel, out, current.last_scored_ns))

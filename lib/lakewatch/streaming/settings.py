@@ -40,6 +40,8 @@ class StreamSettings:
         when most series send rows in every micro-batch: a touched bucket rewrites all its series' states.
     max_files_per_trigger / max_bytes_per_trigger: Delta source rate limits (0 = Delta's defaults).
     explain: settings of lakewatch.explain.ExplainSettings (lags, top_k, background, snapshot_every, enabled).
+    entities: multichannel entities scored as one (lakewatch.streaming.entities.EntitySettings: series, detector,
+        threshold, tolerance, wait, max_held); none by default.
     """
 
     source: Literal["delta", "kafka"] = "delta"
@@ -59,6 +61,7 @@ class StreamSettings:
     grace_stop_seconds: Number = 30.0
     explain: Mapping[str, Any] = field(default_factory=dict)
     kafka: Mapping[str, Any] = field(default_factory=dict)
+    entities: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -72,6 +75,13 @@ class StreamSettings:
         if self.detector and self.model:
             raise ConfigError("streaming: give a detector name or a model URI, not both "
                               f"(detector={self.detector!r}, model={self.model!r})")
+        self.entity_settings()
+
+    def entity_settings(self) -> Any:
+        """`entities` as lakewatch.streaming.entities.EntitySettings (ConfigError naming streaming.entities.<key>)."""
+        from lakewatch.streaming.entities import EntitySettings  # it imports this module
+
+        return validated(EntitySettings, dict(self.entities), f"{SECTION}.entities")
 
     @property
     def watermark_ns(self) -> int:

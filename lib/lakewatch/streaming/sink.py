@@ -24,7 +24,15 @@ from pyspark.sql import functions as F
 from lakewatch import tables
 from lakewatch.concurrent import run_together
 from lakewatch.schemas import ATTRIBUTIONS, EVENT_KEY, GOLD_ANOMALIES, GOLD_ANOMALY_SCORES, SILVER_QUARANTINE
-from lakewatch.streaming.scoring import EVENT_DETAIL_SCHEMA, KIND_EVENT, KIND_EVENT_UPDATE, KIND_LATE, KIND_SCORE
+from lakewatch.streaming.packing import ENTITY_CHANNEL
+from lakewatch.streaming.scoring import (
+    EVENT_DETAIL_SCHEMA,
+    KIND_EVENT,
+    KIND_EVENT_UPDATE,
+    KIND_LATE,
+    KIND_REJECTED,
+    KIND_SCORE,
+)
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
@@ -53,6 +61,7 @@ class SinkSpec:
     source_name: str
     app_id: str = ""
     locations: Mapping[str, str] = field(default_factory=dict)
+    entities: bool = False  # multichannel entities: their rows name their own detector (lakewatch.streaming.entities)
 
     def location(self, table_name: str) -> str:
         """The Delta location to write `table_name` at ("" = by name through the catalog)."""
@@ -118,26 +127,37 @@ def _points(batch: DataFrame, kind: str, fields: tuple[str, ...]) -> DataFrame:
 def to_scores(batch: DataFrame, spec: SinkSpec, batch_id: int, scored_at: datetime) -> DataFrame:
     """gold.anomaly_scores rows from the stateful operator's 'score' rows."""
     points = _points(batch, KIND_SCORE, ("ts_us", "value", "score", "flag", "attributions", "base_value"))
+    value, detector, model_version = F.col("value"), F.lit(spec.detector), F.lit(spec.model_version)
+    if spec.entities:  # an entity's row: no single value; its detector in the score row's detail
+        entity = F.col("channel") == ENTITY_CHANNEL
+        value = F.when(~entity, value)
+        detector = F.coalesce(F.get_json_object("detail", "$.detector"), detector)
+        model_version = F.coalesce(F.get_json_object("detail", "$.model_version"), model_version)
     rows = points.select(
-        "series_id", "channel", _ts("ts_us").alias("timestamp"), "value", F.col("score").alias("raw_score"),
-        "score", "flag",
+        "series_id", "channel", _ts("ts_us").alias("timestamp"), value.alias("value"),
+        F.col("score").alias("raw_score"), "score", "flag",
         F.from_json("attributions", ATTRIBUTIONS).alias("attributions"), _no_nan(F.col("base_value")).alias(
             "base_value"),
-        F.lit(spec.detector).alias("detector"), F.lit(spec.model_version).alias("model_version"),
+        detector.alias("detector"), model_version.alias("model_version"),
         F.lit(scored_at).alias("scored_at"), F.lit(batch_id).alias("batch_id"))
     return tables.conform(rows, GOLD_ANOMALY_SCORES)
 
 
-def to_quarantine(batch: DataFrame, spec: SinkSpec, scored_at: datetime) -> DataFrame:
-    """silver.quarantine rows (reason 'late', stage 'stream') from the 'late' rows."""
-    late = _points(batch, KIND_LATE, ("ts_us", "value"))
+def to_quarantine(batch: DataFrame, spec: SinkSpec, scored_at: datetime, kind: str = KIND_LATE) -> DataFrame:
+    """silver.quarantine rows (stage 'stream') from the 'late' rows (reason 'late'), or from the 'rejected' rows
+    of multichannel entities (reason and message from their detail)."""
+    late = _points(batch, kind, ("ts_us", "value"))
     ts_text = F.date_format(_ts("ts_us"), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
-    raw = F.to_json(F.struct("series_id", "channel", ts_text.alias("timestamp"), "value",
-                             F.col("detail").alias("lateness")))
+    if kind == KIND_REJECTED:
+        reason = F.get_json_object("detail", "$.reason")
+        why = F.get_json_object("detail", "$.message").alias("problem")
+    else:
+        reason, why = F.lit(LATE_REASON), F.col("detail").alias("lateness")
+    raw = F.to_json(F.struct("series_id", "channel", ts_text.alias("timestamp"), "value", why))
     rows = late.select(
         "series_id", "channel", ts_text.alias("ts_raw"),
         F.col("value").cast("string").alias("value_raw"), raw.alias("raw_record"),
-        F.lit(LATE_REASON).alias("reason"), F.lit(STAGE).alias("stage"), F.lit(spec.source_name).alias("source"),
+        reason.alias("reason"), F.lit(STAGE).alias("stage"), F.lit(spec.source_name).alias("source"),
         F.lit(None).cast("string").alias("source_version"), F.lit(None).cast("long").alias("record_order"),
         F.lit(None).cast("string").alias("ingest_id"), F.lit(scored_at).alias("quarantined_at"))
     return tables.conform(rows, SILVER_QUARANTINE)
@@ -154,7 +174,8 @@ def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datet
         F.coalesce(F.col("e.threshold"), F.lit(spec.threshold)).alias("threshold"), F.col("e.is_open").alias("is_open"),
         F.from_json(F.col("attributions")[0], ATTRIBUTIONS).alias("top_inputs"),
         _no_nan(F.col("base_value")[0]).alias("base_value"),
-        F.lit(spec.detector).alias("detector"), F.lit(spec.model_version).alias("model_version"),
+        F.coalesce(F.col("e.detector"), F.lit(spec.detector)).alias("detector"),
+        F.coalesce(F.col("e.model_version"), F.lit(spec.model_version)).alias("model_version"),
         F.lit(batch_id).alias("batch_id"), F.lit(updated_at).alias("updated_at"))
     return tables.conform(rows, GOLD_ANOMALIES)
 
@@ -249,9 +270,11 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
         if KIND_SCORE in counts:
             writes["scores"] = lambda: append_idempotent(to_scores(batch, spec, batch_id, now), spec.scores_table,
                                                          app_id, batch_id, spec.location(spec.scores_table))
-        if KIND_LATE in counts:
-            writes["late"] = lambda: append_idempotent(to_quarantine(batch, spec, now), spec.quarantine_table,
-                                                       app_id, batch_id, spec.location(spec.quarantine_table))
+        quarantined = [kind for kind in (KIND_LATE, KIND_REJECTED) if kind in counts]
+        if quarantined:
+            writes["late"] = lambda: append_idempotent(
+                reduce(DataFrame.unionByName, [to_quarantine(batch, spec, now, kind) for kind in quarantined]),
+                spec.quarantine_table, app_id, batch_id, spec.location(spec.quarantine_table))
         if KIND_EVENT in counts or KIND_EVENT_UPDATE in counts:
             since = min(_from_us(summary[k]["first_us"]) for k in (KIND_EVENT, KIND_EVENT_UPDATE) if k in summary)
             writes["events"] = partial(write_events, batch, spec, app_id, batch_id, now, KIND_EVENT in counts,

@@ -2,7 +2,9 @@
 
 Per series: the detector's state bytes (Detector.state_to_bytes), the explanation trail bytes
 (lakewatch.explain.ExplainTrail.to_bytes, empty when explanations are off), the ordering bookkeeping (last scored
-and newest seen timestamp), the rows held back by the watermark, and the anomaly event still open.
+and newest seen timestamp), the rows held back by the watermark, and the anomaly event still open. A multichannel
+entity (lakewatch.streaming.entities) has one such state under (series_id, '*'); its held readings keep their
+channel indexes after their timestamps in ``held_ts``.
 
 Stored one state row per series (STATE_SCHEMA, the default), or with ``streaming.state_buckets`` one row per
 bucket of series (BUCKET_STATE_SCHEMA): the bucket's series states as one Arrow IPC blob, so Spark's per-group
