@@ -7,7 +7,8 @@ holding the readings due at --rate events/s over --series series, each reading's
 was built; about --anomalies-per-s readings are spikes (+15 over a level with noise 0.3), so the detector flags
 them. The score stream runs in this process (processingTime trigger --trigger-s, robust_zscore flagging at
 --threshold, explanations off unless --explain, the score_stream job's session settings from spark.job_conf) with
-alerts enabled: one rule for every series, a signed webhook to a recording
+alerts enabled (sent from the stateful operator, or with --send-from batch from the driver only): one rule for
+every series, a signed webhook to a recording
 HTTP server on 127.0.0.1 in this process, which timestamps each request on arrival. Latency = request arrival -
 the event's start (the timestamp of its first flagged reading, i.e. when that reading was appended). Reports
 p50 / p95 / p99 over the events that started after --warmup seconds, the input rate achieved, and the medians of
@@ -89,6 +90,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.99, help="the stream's flag threshold (robust_zscore)")
     parser.add_argument("--trigger-s", type=float, default=0.0, help="processingTime trigger interval")
     parser.add_argument("--set", action="append", default=[], help="extra Spark conf key=value for the session")
+    parser.add_argument("--send-from", choices=("operator", "batch"), default="operator",
+                        help="alerts.send_from: the stateful operator sends (default) or the batch's driver only")
     parser.add_argument("--explain", action="store_true",
                         help="explanations as configured (on: what a user gets by default) instead of off")
     args = parser.parse_args()
@@ -104,7 +107,8 @@ def main() -> None:
         config = load_config("local", [
             f"table_root={root}", "alerts.enabled=true",
             f"alerts.channels={{hook: {{kind: webhook, url: '{receiver.url}/hook', secret_env: {SECRET_ENV}}}}}",
-            "alerts.rules=[{name: all, channels: [hook]}]", "alerts.digest.max_events=0"])
+            "alerts.rules=[{name: all, channels: [hook]}]", "alerts.digest.max_events=0",
+            f"alerts.send_from={args.send_from}"])
         tables.ensure_table(spark, config, config.tables.silver_readings, schemas.SILVER_READINGS)
         location = tables.catalog_location(spark, config.tables.silver_readings)
         settings = stream_settings(config).with_overrides(
@@ -152,7 +156,7 @@ def main() -> None:
     figures = {
         "target_events_per_s": args.rate, "achieved_events_per_s": round(counts[0] / wrote_s),
         "commits": counts[1], "series": args.series, "trigger_s": args.trigger_s, "threshold": args.threshold,
-        "spark_conf": args.set, "explain": args.explain,
+        "spark_conf": args.set, "explain": args.explain, "send_from": args.send_from,
         "snapshot_partitions": spark.conf.get("spark.databricks.delta.snapshotPartitions"),
         "load_average_1_5_15_before": [round(x, 1) for x in load_before],
         "load_average_1_5_15_after": [round(x, 1) for x in load_after],
