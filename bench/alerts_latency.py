@@ -30,12 +30,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.alerts.receivers
 
 from stream_bench import bench_session, write_result
 
 from lakewatch import schemas, tables
+from lakewatch.event_ids import start_micros
 from lakewatch.progress import Progress
 from lakewatch.streaming.job import run_score_stream
 from lakewatch.streaming.settings import stream_settings
@@ -143,14 +145,26 @@ def main() -> None:
         stop_query.set()
         query.join()
         requests = list(receiver.requests)
+        # the micro-batch that scored each flagged point (an event's first is its start), by (series, epoch us)
+        first_batch = {(r["series_id"], r["us"]): r["batch_id"] for r in spark.table(
+            config.tables.gold_anomaly_scores).where("flag").select(
+            "series_id", F.unix_micros("timestamp").alias("us"), "batch_id").collect()}
 
     counted_from = began + args.warmup
-    latencies = []
+    by_batch = {b.batch_id: b for b in reports[0].batch_stats}
+    latencies, waits, in_batch, from_operator = [], [], [], 0
     for request in requests:
         body = json.loads(request.body)
-        start = datetime.fromisoformat(body["event"]["start"].replace("Z", "+00:00")).astimezone(UTC).timestamp()
+        started = datetime.fromisoformat(body["event"]["start"].replace("Z", "+00:00")).astimezone(UTC)
+        start = started.timestamp()
         if start >= counted_from:
             latencies.append(request.at - start)
+            batch = by_batch.get(first_batch.get((body["event"]["series_id"], start_micros(started)), -1))
+            if batch is not None:  # its batch's foreachBatch began at finished_at - seconds; scoring ends after
+                batch_began = batch.finished_at - batch.seconds
+                waits.append(batch_began - start)
+                in_batch.append(request.at - batch_began)
+                from_operator += request.at < batch_began + batch.scoring_seconds  # before the driver saw it
     lat = pd.Series(latencies, dtype=float)
     batches = [b for b in reports[0].batch_stats if b.finished_at >= counted_from]
     figures = {
@@ -163,6 +177,9 @@ def main() -> None:
         "notifications": len(requests), "measured": len(lat),
         **{f"p{q}_s": round(float(lat.quantile(q / 100)), 2) for q in (50, 95, 99)},
         "max_s": round(float(lat.max()), 2) if len(lat) else None,
+        "sent_before_the_batch_was_scored": from_operator,
+        "median_wait_for_the_batch_s": round(float(np.median(waits)), 2) if waits else None,
+        "median_in_the_batch_until_sent_s": round(float(np.median(in_batch)), 2) if in_batch else None,
         "batches": len(batches),
         "batch_seconds_median": round(float(np.median([b.seconds for b in batches])), 2) if batches else None,
         "batch_scoring_seconds_median": round(float(np.median([b.scoring_seconds for b in batches])), 2)
