@@ -7,7 +7,8 @@ holding the readings due at --rate events/s over --series series, each reading's
 was built; about --anomalies-per-s readings are spikes (+15 over a level with noise 0.3), so the detector flags
 them. The score stream runs in this process (processingTime trigger --trigger-s, robust_zscore flagging at
 --threshold, explanations off unless --explain, the score_stream job's session settings from spark.job_conf) with
-alerts enabled: one rule for every series, a signed webhook to a recording
+alerts enabled (sent from the stateful operator, or with --send-from batch from the driver only): one rule for
+every series, a signed webhook to a recording
 HTTP server on 127.0.0.1 in this process, which timestamps each request on arrival. Latency = request arrival -
 the event's start (the timestamp of its first flagged reading, i.e. when that reading was appended). Reports
 p50 / p95 / p99 over the events that started after --warmup seconds, the input rate achieved, and the medians of
@@ -29,12 +30,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.alerts.receivers
 
 from stream_bench import bench_session, write_result
 
 from lakewatch import schemas, tables
+from lakewatch.event_ids import start_micros
 from lakewatch.progress import Progress
 from lakewatch.streaming.job import run_score_stream
 from lakewatch.streaming.settings import stream_settings
@@ -89,6 +92,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.99, help="the stream's flag threshold (robust_zscore)")
     parser.add_argument("--trigger-s", type=float, default=0.0, help="processingTime trigger interval")
     parser.add_argument("--set", action="append", default=[], help="extra Spark conf key=value for the session")
+    parser.add_argument("--send-from", choices=("operator", "batch"), default="operator",
+                        help="alerts.send_from: the stateful operator sends (default) or the batch's driver only")
     parser.add_argument("--explain", action="store_true",
                         help="explanations as configured (on: what a user gets by default) instead of off")
     args = parser.parse_args()
@@ -104,7 +109,8 @@ def main() -> None:
         config = load_config("local", [
             f"table_root={root}", "alerts.enabled=true",
             f"alerts.channels={{hook: {{kind: webhook, url: '{receiver.url}/hook', secret_env: {SECRET_ENV}}}}}",
-            "alerts.rules=[{name: all, channels: [hook]}]", "alerts.digest.max_events=0"])
+            "alerts.rules=[{name: all, channels: [hook]}]", "alerts.digest.max_events=0",
+            f"alerts.send_from={args.send_from}"])
         tables.ensure_table(spark, config, config.tables.silver_readings, schemas.SILVER_READINGS)
         location = tables.catalog_location(spark, config.tables.silver_readings)
         settings = stream_settings(config).with_overrides(
@@ -139,26 +145,41 @@ def main() -> None:
         stop_query.set()
         query.join()
         requests = list(receiver.requests)
+        # the micro-batch that scored each flagged point (an event's first is its start), by (series, epoch us)
+        first_batch = {(r["series_id"], r["us"]): r["batch_id"] for r in spark.table(
+            config.tables.gold_anomaly_scores).where("flag").select(
+            "series_id", F.unix_micros("timestamp").alias("us"), "batch_id").collect()}
 
     counted_from = began + args.warmup
-    latencies = []
+    by_batch = {b.batch_id: b for b in reports[0].batch_stats}
+    latencies, waits, in_batch, from_operator = [], [], [], 0
     for request in requests:
         body = json.loads(request.body)
-        start = datetime.fromisoformat(body["event"]["start"].replace("Z", "+00:00")).astimezone(UTC).timestamp()
+        started = datetime.fromisoformat(body["event"]["start"].replace("Z", "+00:00")).astimezone(UTC)
+        start = started.timestamp()
         if start >= counted_from:
             latencies.append(request.at - start)
+            batch = by_batch.get(first_batch.get((body["event"]["series_id"], start_micros(started)), -1))
+            if batch is not None:  # its batch's foreachBatch began at finished_at - seconds; scoring ends after
+                batch_began = batch.finished_at - batch.seconds
+                waits.append(batch_began - start)
+                in_batch.append(request.at - batch_began)
+                from_operator += request.at < batch_began + batch.scoring_seconds  # before the driver saw it
     lat = pd.Series(latencies, dtype=float)
     batches = [b for b in reports[0].batch_stats if b.finished_at >= counted_from]
     figures = {
         "target_events_per_s": args.rate, "achieved_events_per_s": round(counts[0] / wrote_s),
         "commits": counts[1], "series": args.series, "trigger_s": args.trigger_s, "threshold": args.threshold,
-        "spark_conf": args.set, "explain": args.explain,
+        "spark_conf": args.set, "explain": args.explain, "send_from": args.send_from,
         "snapshot_partitions": spark.conf.get("spark.databricks.delta.snapshotPartitions"),
         "load_average_1_5_15_before": [round(x, 1) for x in load_before],
         "load_average_1_5_15_after": [round(x, 1) for x in load_after],
         "notifications": len(requests), "measured": len(lat),
         **{f"p{q}_s": round(float(lat.quantile(q / 100)), 2) for q in (50, 95, 99)},
         "max_s": round(float(lat.max()), 2) if len(lat) else None,
+        "sent_before_the_batch_was_scored": from_operator,
+        "median_wait_for_the_batch_s": round(float(np.median(waits)), 2) if waits else None,
+        "median_in_the_batch_until_sent_s": round(float(np.median(in_batch)), 2) if in_batch else None,
         "batches": len(batches),
         "batch_seconds_median": round(float(np.median([b.seconds for b in batches])), 2) if batches else None,
         "batch_scoring_seconds_median": round(float(np.median([b.scoring_seconds for b in batches])), 2)

@@ -34,6 +34,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    client: tuple[str, int] = ("", 0)  # the sender's address and port (which process sent it)
 
 
 @dataclass
@@ -73,7 +74,8 @@ def http_receiver() -> Iterator[HttpReceiver]:
             receiver = holder["r"]
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with receiver.lock:
-                receiver.requests.append(Request(time.time(), self.path, dict(self.headers.items()), body))
+                receiver.requests.append(Request(time.time(), self.path, dict(self.headers.items()), body,
+                                                 tuple(self.client_address[:2])))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
             if receiver.hold.is_set():
                 receiver.release.wait(300)

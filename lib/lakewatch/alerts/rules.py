@@ -194,6 +194,7 @@ class _RawAlerts:
     trigger: str = "processingTime=30 seconds"
     failure_channels: Sequence[str] = ()
     drift_channels: Sequence[str] = ()
+    send_from: Literal["operator", "batch"] = "operator"
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ class AlertsSettings:
     trigger: str
     failure_channels: tuple[str, ...] = ()  # told when a scheduled task fails for good (lakewatch.workflows)
     drift_channels: tuple[str, ...] = ()  # told of each retrain request a drift run opens (lakewatch.alerts.drift)
+    send_from: str = "operator"  # the stream's first send: operator (lakewatch.alerts.operator) | batch (driver only)
 
     def channel(self, name: str) -> ChannelSpec:
         """The channel called `name` (rules are checked to name known channels on load)."""
@@ -239,7 +241,7 @@ def alerts_settings(config: LakewatchConfig) -> AlertsSettings:
     settings = AlertsSettings(raw.enabled, channels, tuple(rules),
                               validated(DeliverySettings, raw.delivery, f"{SECTION}.delivery"),
                               validated(DigestSettings, raw.digest, f"{SECTION}.digest"), raw.trigger,
-                              tuple(raw.failure_channels), tuple(raw.drift_channels))
+                              tuple(raw.failure_channels), tuple(raw.drift_channels), raw.send_from)
     for name in ("backoff", "max_backoff", "max_time"):
         settings.delivery.seconds(name)
     settings.digest.window_seconds  # noqa: B018 - parse now, so a bad window fails on load

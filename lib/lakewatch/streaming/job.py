@@ -279,8 +279,10 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
         progress.say("explanations off (streaming.explain.enabled is false)")
     threshold = settings.flag_threshold(config, resolved.name)
     book = _threshold_book(config, threshold, progress)
+    notifier = _alerts_hook(spark, config, progress)
     scorer = SeriesScorer(resolved.detector, threshold, settings.watermark_ns, settings.max_lateness_ns,
-                          settings.event_gap_rows, explainer, book, resolved.name)
+                          settings.event_gap_rows, explainer, book, resolved.name,
+                          _operator_alerts(notifier, resolved, progress))
     entities = entity_scorer(config, settings, progress, book)
     checkpoint = checkpoint_dir(config, settings)
     check_state_layout(spark, checkpoint, settings.state_buckets)
@@ -305,7 +307,6 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     spec = SinkSpec(*targets, resolved.name, resolved.model_version, threshold, checkpoint, source_name,
                     locations=table_locations(spark, targets), entities=entities is not None)
     trigger = parse_trigger(settings.trigger)
-    notifier = _alerts_hook(spark, config, progress)
     began = time.perf_counter()
     handler = partial(write_batch, spec=spec, on_batch=on_batch,
                       on_events=notifier.on_events if notifier is not None else None)
@@ -357,6 +358,23 @@ def _alerts_hook(spark: SparkSession, config: LakewatchConfig, progress: Progres
     progress.say(f"alerts on: {len(settings.rules)} rules -> {sorted(settings.channels)}, outbox "
                  f"{config.tables.ops_alerts}")
     return notifier
+
+
+def _operator_alerts(notifier: Any, resolved: ResolvedDetector, progress: Progress) -> Any:
+    """The alerts the stateful operator sends itself (lakewatch.alerts.operator), when alerts.send_from is operator
+    and some rule can be decided there (no digest; rules without a cooldown)."""
+    if notifier is None or notifier.settings.send_from != "operator":
+        return None
+    from lakewatch.alerts.operator import OperatorAlerts
+
+    alerts = OperatorAlerts(notifier.settings, resolved.name, resolved.model_version)
+    if not alerts.active:
+        progress.say("alerts sent from the batch only: the digest (alerts.digest.max_events > 0) or every rule's "
+                     "cooldown needs the driver")
+        return None
+    progress.say(f"alerts sent from the stateful operator for rules {[r.name for r in alerts.rules]} (events at or "
+                 "above the thresholds' ceiling when thresholds are on); the batch records them and sends the rest")
+    return alerts
 
 
 def _await(queries: list[StreamingQuery], stop: threading.Event | None, grace_s: float) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from lakewatch.streaming.events import EventUpdate, Explanation, advance_events
 from lakewatch.streaming.explaining import Explainer
 from lakewatch.streaming.state import NO_TIME, SeriesKey, SeriesState, read_bucket, write_bucket
 from lakewatch.thresholds.current import ThresholdBook
+
+if TYPE_CHECKING:
+    from lakewatch.alerts.operator import OperatorAlerts
 
 # Output row kinds. An event row is a new event (appended) or a later version of one written before (merged).
 KIND_SCORE, KIND_LATE, KIND_EVENT, KIND_EVENT_UPDATE = "score", "late", "event", "event_update"
@@ -77,6 +80,7 @@ class StepOutput:
     events: list[EventUpdate]
     state: SeriesState
     threshold: float = float("nan")  # the flag threshold the step used
+    alerts: tuple[list[dict[str, Any]], ...] = ()  # per event of `events`: what the operator sent for it
 
 
 class SeriesScorer:
@@ -84,8 +88,9 @@ class SeriesScorer:
 
     def __init__(self, detector: Detector, threshold: float, watermark_ns: int = 0, max_lateness_ns: int = 0,
                  event_gap_rows: int = 0, explainer: Explainer | None = None, book: ThresholdBook | None = None,
-                 detector_name: str = "") -> None:
+                 detector_name: str = "", alerts: OperatorAlerts | None = None) -> None:
         self.detector = detector
+        self.alerts = alerts  # alerts sent from the operator the moment it flags (lakewatch.alerts.operator)
         self.threshold = float(threshold)
         self.book = book  # per-series thresholds (ops.thresholds), re-read every book.refresh_seconds
         self.detector_name = detector_name
@@ -143,6 +148,19 @@ class SeriesScorer:
         return StepOutput(run_ts, run_vals, scores, flags, explanations, ts[late], vals[late], events, new_state,
                           threshold)
 
+    def send_alerts(self, series_id: str, channel: str, before: SeriesState, out: StepOutput) -> StepOutput:
+        """`out` with what the operator sent for its events (:class:`~lakewatch.alerts.operator.OperatorAlerts`):
+        each new event, or one whose severity rose against its version in `before`, notified now."""
+        if self.alerts is None or not out.events or not self.alerts.active:
+            return out
+        ceiling = self.book.ceiling if self.book is not None and self.book.enabled else None
+        sent = []
+        for update in out.events:
+            previous = None if update.is_new else before.open_event
+            sent.append(self.alerts.send(self.alerts.decide(series_id, channel, update.event, update.is_open,
+                                                            previous, ceiling)))
+        return replace(out, alerts=tuple(sent))
+
     def _late_mask(self, state: SeriesState, ts: np.ndarray) -> np.ndarray:
         if state.last_scored_ns == NO_TIME:
             return np.zeros(len(ts), bool)
@@ -168,12 +186,13 @@ def output_rows(series_id: str, channel: str, out: StepOutput, last_scored_ns: i
     if len(out.late_timestamps):
         rows.append((KIND_LATE, series_id, channel, out.late_timestamps // 1000, out.late_values, None, None, None,
                      None, json.dumps({"last_scored_us": int(last_scored_ns // 1000)})))
-    for update in out.events:
+    for i, update in enumerate(out.events):
         event = update.event
+        sent = out.alerts[i] if i < len(out.alerts) else []
         detail = json.dumps({"end_us": event.end_ns // 1000, "peak_us": event.peak_ns // 1000,
                              "points": event.points, "is_open": update.is_open,
                              **({"threshold": out.threshold} if np.isfinite(out.threshold) else {}),
-                             **(stamp or {})})
+                             **(stamp or {}), **({"alerts": sent} if sent else {})})
         rows.append((KIND_EVENT if update.is_new else KIND_EVENT_UPDATE, series_id, channel,
                      np.array([event.start_ns // 1000]), None, np.array([event.peak_score]), None,
                      np.array([_attributions_json(event.top)], dtype=object),
@@ -211,10 +230,12 @@ def _attributions_json(top: tuple[tuple[str, float], ...]) -> str | None:
 
 def _step_packed(scorer: SeriesScorer, state: SeriesState, ts_parts: list[Any],
                  value_parts: list[Any], series_id: str = "", channel: str = "") -> StepOutput:
-    """One step over a series' packed rows (ts_us and value arrays), at the series' current threshold."""
+    """One step over a series' packed rows (ts_us and value arrays), at the series' current threshold; the
+    alerts its events call for leave from here (SeriesScorer.send_alerts)."""
     ts = np.concatenate(ts_parts).astype(np.int64) * 1000
-    return scorer.step(state, ts, np.concatenate(value_parts).astype(np.float64),
-                       threshold=scorer.threshold_of(series_id, channel))
+    out = scorer.step(state, ts, np.concatenate(value_parts).astype(np.float64),
+                      threshold=scorer.threshold_of(series_id, channel))
+    return scorer.send_alerts(series_id, channel, state, out)
 
 
 def entity_rows(entities: EntityScorer, series_id: str, state: SeriesState, ts_parts: list[Any],

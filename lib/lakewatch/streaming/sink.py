@@ -20,6 +20,7 @@ from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakewatch import tables
 from lakewatch.concurrent import run_together
@@ -40,6 +41,8 @@ UPDATE_APP_SUFFIX = "-event-updates"  # txnAppId of the events MERGE: the events
 LATE_REASON = "late"
 STAGE = "stream"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+OPERATOR_ALERTS = "operator_alerts"  # JSON list: the alerts the stateful operator sent for the event version
+_EVENTS_AND_SENDS = T.StructType([*GOLD_ANOMALIES.fields, T.StructField(OPERATOR_ALERTS, T.StringType())])
 
 
 @dataclass(frozen=True)
@@ -164,9 +167,10 @@ def to_quarantine(batch: DataFrame, spec: SinkSpec, scored_at: datetime, kind: s
 
 
 def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datetime,
-              kinds: tuple[str, ...] = (KIND_EVENT,)) -> DataFrame:
+              kinds: tuple[str, ...] = (KIND_EVENT,), operator_alerts: bool = False) -> DataFrame:
     """gold.anomalies rows (one version per event touched by the batch) from the rows of `kinds` ('event' for
-    events new in the batch, 'event_update' for later versions of events written before)."""
+    events new in the batch, 'event_update' for later versions of events written before); with
+    `operator_alerts`, plus the column OPERATOR_ALERTS (what the operator sent for each, as JSON, or null)."""
     events = batch.filter(F.col("kind").isin(*kinds)).withColumn("e", F.from_json("detail", EVENT_DETAIL_SCHEMA))
     rows = events.select(
         "series_id", "channel", _ts(F.col("ts_us")[0]).alias("start"), _ts("e.end_us").alias("end"),
@@ -176,8 +180,9 @@ def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datet
         _no_nan(F.col("base_value")[0]).alias("base_value"),
         F.coalesce(F.col("e.detector"), F.lit(spec.detector)).alias("detector"),
         F.coalesce(F.col("e.model_version"), F.lit(spec.model_version)).alias("model_version"),
-        F.lit(batch_id).alias("batch_id"), F.lit(updated_at).alias("updated_at"))
-    return tables.conform(rows, GOLD_ANOMALIES)
+        F.lit(batch_id).alias("batch_id"), F.lit(updated_at).alias("updated_at"),
+        F.get_json_object("detail", "$.alerts").alias(OPERATOR_ALERTS))
+    return tables.conform(rows, _EVENTS_AND_SENDS if operator_alerts else GOLD_ANOMALIES)
 
 
 def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "") -> None:
@@ -239,8 +244,9 @@ def _timed(action: Callable[[], None]) -> float:
 
 
 # The alerts hook (lakewatch.alerts.notifier.Notifier.on_events): called with the batch's event versions
-# (gold.anomalies rows), the batch id and the query's txnAppId before the batch's writes; returns what is left to
-# do (delivery and the outbox record), which runs beside the writes.
+# (gold.anomalies rows, plus OPERATOR_ALERTS: what the operator already sent), the batch id and the query's
+# txnAppId before the batch's writes; returns what is left to do (delivery and the outbox record), which runs beside
+# the writes.
 EventsHook = Callable[[DataFrame, int, str], Callable[[], object]]
 
 
@@ -282,8 +288,8 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
         decide_seconds: dict[str, float] = {}
         if on_events is not None and (KIND_EVENT in counts or KIND_EVENT_UPDATE in counts):
             decided = time.perf_counter()
-            writes["alerts"] = on_events(to_events(batch, spec, batch_id, now, (KIND_EVENT, KIND_EVENT_UPDATE)),
-                                         batch_id, app_id)
+            writes["alerts"] = on_events(to_events(batch, spec, batch_id, now, (KIND_EVENT, KIND_EVENT_UPDATE),
+                                                   operator_alerts=True), batch_id, app_id)
             decide_seconds["alerts_decide"] = time.perf_counter() - decided
         # Each table is idempotent on its own (app_id, batch_id): the writes overlap.
         write_seconds = dict(zip(writes, run_together(*(partial(_timed, w) for w in writes.values())), strict=True))
