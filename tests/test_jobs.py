@@ -26,7 +26,7 @@ def _said(process) -> str:
 def test_pipeline_job_tables_are_queryable_by_name_from_a_new_session(tmp_path: Path) -> None:
     root = str(tmp_path / "lake")
     out = _ok(run_job(["pipeline", "--table-root", root, *TINY]))
-    assert "silver rows added    400" in out and f"{root}/gold/features" in out
+    assert "silver rows added    400" in out and "gold.features          view over silver.readings" in out
     counted = _ok(run_job(["sql", "SELECT count(*) AS n FROM silver.readings", "--table-root", root]))
     assert "|400|" in counted.replace(" ", "")
     runs = _ok(run_job(["sql", "SELECT job, status, rows_out FROM ops.pipeline_runs WHERE job = 'pipeline'",

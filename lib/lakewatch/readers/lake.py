@@ -32,7 +32,7 @@ _PIPELINE = "run ./spark-submit.sh pipeline (ingest, refine, validate, features)
 _STREAM = "run ./spark-submit.sh score_stream (--trigger availableNow scores what silver holds, then stops)"
 #: What to run to create each table, by config.tables key.
 TABLE_HINTS: dict[str, str] = {
-    "gold_features": "run ./spark-submit.sh pipeline (or features) to create it",
+    "gold_features": "it is a Spark SQL view over silver.readings: query it with ./spark-submit.sh sql",
     "gold_nab_results": "run ./spark-submit.sh evaluate_nab (or pipeline, which creates it empty)",
     "gold_nab_scores": "run ./spark-submit.sh evaluate_nab (or pipeline, which creates it empty)",
     "gold_anomaly_scores": _STREAM,
