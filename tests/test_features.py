@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from pathlib import Path
 
 from pyspark.testing import assertDataFrameEqual
 
-from lakewatch import schemas
+from lakewatch import schemas, tables
 from lakewatch.config import FeatureSettings
-from lakewatch.features import FEATURE_VERSION, build_features
+from lakewatch.features import FEATURE_VERSION, build_features, write_features
+from tests.conftest import make_config
 
 SETTINGS = FeatureSettings(windows=(2, 3), lags=(1,))
 
@@ -66,3 +68,23 @@ def test_features_of_two_channels_match_hand_computed_values(spark) -> None:
         EXPECTED_SCHEMA)
     assertDataFrameEqual(got, expected, rtol=1e-9, atol=1e-12)
     assert [(f.name, f.dataType) for f in schemas.gold_features(SETTINGS)] == [(f.name, f.dataType) for f in got.schema]
+
+
+def test_gold_features_is_a_view_that_replaces_an_old_table_and_its_files(spark, tmp_path) -> None:
+    config = make_config(tmp_path, "features.windows=[2, 3]", "features.lags=[1]")
+    names = config.tables
+    silver = spark.createDataFrame(
+        [("a", "value", datetime(2024, 1, 1, h), float(h * h), "test", "i1") for h in range(5)],
+        schemas.SILVER_READINGS)
+    tables.ensure_database(spark, config, names.silver_readings)
+    silver.write.format("delta").option("path", config.lakehouse.table(names.silver_readings)).saveAsTable(
+        names.silver_readings)
+    old = config.lakehouse.table(names.gold_features)  # a materialised gold.features, as earlier versions wrote it
+    tables.ensure_database(spark, config, names.gold_features)
+    silver.write.format("delta").option("path", old).saveAsTable(names.gold_features)
+
+    assert write_features(spark, config) == 5
+    assert spark.catalog.getTable(names.gold_features).tableType == "VIEW" and not Path(old).exists()
+    assertDataFrameEqual(spark.table(names.gold_features), silver.transform(build_features(config.features)),
+                         rtol=1e-9, atol=1e-12)
+    assert write_features(spark, config) == 5  # idempotent

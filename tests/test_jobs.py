@@ -26,7 +26,7 @@ def _said(process) -> str:
 def test_pipeline_job_tables_are_queryable_by_name_from_a_new_session(tmp_path: Path) -> None:
     root = str(tmp_path / "lake")
     out = _ok(run_job(["pipeline", "--table-root", root, *TINY]))
-    assert "silver rows added    400" in out and f"{root}/gold/features" in out
+    assert "silver rows added    400" in out and "gold.features          view over silver.readings" in out
     # One new session (one JVM) reads both tables by name: the run's record, and silver's rows counted.
     runs = _ok(run_job(["sql", "SELECT job, status, rows_out, (SELECT count(*) FROM silver.readings) AS n "
                         "FROM ops.pipeline_runs WHERE job = 'pipeline'", "--table-root", root]))

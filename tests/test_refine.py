@@ -85,3 +85,23 @@ def test_explicit_timestamp_format(spark) -> None:
     rows = [("s", "value", "01/06/2020 12:00", "3")]
     out = classified(spark, rows, ParseSpec(timestamp_format="dd/MM/yyyy HH:mm"))
     assertDataFrameEqual(out, spark.createDataFrame([(0, "valid", None, datetime(2020, 6, 1, 12), 3.0)], OUT))
+
+
+def test_lateness_counts_earlier_rows_only_to_the_microsecond(spark) -> None:
+    rows = [("s", "value", "2020-01-02 00:00:00", "1"),
+            ("s", "value", "2020-01-01 00:00:00", "2"),  # exactly max_lateness_seconds older than row 0: kept
+            ("s", "value", "2019-12-31 23:59:59.999999", "3"),  # a microsecond more: out of order
+            ("t", "value", "2019-12-01 00:00:00", "4"),  # far older than a row that comes after it: kept
+            ("t", "value", "2020-01-05 00:00:00", "5")]
+    assert QUALITY.max_lateness_seconds == 86_400
+    expected = [(0, "valid", None, datetime(2020, 1, 2), 1.0), (1, "valid", None, datetime(2020, 1, 1), 2.0),
+                (2, "quarantine", "out_of_order", None, None), (3, "valid", None, datetime(2019, 12, 1), 4.0),
+                (4, "valid", None, datetime(2020, 1, 5), 5.0)]
+    assertDataFrameEqual(classified(spark, rows), spark.createDataFrame(expected, OUT))
+
+
+def test_both_checks_share_one_sort(spark) -> None:
+    rows = [("s", "value", "2020-01-01 00:00:00", "1"), ("s", "value", "2020-01-01 00:00:00", "1")]
+    df = bronze(spark, rows).repartition(2, "series_id", "channel").transform(classify(QUALITY, ParseSpec()))
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("Sort [") == 1, plan

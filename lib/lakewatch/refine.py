@@ -81,18 +81,26 @@ def classify(quality: QualitySettings, parse: ParseSpec) -> Callable[[DataFrame]
     A row far out of order (older than the newest earlier row of its series by more than
     max_lateness_seconds) is quarantined; of rows sharing a key, the first in source order stays,
     later equal ones are duplicates and later different ones are quarantined as conflicting.
+
+    Both checks run on one sort of each series, newest first: "an earlier row is newer by more than the
+    lateness" is "among the rows newer by more than the lateness, the first in source order came before
+    this one", a running minimum over the rows ahead in that order; and rows of one key are adjacent in it,
+    in source order. (Sorting by source order for the first check and by key for the second sorted every
+    row twice.)
     """
     def transform(bronze: DataFrame) -> DataFrame:
         typed = bronze.withColumn("timestamp", parse_timestamp(F.col("ts_raw"), parse)).withColumn(
             "value", F.trim(F.col("value_raw")).try_cast("double"))
-        typed = typed.withColumn("reason", _reason(quality))
-        by_series = Window.partitionBy("series_id", "channel").orderBy("record_order")
-        newest_before = F.max(F.when(F.col("reason").isNull(), F.col("timestamp"))).over(
-            by_series.rowsBetween(Window.unboundedPreceding, -1))
-        late = F.unix_micros("timestamp") < F.unix_micros(newest_before) - quality.max_lateness_seconds * 1_000_000
+        typed = typed.withColumn("reason", _reason(quality)).withColumn("_newest_first", -F.unix_micros("timestamp"))
+        typed = typed.sortWithinPartitions("series_id", "channel", "_newest_first", "record_order")
+        lateness = quality.max_lateness_seconds * 1_000_000
+        newer_by_more = (Window.partitionBy("series_id", "channel").orderBy("_newest_first")
+                         .rangeBetween(Window.unboundedPreceding, -(lateness + 1)))
+        first_of_newer = F.min(F.when(F.col("reason").isNull(), F.col("record_order"))).over(newer_by_more)
+        late = first_of_newer < F.col("record_order")
         typed = typed.withColumn("reason", F.when(F.col("reason").isNull() & late, "out_of_order")
                                  .otherwise(F.col("reason")))
-        by_key = Window.partitionBy("series_id", "channel", "timestamp").orderBy("record_order")
+        by_key = Window.partitionBy("series_id", "channel", "_newest_first").orderBy("record_order")
         ok = F.col("reason").isNull()
         rank = F.row_number().over(by_key)
         first_value = F.first("value").over(by_key)
@@ -101,9 +109,19 @@ def classify(quality: QualitySettings, parse: ParseSpec) -> Callable[[DataFrame]
                   .when(F.col("value") == F.col("_first"), DUPLICATE).otherwise(QUARANTINE))
         reason = F.when(ok & (F.col("_rank") > 1) & (F.col("value") != F.col("_first")),
                         "conflicting_duplicate").otherwise(F.col("reason"))
-        return typed.withColumn("status", status).withColumn("reason", reason).drop("_rank", "_first")
+        return typed.withColumn("status", status).withColumn("reason", reason).drop("_rank", "_first",
+                                                                                   "_newest_first")
 
     return transform
+
+
+def _kept_for_writes(classified: DataFrame) -> DataFrame:
+    """The columns the silver and quarantine writes need, the raw text only where a row is quarantined (the rows
+    are held until both writes are done: most are valid, and their raw text would only take room)."""
+    raw = ("ts_raw", "value_raw", "raw_record", "source_version", "record_order")
+    quarantined = F.col("status") == QUARANTINE
+    return classified.select("series_id", "channel", "timestamp", "value", "source", "ingest_id", "status", "reason",
+                             *[F.when(quarantined, F.col(c)).alias(c) for c in raw])
 
 
 def _valid_rows(classified: DataFrame) -> DataFrame:
@@ -143,10 +161,10 @@ def refine(spark: SparkSession, config: LakewatchConfig, ingest_id: str) -> Refi
     classified = frames[0]
     for frame in frames[1:]:
         classified = classified.unionByName(frame)
-    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+    classified = _kept_for_writes(classified).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = {r["status"]: r["count"] for r in classified.groupBy("status").count().collect()}
-        _, inserted = run_together(
+        quarantined, inserted = run_together(
             lambda: tables.replace_where(_quarantine_rows(classified), names.silver_quarantine,
                                          f"ingest_id = '{ingest_id}' AND stage = 'refine'"),
             lambda: insert_into_silver(spark, names.silver_readings, _valid_rows(classified),
@@ -156,9 +174,9 @@ def refine(spark: SparkSession, config: LakewatchConfig, ingest_id: str) -> Refi
     valid = counts.get(VALID, 0)
     return RefineReport(
         ingest_id=ingest_id,
-        bronze_rows=sum(counts.values()),
+        bronze_rows=sum(rows_by_source.values()),
         silver_rows=inserted,
-        quarantined=counts.get(QUARANTINE, 0),
+        quarantined=quarantined,
         duplicates=counts.get(DUPLICATE, 0) + valid - inserted,
     )
 

@@ -35,7 +35,10 @@ def format_tables(config: LakewatchConfig) -> list[str]:
     """Where every table lives, and how to query them."""
     lakehouse = config.lakehouse
     lines = [f"tables (catalog name -> location), under {lakehouse.root}:"]
-    lines += [f"  {name:<22} {lakehouse.table(name)}" for name in config.tables.all().values()]
+    tables = config.tables
+    lines += [f"  {name:<22} {lakehouse.table(name)}" if key != "gold_features" else
+              f"  {name:<22} view over {tables.silver_readings} (features computed when queried)"
+              for key, name in tables.all().items()]
     lines += ["query them:",
               '  ./spark-submit.sh sql "SELECT channel, count(*) AS n FROM silver.readings GROUP BY channel"',
               '  ./spark-submit.sh sql "SELECT reason, count(*) AS n FROM silver.quarantine GROUP BY reason"',

@@ -56,6 +56,13 @@ def ensure_table(spark: SparkSession, config: LakewatchConfig, table_name: str, 
     return not had_log
 
 
+def delete_location(spark: SparkSession, location: str) -> None:
+    """Delete the files under `location` (a dropped external table's folder), if there are any."""
+    fs, path = hadoop_path(spark, location)
+    if fs.exists(path):
+        fs.delete(path, True)
+
+
 def ensure_database(spark: SparkSession, config: LakewatchConfig, table_name: str) -> None:
     """Create the schema (database) of `table_name` under the table root if it does not exist."""
     database = table_name.split(".")[0]

@@ -18,6 +18,7 @@ import great_expectations as gx
 import yaml
 from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -176,15 +177,20 @@ def validate_silver(spark: SparkSession, config: LakewatchConfig, run_id: str) -
     """Validate silver.readings (rows and per-series counts) and record the outcome in ops.validation_runs."""
     spec = load_suite_spec(config.quality.suite, config.quality)
     runner = SuiteRunner(gx_context_dir(config))
-    readings = spark.table(config.tables.silver_readings)
-    ok_rows, failures, evaluated = runner.run(readings, "silver_readings", spec["name"],
-                                              build_expectations(spec["expectations"]))
-    series_specs = spec.get("series_expectations") or []
-    ok_series = True
-    if series_specs:
-        ok_series, more, n = runner.run(series_summary(readings), "silver_series", f"{spec['name']}_series",
-                                        build_expectations(series_specs))
-        failures, evaluated = failures + more, evaluated + n
+    # GX computes its metrics in several Spark jobs (and the series summary one more): held in memory, silver
+    # is read from its files once instead of once a job.
+    readings = spark.table(config.tables.silver_readings).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        ok_rows, failures, evaluated = runner.run(readings, "silver_readings", spec["name"],
+                                                  build_expectations(spec["expectations"]))
+        series_specs = spec.get("series_expectations") or []
+        ok_series = True
+        if series_specs:
+            ok_series, more, n = runner.run(series_summary(readings), "silver_series", f"{spec['name']}_series",
+                                            build_expectations(series_specs))
+            failures, evaluated = failures + more, evaluated + n
+    finally:
+        readings.unpersist()
     report = ValidationReport(run_id=run_id, suite=spec["name"], table_name=config.tables.silver_readings,
                               success=ok_rows and ok_series, evaluated=evaluated, failures=tuple(failures),
                               data_docs=runner.docs_index())

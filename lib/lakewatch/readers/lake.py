@@ -32,7 +32,7 @@ _PIPELINE = "run ./spark-submit.sh pipeline (ingest, refine, validate, features)
 _STREAM = "run ./spark-submit.sh score_stream (--trigger availableNow scores what silver holds, then stops)"
 #: What to run to create each table, by config.tables key.
 TABLE_HINTS: dict[str, str] = {
-    "gold_features": "run ./spark-submit.sh pipeline (or features) to create it",
+    "gold_features": "it is a Spark SQL view over silver.readings: query it with ./spark-submit.sh sql",
     "gold_nab_results": "run ./spark-submit.sh evaluate_nab (or pipeline, which creates it empty)",
     "gold_nab_scores": "run ./spark-submit.sh evaluate_nab (or pipeline, which creates it empty)",
     "gold_anomaly_scores": _STREAM,
@@ -43,6 +43,9 @@ TABLE_HINTS: dict[str, str] = {
     "ops_thresholds": "run ./spark-submit.sh recalibrate to create it",
     "gold_evaluations": "run ./spark-submit.sh evaluate --labels gold.labels to create it",
 }
+#: config.tables keys that name Spark SQL views, not Delta tables (gold.features, computed from silver when queried):
+#: not readable here; a query naming one raises TableNotFound with its hint.
+SPARK_VIEWS = ("gold_features",)
 #: Tables whose series a series_id is looked up in.
 SERIES_TABLES = ("silver_readings", "gold_anomaly_scores")
 
@@ -56,7 +59,8 @@ class LakeReader:
 
     def __init__(self, config: LakewatchConfig, connection: duckdb.DuckDBPyConnection | None = None) -> None:
         self.config = config
-        self._names = config.tables.all()
+        self._spark_views = {k: n for k, n in config.tables.all().items() if k in SPARK_VIEWS}
+        self._names = {k: n for k, n in config.tables.all().items() if k not in SPARK_VIEWS}
         self._con = connection if connection is not None else duck.connect()
         self._lock = threading.RLock()
         self._deltas: dict[str, DeltaTable] = {}
@@ -66,7 +70,8 @@ class LakeReader:
     # ----------------------------------------------------------------------------------------------- names
     @property
     def tables(self) -> dict[str, str]:
-        """Catalog name of every lakewatch table, by config.tables key (``{"gold_anomalies": "gold.anomalies"}``)."""
+        """Catalog name of every lakewatch Delta table, by config.tables key (``{"gold_anomalies": "gold.anomalies"}``;
+        not the Spark SQL views of SPARK_VIEWS)."""
         return dict(self._names)
 
     @property
@@ -128,8 +133,8 @@ class LakeReader:
         """Run a DuckDB query over the lakewatch tables and views (by catalog name, e.g. ``gold.anomalies``) with
         `params` bound to its ``?`` (or ``$name``) placeholders; the result as an Arrow table.
 
-        A query naming a table that does not exist and has no known schema (gold.features before the features
-        stage ran) raises TableNotFound."""
+        A query naming a table that does not exist and has no known schema, or a Spark SQL view (gold.features),
+        raises TableNotFound."""
         self._pick_up_new_tables()
         try:
             with self._con.cursor() as cur:
@@ -139,6 +144,9 @@ class LakeReader:
             for key in self._names:
                 if self._state.get(key) is None and self._names[key].split(".")[-1] in str(exc):
                     raise self.not_found(key) from exc
+            for key, name in self._spark_views.items():
+                if name.split(".")[-1] in str(exc):
+                    raise TableNotFound(name, self.config.lakehouse.table(name), TABLE_HINTS[key]) from exc
             raise
 
     def view(self, name: str, series_id: str | None = None, channel: str | None = None) -> pa.Table:
