@@ -138,6 +138,7 @@ class EntityOutput:
     late: list[tuple[str, np.ndarray, np.ndarray]]
     rejected: list[Rejected]
     late_timestamps: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    alerts: tuple[list[dict[str, Any]], ...] = ()  # an entity's alerts leave from the driver: nothing sent here
     late_values: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
