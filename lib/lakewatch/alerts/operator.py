@@ -30,7 +30,7 @@ from typing import Any
 
 from lakewatch.alerts.channels import Sender, make_senders
 from lakewatch.alerts.delivery import Outcome, deliver_one
-from lakewatch.alerts.policy import KIND_EVENT, PENDING, SENT, Alert, Event, alert_id, event_payload, from_micros
+from lakewatch.alerts.policy import PENDING, SENT, Alert, Event, event_alert, from_micros
 from lakewatch.alerts.rules import AlertsSettings, Rule, severity_rank
 from lakewatch.event_ids import event_id
 from lakewatch.streaming.state import OpenEvent
@@ -116,11 +116,7 @@ class OperatorAlerts:
             earlier = rule.evaluate(series_id, before.start, before.end, before.peak_score) if before else None
             if earlier is not None and severity_rank(severity) <= severity_rank(earlier):
                 continue  # grew without a higher severity: sent (or decided) before
-            for target in rule.channels:
-                key = alert_id(event.event_id, rule.name, target, severity)
-                alerts.append(Alert(key, KIND_EVENT, event.event_id, series_id, rule.name,
-                                    self.settings.channel(target).kind, target, severity, PENDING, event.start,
-                                    event_payload(key, rule, severity, event)))
+            alerts.extend(event_alert(event, rule, target, severity, self.settings) for target in rule.channels)
         return alerts
 
     def send(self, alerts: list[Alert], clock: Callable[[], float] = time.monotonic) -> list[dict[str, Any]]:

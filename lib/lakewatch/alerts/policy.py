@@ -155,6 +155,14 @@ def event_payload(alert_key: str, rule: Rule, severity: str, event: Event) -> di
             "event": event.to_json()}
 
 
+def event_alert(event: Event, rule: Rule, target: str, severity: str, settings: AlertsSettings,
+                status: str = PENDING, reason: str = "") -> Alert:
+    """The alert of `event` under `rule` to channel `target` at `severity`: its id and (deterministic) body."""
+    key = alert_id(event.event_id, rule.name, target, severity)
+    return Alert(key, KIND_EVENT, event.event_id, event.series_id, rule.name, settings.channel(target).kind, target,
+                 severity, status, _utc(event.start), event_payload(key, rule, severity, event), reason)
+
+
 def plan(events: Iterable[Event], settings: AlertsSettings, state: AlertState,
          book: ThresholdBook | None = None) -> list[Alert]:
     """The alerts to record for these event versions under `settings`, given `state` and the per-series thresholds
@@ -182,10 +190,8 @@ def plan(events: Iterable[Event], settings: AlertsSettings, state: AlertState,
                 known = state.severity.get((event.event_id, rule.name, target), -1)
                 if severity_rank(severity) <= known:
                     continue  # grew without a higher severity
-                key = alert_id(event.event_id, rule.name, target, severity)
-                alert = Alert(key, KIND_EVENT, event.event_id, event.series_id, rule.name,
-                              settings.channel(target).kind, target, severity, SUPPRESSED if reason else PENDING,
-                              _utc(event.start), event_payload(key, rule, severity, event), reason)
+                alert = event_alert(event, rule, target, severity, settings, SUPPRESSED if reason else PENDING,
+                                    reason)
                 alerts.append(alert)
                 state.add(alert, window_s)
     return alerts
