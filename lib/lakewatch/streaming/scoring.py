@@ -172,6 +172,13 @@ def output_frame(series_id: str, channel: str, out: StepOutput, last_scored_ns: 
     return rows_frame(output_rows(series_id, channel, out, last_scored_ns))
 
 
+def late_row(series_id: str, channel: str, timestamps_ns: np.ndarray, values: np.ndarray,
+             last_scored_ns: int) -> tuple[Any, ...]:
+    """The OUTPUT_SCHEMA 'late' row of readings not scored for being late (detail: the last scored time)."""
+    return (KIND_LATE, series_id, channel, timestamps_ns // 1000, values, None, None, None, None,
+            json.dumps({"last_scored_us": int(last_scored_ns // 1000)}))
+
+
 def output_rows(series_id: str, channel: str, out: StepOutput, last_scored_ns: int,
                 stamp: dict[str, str] | None = None) -> list[tuple[Any, ...]]:
     """The OUTPUT_SCHEMA rows of one step: a 'score' row with the scored points, a 'late' row with the late
@@ -184,8 +191,7 @@ def output_rows(series_id: str, channel: str, out: StepOutput, last_scored_ns: i
         rows.append((KIND_SCORE, series_id, channel, out.timestamps // 1000, out.values, out.scores, out.flags,
                      attributions, base_values, json.dumps(stamp) if stamp else None))
     if len(out.late_timestamps):
-        rows.append((KIND_LATE, series_id, channel, out.late_timestamps // 1000, out.late_values, None, None, None,
-                     None, json.dumps({"last_scored_us": int(last_scored_ns // 1000)})))
+        rows.append(late_row(series_id, channel, out.late_timestamps, out.late_values, last_scored_ns))
     for i, update in enumerate(out.events):
         event = update.event
         sent = out.alerts[i] if i < len(out.alerts) else []
@@ -248,8 +254,7 @@ def entity_rows(entities: EntityScorer, series_id: str, state: SeriesState, ts_p
     rows = output_rows(series_id, ENTITY_CHANNEL, out, state.last_scored_ns,  # type: ignore[arg-type]
                        entities.stamp(series_id))
     for channel, ts, values in out.late:
-        rows.append((KIND_LATE, series_id, channel, ts // 1000, values, None, None, None, None,
-                     json.dumps({"last_scored_us": int(state.last_scored_ns // 1000)})))
+        rows.append(late_row(series_id, channel, ts, values, state.last_scored_ns))
     for item in out.rejected:
         rows.append((KIND_REJECTED, series_id, item.channel, item.timestamps // 1000, item.values, None, None, None,
                      None, rejected_detail(item)))
