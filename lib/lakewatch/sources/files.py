@@ -1,7 +1,9 @@
 """A directory of CSV or Parquet files, mapped to readings by a column mapping from conf/.
 
 Each file is checked before Spark reads it (empty, binary, header-only, missing columns, wrong
-delimiter); a file that fails is rejected with its reason, the rest are read as raw text.
+delimiter); a file that fails is rejected with its reason, the rest are read as raw text. Each row's
+record_order follows the files (by path, then line by line), whatever order Spark reads their splits in
+(lakewatch.sources.file_order).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from lakewatch.sources.base import (
     RejectedFile,
     nothing_known,
 )
+from lakewatch.sources.file_order import FileOrderLayout, file_order_layout, split_unit_shift
 from lakewatch.sources.filesystem import HEAD_BYTES, FileInfo, list_files, read_head, relative_stem
 from lakewatch.spark import local_frame
 
@@ -111,7 +114,11 @@ class FileSource:
             _refuse_colliding_names(self.name, root, [f.path for group in groups.values() for f in group])
         readable = sum(len(group) for group in groups.values())
         groups = _unknown_files(groups, set(known()))
-        frames = [self._read_group(spark, root, columns, group) for columns, group in groups.items()]
+        to_read = sorted((f for group in groups.values() for f in group), key=lambda f: f.path)
+        ranks = {f.path: rank for rank, f in enumerate(to_read)}
+        layout = file_order_layout(self.name, len(to_read), max((f.size for f in to_read), default=0),
+                                   split_unit_shift(spark))
+        frames = [self._read_group(spark, root, columns, group, ranks, layout) for columns, group in groups.items()]
         rows = frames[0] if frames else spark.createDataFrame([], RAW_SCHEMA)
         for frame in frames[1:]:
             rows = rows.unionByName(frame)
@@ -145,8 +152,8 @@ class FileSource:
             return HeaderCheck(reason=f"missing column(s) {missing}; file has {list(columns)}")
         return HeaderCheck(columns=columns)
 
-    def _read_group(self, spark: SparkSession, root: str, columns: tuple[str, ...],
-                    files: list[FileInfo]) -> DataFrame:
+    def _read_group(self, spark: SparkSession, root: str, columns: tuple[str, ...], files: list[FileInfo],
+                    ranks: dict[str, int], layout: FileOrderLayout) -> DataFrame:
         paths = [f.path for f in files]
         if self.spec.format == "csv":
             schema = T.StructType([T.StructField(c, T.StringType()) for c in columns]
@@ -158,12 +165,16 @@ class FileSource:
         else:
             df = spark.read.parquet(*paths).select(*[F.col(f"`{c}`").cast("string").alias(c) for c in columns])
             df = df.withColumn(CORRUPT, F.lit(None).cast("string"))
-        df = df.withColumn("_file", _normalised_path(F.col("_metadata.file_path")))
+        # The position is taken on the scan, where the task is the one that read the row.
+        df = (df.withColumn("_file", _normalised_path(F.col("_metadata.file_path")))
+              .withColumn("_position", layout.position_in_file(self.name)))
         catalog = local_frame(
-            spark, [(_normalised_str(f.path), f.path, f.version, relative_stem(root, f.path)) for f in files],
-            "_file string, source string, source_version string, _file_series string",
+            spark, [(_normalised_str(f.path), f.path, f.version, relative_stem(root, f.path), ranks[f.path])
+                    for f in files],
+            "_file string, source string, source_version string, _file_series string, _file_rank long",
         )
-        df = df.join(F.broadcast(catalog), "_file").withColumn("record_order", F.monotonically_increasing_id())
+        df = df.join(F.broadcast(catalog), "_file").withColumn(
+            "record_order", layout.record_order(F.col("_file_rank"), F.col("_position")))
         return self._to_raw(df, columns)
 
     def _to_raw(self, df: DataFrame, columns: tuple[str, ...]) -> DataFrame:
