@@ -6,7 +6,13 @@ The points: a series with spikes fed in micro-batches as the stream does; every 
 baseline Shapley, 256 coalitions as one batch of windows). "before" is the method it replaced, rebuilt here from
 the same replayed state and background windows: shap.explainers.Exact over the 16 background windows (2**8 x 16
 detector.update calls per point). The two are timed on alternating points so that the machine's load is shared.
-Run: .venv/bin/python bench/explain_bench.py [--points N] [--before N]"""
+Run: .venv/bin/python bench/explain_bench.py [--points N] [--before N]
+
+``--machines``: the same for machines (multichannel entities as the stream scores them: lakewatch_machine on a
+generated 8-sensor machine, explained by sensor, exact over 2**8 coalitions), every flagged row of its faults.
+"after" is explain_batch as the stream calls it; "before" scores each of the 256 coalition windows from its own
+copy of the replayed state (the detector's ``_score`` window by window: what the multichannel detectors did
+before session 22), timed on alternating points."""
 
 from __future__ import annotations
 
@@ -33,7 +39,12 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=200, help="flagged points explained the new way")
     parser.add_argument("--before", type=int, default=12, help="of them, how many also the previous way")
     parser.add_argument("--skip-trail", action="store_true", help="only the per-point cost")
+    parser.add_argument("--machines", action="store_true", help="machines (lakewatch_machine, by sensor) instead")
+    parser.add_argument("--lags", type=int, default=8, help="with --machines: the window length")
     args = parser.parse_args()
+    if args.machines:
+        machines(args.points, args.before, args.lags)
+        return
     d = get_detector(default_detector_name())
     settings = ex.ExplainSettings()
     x, ts = series(N_WARM + N)
@@ -127,6 +138,74 @@ def per_point(d, settings: ex.ExplainSettings, points: int, before: int) -> None
           f"  after  {ms_after:7.1f} ({cpu_a:7.1f}) over {after_n} points, max |base + sum - score| {worst_after:.1e}\n"
           f"  before {ms_before:7.1f} ({cpu_b:7.1f}) over {before_n} points, max |base + sum - score| "
           f"{worst_before:.1e}\n  before / after: {ms_before / ms_after:.1f}x wall, {cpu_b / cpu_a:.1f}x CPU")
+
+
+def machines(points: int, before: int, lags: int = 8) -> None:
+    """ms per explained machine row (wall and CPU), after and before, on alternating flagged rows of generated
+    machines, and the scoring cost per row without explanations for comparison."""
+    from lakewatch.detectors.base import Detector
+    from lakewatch.sources.machines import generate_machine
+
+    d = get_detector("lakewatch_machine", channels=8)
+    settings = ex.ExplainSettings(by_channel=True, lags=lags)
+    names = [f"s{j}" for j in range(8)]
+    after_t = after_c = before_t = before_c = score_t = score_c = 0.0
+    after_n = before_n = rows_scored = 0
+    worst_after = worst_before = worst_diff = 0.0
+    for index in range(3):
+        m = generate_machine(0, index)
+        t0, c0 = time.perf_counter(), time.process_time()
+        scores = d.score_series(m.values, m.timestamps)
+        score_t += time.perf_counter() - t0
+        score_c += time.process_time() - c0
+        rows_scored += len(scores)
+        flagged = np.flatnonzero(scores >= 0.5)
+        state, done = d.new_state(), 0
+        for k, t in enumerate(flagged):
+            if after_n >= points:
+                break
+            first = t - settings.lags + 1
+            _, state = d.update(state, m.values[done:first], m.timestamps[done:first])
+            done = first
+            window, stamps = m.values[first:t + 1], m.timestamps[first:t + 1]
+            background = ex._background(m.values, scores >= 0.5, t, settings.lags, settings.background)
+            t0, c0 = time.perf_counter(), time.process_time()
+            a = ex.explain_points(d, state, window, stamps, background, settings, channel_names=names)
+            after_t += time.perf_counter() - t0
+            after_c += time.process_time() - c0
+            after_n += 1
+            assert a.score == scores[t], f"row {t}: replayed score {a.score} != {scores[t]}"
+            worst_after = max(worst_after, abs(a.total - scores[t]))
+            if k % 4 == 0 and before_n < before:
+                t0, c0 = time.perf_counter(), time.process_time()
+                old = _machine_before(d, Detector._score_windows, state, window, stamps, background, settings)
+                before_t += time.perf_counter() - t0
+                before_c += time.process_time() - c0
+                before_n += 1
+                worst_before = max(worst_before, abs(old[1] + old[0].sum() - scores[t]))
+                mine = dict(a.contributions)
+                worst_diff = max(worst_diff, max(abs(mine[n] - v) for n, v in zip(names, old[0], strict=True)))
+    ms = lambda total, n: total / max(n, 1) * 1e3  # noqa: E731
+    print(f"machines ({d.name}, by sensor, 2**8 coalitions of {lags}-row windows), per explained row, wall (CPU) ms:\n"
+          f"  after  {ms(after_t, after_n):7.2f} ({ms(after_c, after_n):7.2f}) over {after_n} rows, "
+          f"max |base + sum - score| {worst_after:.1e}\n"
+          f"  before {ms(before_t, before_n):7.2f} ({ms(before_c, before_n):7.2f}) over {before_n} rows, "
+          f"max |base + sum - score| {worst_before:.1e}; max |after - before| per value {worst_diff:.1e}\n"
+          f"  before / after: {before_t / before_n / (after_t / after_n):.1f}x wall, "
+          f"{before_c / before_n / (after_c / after_n):.1f}x CPU\n"
+          f"  scoring without explanations: {score_t / rows_scored * 1e3:.3f} ms ({score_c / rows_scored * 1e3:.3f}) "
+          f"per row over {rows_scored} rows")
+
+
+def _machine_before(d, score_windows, state, window, stamps, background, settings):
+    """The explanation with each coalition window scored from its own copy of the state (the loop the
+    multichannel detectors ran before their batched window hooks): (values, base)."""
+    channels = window.shape[1]
+    reference = ex._reference(window, background, np.arange(window.size), settings.background).reshape(window.shape)
+    bits = ((np.arange(1 << channels)[:, None] >> np.arange(channels)[None, :]) & 1).astype(bool)
+    windows = np.where(bits[:, None, :], window[None], reference[None])
+    v = np.clip(score_windows(d, state.arrays, np.ascontiguousarray(windows), stamps)[:, -1], 0.0, 1.0)
+    return ex._exact_shapley(v, channels), float(v[0])
 
 
 if __name__ == "__main__":

@@ -213,18 +213,21 @@ def _permutation_masks(m: int, evals: int) -> tuple[np.ndarray, int]:
     return masks, count
 
 
-def _window_scores(detector: Detector, state: DetectorState, windows: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+def _window_scores(detector: Detector, state: DetectorState, windows: np.ndarray, stamps: np.ndarray,
+                   split: bool = True) -> np.ndarray:
     """g for a batch of windows (k, rows, channels): the last score of each window fed into ``state``.
 
-    The windows share their older half among few distinct values (2**(inputs/2) for the exact explainer), so
-    each distinct older half is fed once (``update``) and the newer halves are scored from its state in one
-    :meth:`Detector.last_scores` batch: half the rows through the detector, the same scores (detectors are
-    batch-split invariant; the streamed-score check of every explanation would catch a difference)."""
+    With ``split``, where the windows share their older half among few distinct values (2**(inputs/2) for the
+    exact explainer over lagged inputs), each distinct older half is fed once (``update``) and the newer halves
+    are scored from its state in one :meth:`Detector.last_scores` batch: half the rows through the detector, the
+    same scores (detectors are batch-split invariant; the streamed-score check of every explanation would catch a
+    difference). Channel players (``by_channel``) switch every row of the window, so their older halves are all
+    distinct and the caller passes ``split=False``."""
     k, rows = windows.shape[:2]
     univariate = not (detector.multivariate or windows.shape[2] > 1)
     feed = windows[:, :, 0] if univariate else windows
     half = rows // 2
-    if rows < 4 or k < 8:
+    if rows < 4 or k < 8 or not split:
         return detector.last_scores(state, feed, stamps)
     prefixes, group = np.unique(feed[:, :half].reshape(k, -1), axis=0, return_inverse=True)
     group = np.asarray(group).reshape(-1)
@@ -256,7 +259,7 @@ def _shapley(detector: Detector, state: DetectorState, window: np.ndarray, stamp
         chosen, inverse = np.unique(perm_masks.reshape(-1, m), axis=0, return_inverse=True)
     windows = np.broadcast_to(window.reshape(-1), (len(chosen), window.size)).copy()
     windows[:, features] = np.where(chosen if groups is None else chosen[:, groups], x, reference)
-    v = _window_scores(detector, state, windows.reshape(len(chosen), *window.shape), stamps)
+    v = _window_scores(detector, state, windows.reshape(len(chosen), *window.shape), stamps, split=groups is None)
     if m <= settings.exact_max_inputs:
         return _exact_shapley(v, m), float(v[0]), float(v[-1])
     chain = v[np.asarray(inverse).reshape(-1)].reshape(count, m + 1)

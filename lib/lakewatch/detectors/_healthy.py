@@ -24,6 +24,7 @@ import numpy as np
 
 from lakewatch.detectors._jit import jit
 from lakewatch.detectors._kernels import tail_to_surprise
+from lakewatch.detectors.base import per_window
 
 
 def new_moments(p: int) -> dict[str, np.ndarray]:
@@ -180,3 +181,26 @@ class TailScored:
 
     def _raw(self, arrays, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         return tail_to_surprise(self._tail(arrays, x))[:, None]
+
+    def _score_windows(self, arrays, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        tails = self._fitted_windows(arrays, windows)
+        return 1.0 - tails if tails is not None else per_window(self._score, arrays, windows, ts)
+
+    def _raw_windows(self, arrays, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        tails = self._fitted_windows(arrays, windows)
+        return tail_to_surprise(tails)[..., None] if tails is not None else per_window(self._raw, arrays, windows, ts)
+
+    def _fitted_windows(self, arrays, windows: np.ndarray) -> np.ndarray | None:
+        """Tails ``(k, m)`` of every row of each window from a fitted state (None before the fit: the healthy
+        start then changes with every row, so each window is scored on its own copy). Once fitted, a row's tail
+        is a function of the row and the fitted model, except for the state a subclass carries row to row
+        (:meth:`_window_tails`), so all ``k * m`` rows go through the kernels in one call: the same per-row
+        arithmetic as window by window, hence the same scores."""
+        if arrays["counters"][self.FITTED] == 0:
+            return None
+        return self._window_tails(arrays, windows)
+
+    def _window_tails(self, arrays, windows: np.ndarray) -> np.ndarray:
+        """Tails ``(k, m)`` of fitted windows; the default holds for a detector with no row-to-row state."""
+        k, m = windows.shape[:2]
+        return self._tail(arrays, np.ascontiguousarray(windows.reshape(k * m, *windows.shape[2:]))).reshape(k, m)

@@ -81,6 +81,13 @@ def _suppress_windows_kernel(scores: np.ndarray, left: int, threshold: float, ro
                 remaining = rows
 
 
+@jit
+def _hold_windows_kernel(scores: np.ndarray, hold: np.ndarray, on_level: float, release: float, rows: int) -> None:
+    """:func:`_hold_kernel` on each row of ``scores`` (k, m), each from its own copy of ``hold`` (left unchanged)."""
+    for i in range(scores.shape[0]):
+        _hold_kernel(scores[i], hold.copy(), on_level, release, rows)
+
+
 @dataclass(frozen=True)
 class EnsembleParams(DetectorParams):
     """Parameters of :class:`EnsembleDetector` (see the module docstring)."""
@@ -185,8 +192,7 @@ class EnsembleDetector(Detector):
         combined = member_scores.max(axis=0) if p.combine == "max" else member_scores.mean(axis=0)
         combined = np.ascontiguousarray(combined)
         if p.flagging == "hold":
-            for row in combined:
-                _hold_kernel(row, arrays["hold"].copy(), p.hold_threshold, p.hold_release, p.hold_rows)
+            _hold_windows_kernel(combined, arrays["hold"], p.hold_threshold, p.hold_release, p.hold_rows)
         elif p.suppress_rows > 0:
             _suppress_windows_kernel(combined, int(arrays["suppress_left"][0]), p.suppress_threshold,
                                      p.suppress_rows, p.suppress_factor)

@@ -38,9 +38,6 @@ from lakewatch.detectors.base import (
     Detector,
     DetectorParams,
     check_range,
-    per_window,
-    scratch_copy,
-    scratch_intact,
 )
 from lakewatch.detectors.errors import DetectorParamsError
 
@@ -177,6 +174,36 @@ def _likelihood_kernel(
     counters[0] = i
 
 
+@jit
+def _likelihood_windows_kernel(
+    raw: np.ndarray,
+    avg_ring: np.ndarray,
+    blocks: np.ndarray,
+    current: np.ndarray,
+    dist: np.ndarray,
+    counters: np.ndarray,
+    floats: np.ndarray,
+    warmup: int,
+    learning: int,
+    reestimate: int,
+    min_mean: float,
+    min_variance: float,
+    red_tail: float,
+    yellow_tail: float,
+    mode: int,
+    log_scale: bool,
+    lift: bool,
+    freeze: int,
+    out: np.ndarray,
+) -> None:
+    """:func:`_likelihood_kernel` on each window of ``raw`` ``(k, m, channels)`` into ``out`` ``(k, m)``, each from
+    its own copy of the state arrays (left unchanged): one call for a batch of windows."""
+    for i in range(raw.shape[0]):
+        _likelihood_kernel(raw[i], avg_ring.copy(), blocks.copy(), current.copy(), dist.copy(), counters.copy(),
+                           floats.copy(), warmup, learning, reestimate, min_mean, min_variance, red_tail,
+                           yellow_tail, mode, log_scale, lift, freeze, out[i])
+
+
 @dataclass(frozen=True)
 class LikelihoodParams(DetectorParams):
     """Parameters of :class:`LikelihoodDetector` (see the module docstring)."""
@@ -266,14 +293,13 @@ class LikelihoodDetector(Detector):
     def _score_windows(self, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
         raw = np.ascontiguousarray(np.clip(self.base._raw_windows(arrays["base"], windows, ts), 0.0, 1.0))
         out = np.zeros(windows.shape[:2])
-        own = {key: value for key, value in arrays.items() if key != "base"}
-        scratch, pairs = scratch_copy(own)
-        for i in range(len(windows)):
-            for dst, src in pairs:
-                dst[...] = src
-            self._likelihood(scratch, raw[i], out[i])
-        if not scratch_intact(scratch, pairs):
-            return per_window(self._score, arrays, windows, ts)
+        p = self.params
+        _likelihood_windows_kernel(
+            raw, arrays["avg_ring"], arrays["blocks"], arrays["current"], arrays["dist"], arrays["counters"],
+            arrays["floats"], p.warmup_rows, p.learning_rows, p.reestimate_every, p.min_mean, p.min_variance,
+            p.red_tail, p.yellow_tail, _COMBINE[p.combine], p.log_scale, p.flagging == "onset",
+            p.freeze_after_rows, out,
+        )
         return out
 
     def _likelihood(self, arrays: ArrayTree, raw: np.ndarray, out: np.ndarray) -> None:

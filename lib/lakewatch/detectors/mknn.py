@@ -93,6 +93,47 @@ def _knn_distances(x: np.ndarray, ref: np.ndarray, n_ref: int, scale: np.ndarray
 
 
 @jit
+def _knn_features(x: np.ndarray, ref_t: np.ndarray, n_ref: int, k: int, out: np.ndarray) -> None:
+    """:func:`_knn_distances` of feature rows (standardised and whitened already: every value finite, or the whole
+    row NaN for a row with nothing observed, which gets 0) against the transposed reference ``ref_t`` (p, memory).
+    Each row's squared distances to all reference rows accumulate channel by channel in a loop over the reference
+    rows that the compiler vectorises; each distance adds the same terms in the same order as
+    :func:`_knn_distances`, so the results are equal to the last bit."""
+    n, p = x.shape
+    dist = np.empty(n_ref)
+    best = np.empty(k)
+    for t in range(n):
+        if np.isnan(x[t, 0]):
+            out[t] = 0.0
+            continue
+        for r in range(n_ref):
+            dist[r] = 0.0
+        for a in range(p):
+            v = x[t, a]
+            row = ref_t[a]
+            for r in range(n_ref):
+                diff = v - row[r]
+                dist[r] += diff * diff
+        for j in range(k):
+            best[j] = np.inf
+        for r in range(n_ref):
+            d = dist[r]
+            if d < best[k - 1]:  # insert into the sorted k best
+                j = k - 1
+                while j > 0 and best[j - 1] > d:
+                    best[j] = best[j - 1]
+                    j -= 1
+                best[j] = d
+        s = 0.0
+        used = 0
+        for j in range(k):
+            if best[j] < np.inf:
+                s += math.sqrt(best[j])
+                used += 1
+        out[t] = s / max(used, 1) * math.sqrt(p / p)
+
+
+@jit
 def _whiten_rows(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, active: np.ndarray, corr: np.ndarray,
                  wmat: np.ndarray, out: np.ndarray) -> None:
     """``out[t] = z_t @ wmat`` with ``z_t`` row ``t`` standardised; an active channel missing from the row takes its
@@ -253,9 +294,8 @@ class MultiKnnDetector(TailScored, Detector):
             model = arrays["model"]
             n_ref = int(counters[1])
             d = np.zeros(len(x) - start)
-            ones = np.ones(p.channels)
-            _knn_distances(self._features(model, x[start:]), arrays["ref"], n_ref, ones, np.zeros(p.channels), ones,
-                           p.k, -1, d)
+            _knn_features(self._features(model, x[start:]), np.ascontiguousarray(arrays["ref"][:n_ref].T), n_ref,
+                          p.k, d)
             calib = model["calib"][:n_ref]
             d_q = max(float(np.quantile(calib, 1.0 - p.tail_mass)), 1e-12)
             empirical = 1.0 - np.searchsorted(calib, d, side="left") / max(n_ref, 1)

@@ -136,6 +136,15 @@ def _repeat_kernel(x: np.ndarray, last: np.ndarray, run: np.ndarray, counts: np.
 
 
 @jit
+def _repeat_windows_kernel(windows: np.ndarray, last: np.ndarray, run: np.ndarray, counts: np.ndarray,
+                           log_q: np.ndarray, active: np.ndarray, out: np.ndarray) -> None:
+    """:func:`_repeat_kernel` (not learning) on each window ``(k, m, p)`` from the same ``last`` and ``run``
+    (left unchanged) into ``out`` ``(k, m)``."""
+    for i in range(windows.shape[0]):
+        _repeat_kernel(windows[i], last.copy(), run.copy(), counts, False, log_q, active, out[i])
+
+
+@jit
 def _solve(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """``out`` <- solution of the small symmetric positive definite system ``a out = b`` (Cholesky)."""
     k = a.shape[0]
@@ -264,25 +273,41 @@ class PcaT2QDetector(TailScored, Detector):
             if counters[0] >= self.params.train_rows:
                 self._fit(arrays)
         if start < len(x):
-            model = arrays["model"]
-            k = int(counters[1])
-            stats = np.zeros((len(x) - start, 3 + k))
-            _t2q_kernel(x[start:], model["mean"], model["scale"], model["active"], model["vecs"], model["vals"],
-                        model["res_var"], k, stats)
-            g, h = model["box"]
-            n_act = max(int(model["active"].sum()), 1)
-            tail_t2 = np.minimum(1.0, k * fdtrc(1.0, model["dof"][:k] - 1.0, stats[:, 3:]).min(axis=1))
-            observed = stats[:, 2] > 0
-            tail_q = np.where(observed, chdtrc(h, stats[:, 0] / np.maximum(stats[:, 2], 1e-12) / g), 1.0)
-            tail_c = np.where(observed, np.minimum(1.0, n_act * chdtrc(1, stats[:, 1])), 1.0)
-            worst = np.minimum(np.minimum(tail_t2, tail_q), tail_c)
-            tests = 3.0
+            worst, n_act = self._model_tails(arrays, x[start:])
             if self.params.stuck_test:
-                tail_r = np.minimum(1.0, n_act * np.exp(self._repeats(arrays, x[start:], False)))
-                worst = np.minimum(worst, tail_r)
-                tests = 4.0
-            tail[start:] = np.minimum(1.0, tests * worst)
+                worst = np.minimum(worst, np.minimum(1.0, n_act * np.exp(self._repeats(arrays, x[start:], False))))
+            tail[start:] = np.minimum(1.0, (4.0 if self.params.stuck_test else 3.0) * worst)
         return tail
+
+    def _model_tails(self, arrays: ArrayTree, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """The smallest of the T², Q and channel-residual tails of each row from the fitted model (row by row,
+        no state), and the active channel count."""
+        model = arrays["model"]
+        k = int(arrays["counters"][1])
+        stats = np.zeros((len(x), 3 + k))
+        _t2q_kernel(x, model["mean"], model["scale"], model["active"], model["vecs"], model["vals"],
+                    model["res_var"], k, stats)
+        g, h = model["box"]
+        n_act = max(int(model["active"].sum()), 1)
+        tail_t2 = np.minimum(1.0, k * fdtrc(1.0, model["dof"][:k] - 1.0, stats[:, 3:]).min(axis=1))
+        observed = stats[:, 2] > 0
+        tail_q = np.where(observed, chdtrc(h, stats[:, 0] / np.maximum(stats[:, 2], 1e-12) / g), 1.0)
+        tail_c = np.where(observed, np.minimum(1.0, n_act * chdtrc(1, stats[:, 1])), 1.0)
+        return np.minimum(np.minimum(tail_t2, tail_q), tail_c), n_act
+
+    def _window_tails(self, arrays: ArrayTree, windows: np.ndarray) -> np.ndarray:
+        """Tails of fitted windows: the model tails of all rows in one call, the repeat runs (the only row-to-row
+        state once fitted) window by window from the state's runs in one kernel call."""
+        k, m, p = windows.shape
+        worst, n_act = self._model_tails(arrays, np.ascontiguousarray(windows.reshape(k * m, p)))
+        worst = worst.reshape(k, m)
+        if self.params.stuck_test:
+            rep, model = arrays["repeat"], arrays["model"]
+            log_run = np.zeros((k, m))
+            _repeat_windows_kernel(np.ascontiguousarray(windows), rep["last"], rep["run"], rep["counts"],
+                                   model["log_q"], model["active"], log_run)
+            worst = np.minimum(worst, np.minimum(1.0, n_act * np.exp(log_run)))
+        return np.minimum(1.0, (4.0 if self.params.stuck_test else 3.0) * worst)
 
     def _repeats(self, arrays: ArrayTree, x: np.ndarray, learning: bool) -> np.ndarray:
         rep, model = arrays["repeat"], arrays["model"]
