@@ -110,3 +110,29 @@ def test_by_channel_attributions_name_the_sensors_and_add_up_to_the_score():
                                  channel_names=CHANNELS)
     assert {name for name, _ in got.contributions} == set(CHANNELS)
     assert got.contributions[0][0] == "b" and abs(got.total - got.score) < 1e-6
+
+
+def test_packing_keys_a_reading_of_a_machine_source_by_star_and_carries_its_rule():
+    table = pa.table({"series_id": ["w-1", "w-1", "w-2", "p", "m-1"], "channel": ["x", "y", "x", "v", "a"],
+                      "ts_us": [1, 1, 1, 1, 1], "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+                      "entity_rule": pa.array([1, 1, 0, None, None], pa.int32())})
+    packed = pack_table(table, ("m-*",)).to_pylist()
+    assert {(r["series_id"], r["channel"]): (r["source_channel"], r["entity_rule"]) for r in packed} == {
+        ("w-1", "*"): (["x", "y"], 1), ("w-2", "*"): (["x"], 0), ("p", "v"): (["v"], None),
+        ("m-1", "*"): (["a"], None)}
+
+
+def test_a_machine_by_source_is_scored_with_its_rules_channels_and_a_glob_comes_first():
+    detectors = {3: get_detector("pca_t2q", channels=3), 2: get_detector("pca_t2q", channels=2)}
+    scorer = EntityScorer(EntitySettings(series={"m-*": list(CHANNELS)}), detectors, 0.5,
+                          rule_channels=[("x", "y")])
+    assert scorer.channels_of("w-1", 0) == ("x", "y") and scorer.channels_of("m-1", 0) == CHANNELS
+    assert scorer.channels_of("w-1") is None and scorer.channel_counts() == {2, 3}
+    ts, values, chans = _readings(range(30), channels=("x", "y"))
+    out = scorer.step("w-1", SeriesState(), ts, values, chans, rule=0)
+    micros, wide = align(pd.DataFrame({"channel": chans, "micros": ts, "value": values}), ("x", "y"))
+    np.testing.assert_array_equal(out.scores, detectors[2].score_series(wide, micros * 1000))
+    assert scorer.stamp("w-1", 0)["model_version"] == f"pca_t2q@{detectors[2].fingerprint}"
+    with pytest.raises(ConfigError, match="no machine source"):
+        scorer.step("w-1", SeriesState(), ts, values, chans)
+
