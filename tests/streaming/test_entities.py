@@ -11,7 +11,9 @@ from lakewatch.detectors import get_detector
 from lakewatch.errors import ConfigError
 from lakewatch.evaluation.entities import align
 from lakewatch.streaming.entities import NEVER_ALIGNED, EntityScorer, EntitySettings, held_readings
+from lakewatch.streaming.job import batch_line
 from lakewatch.streaming.packing import pack_table
+from lakewatch.streaming.sink import BatchStats
 from lakewatch.streaming.state import SeriesState
 
 CHANNELS = ("a", "b", "c")
@@ -135,4 +137,12 @@ def test_a_machine_by_source_is_scored_with_its_rules_channels_and_a_glob_comes_
     assert scorer.stamp("w-1", 0)["model_version"] == f"pca_t2q@{detectors[2].fingerprint}"
     with pytest.raises(ConfigError, match="no machine source"):
         scorer.step("w-1", SeriesState(), ts, values, chans)
+
+
+def test_the_batch_line_counts_quarantined_readings_by_reason():
+    stats = BatchStats(3, 100, 2, 1, 0, 2.0, 1.0, quarantined={"late": 1, "entity_non_finite": 2,
+                                                                  "entity_unknown_channel": 0})
+    line = batch_line(stats)
+    assert "1 late, 3 quarantined (entity_non_finite 2, late 1), 0 event updates" in line, line
+    assert "0 quarantined, 0 event" in batch_line(BatchStats(4, 5, 0, 0, 0, 1.0))
 

@@ -78,6 +78,7 @@ class StreamReport:
     seconds: float = 0.0
     stopped: str = ""
     batch_stats: list[BatchStats] = field(default_factory=list)
+    quarantined: dict[str, int] = field(default_factory=dict)  # readings sent to silver.quarantine, by reason
 
     def add(self, stats: BatchStats) -> None:
         """Count one written micro-batch."""
@@ -86,7 +87,26 @@ class StreamReport:
         self.flagged += stats.flagged
         self.late += stats.late
         self.events += stats.events
+        for reason, n in stats.quarantined.items():
+            self.quarantined[reason] = self.quarantined.get(reason, 0) + n
         self.batch_stats.append(stats)
+
+
+def quarantine_text(by_reason: dict[str, int]) -> str:
+    """'N quarantined (reason n, ...)' for readings sent to silver.quarantine by reason, '0 quarantined' for none."""
+    total = sum(by_reason.values())
+    detail = ", ".join(f"{reason} {n:,}" for reason, n in sorted(by_reason.items()) if n)
+    return f"{total:,} quarantined" + (f" ({detail})" if detail else "")
+
+
+def batch_line(stats: BatchStats) -> str:
+    """The progress line of one written micro-batch: rows, time split, flagged, quarantined by reason, events."""
+    writes = ", ".join(f"{name} {s:.1f}s" for name, s in stats.write_seconds.items())
+    return (f"batch {stats.batch_id}: {stats.scored:,} rows scored in {stats.seconds:.1f}s "
+            f"(scoring {stats.scoring_seconds:.1f}s, writes {stats.seconds - stats.scoring_seconds:.1f}s"
+            f"{': ' + writes if writes else ''}) "
+            f"({stats.rows_per_second:,.0f} rows/s), {stats.flagged:,} flagged, {stats.late:,} late, "
+            f"{quarantine_text(stats.quarantined)}, {stats.events:,} event updates")
 
 
 def resolve_detector(config: LakewatchConfig, settings: StreamSettings) -> ResolvedDetector:
@@ -322,12 +342,7 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
 
     def on_batch(stats: BatchStats) -> None:
         report.add(stats)
-        writes = ", ".join(f"{name} {s:.1f}s" for name, s in stats.write_seconds.items())
-        progress.say(f"batch {stats.batch_id}: {stats.scored:,} rows scored in {stats.seconds:.1f}s "
-                     f"(scoring {stats.scoring_seconds:.1f}s, writes {stats.seconds - stats.scoring_seconds:.1f}s"
-                     f"{': ' + writes if writes else ''}) "
-                     f"({stats.rows_per_second:,.0f} rows/s), {stats.flagged:,} flagged, {stats.late:,} late, "
-                     f"{stats.events:,} event updates")
+        progress.say(batch_line(stats))
 
     if settings.source == "kafka":
         readings, malformed, malformed_trigger = kafka_streams(spark, settings)
