@@ -146,3 +146,18 @@ def test_the_batch_line_counts_quarantined_readings_by_reason():
     assert "1 late, 3 quarantined (entity_non_finite 2, late 1), 0 event updates" in line, line
     assert "0 quarantined, 0 event" in batch_line(BatchStats(4, 5, 0, 0, 0, 1.0))
 
+
+def test_a_reading_within_the_tolerance_after_its_row_was_scored_starts_a_new_row():
+    scorer = _scorer(tolerance="30 seconds")
+    ts, values, chans = _readings(range(10))
+    first = _step(scorer, SeriesState(), ts, values, chans)
+    assert len(first.timestamps) == 10  # every row complete: all scored
+    straggler = 9 * STEP_US + 10_000_000  # channel a of row 9, 10 s late: within the tolerance of row 9
+    ts2, values2, chans2 = _readings(range(10, 12), seed=1)
+    out = _step(scorer, first.state, np.r_[straggler, ts2], np.r_[5.0, values2], np.r_[["a"], chans2])
+    assert not out.late and list(out.timestamps // 1000) == [straggler, 10 * STEP_US, 11 * STEP_US]
+    # ...scored as a row of its own with b and c missing (a batch align would have put it into row 9)
+    wide = np.vstack([values.reshape(10, 3), [[5.0, np.nan, np.nan]], values2.reshape(2, 3)])
+    stamps = np.r_[ts[::3], straggler, ts2[::3]] * 1000
+    expected = get_detector("pca_t2q", channels=3).score_series(wide, stamps)
+    np.testing.assert_array_equal(np.r_[first.scores, out.scores], expected)
