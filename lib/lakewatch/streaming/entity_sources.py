@@ -17,18 +17,20 @@ reading itself, never by which channels have arrived so far: a series' key does 
 ``--path`` from elsewhere than its configured path is not recognised: list its series in
 ``streaming.entities.series``.
 
-A rule takes part only when silver.readings holds readings of its source when the stream starts (one Delta query
-per rule, which the table's file statistics answer without reading data files), so a lakehouse of univariate
-series keeps the plain plan: no rule, no extra column. A machine source first ingested while a stream is running
-is scored channel by channel until that stream restarts (README, "Machines").
+A rule takes part only when silver.readings holds readings of its source when the stream starts (one Spark
+action probing for one reading per rule; the range on the `source` prefix lets Delta skip files from their min/max
+statistics), so a lakehouse of univariate series keeps the plain plan: no rule, no extra column. A machine source
+first ingested while a stream is running is scored channel by channel until that stream restarts (README,
+"Machines").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
 
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakewatch.config import LakewatchConfig
@@ -86,11 +88,14 @@ def source_rules(spark: SparkSession, config: LakewatchConfig) -> tuple[tuple[So
 
 
 def with_readings(spark: SparkSession, table: str, rules: Sequence[SourceRule]) -> tuple[SourceRule, ...]:
-    """The rules whose source has at least one reading in `table` (silver.readings) now."""
+    """The rules whose source has at least one reading in `table` (silver.readings) now: one Spark action, a
+    probe of at most one row per rule."""
     if not rules or not spark.catalog.tableExists(table):
         return ()
     readings = spark.table(table)
-    return tuple(r for r in rules if readings.where(r.matches()).select(F.lit(1)).limit(1).collect())
+    probes = [readings.where(r.matches()).select(F.lit(i).alias("rule")).limit(1) for i, r in enumerate(rules)]
+    found = {row["rule"] for row in reduce(DataFrame.unionByName, probes).collect()}
+    return tuple(r for i, r in enumerate(rules) if i in found)
 
 
 def rule_column(rules: Sequence[SourceRule]) -> Column:
