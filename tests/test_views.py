@@ -31,12 +31,18 @@ SILVER = [
     ("pump-1", "temp", ago(H / 6), 2.5, "test", "i1"),
     ("pump-1", "pressure", ago(H), 7.0, "test", "i1"),
     ("cpu-2", "value", ago(72 * H), 4.0, "test", "i1"),
+    # a machine (multichannel entity) scored under channel '*': its '*' row counts the readings of all channels
+    ("mach-4", "s0", ago(H), 3.0, "test", "i1"),
+    ("mach-4", "s0", ago(H / 2), 3.5, "test", "i1"),
+    ("mach-4", "s1", ago(H / 2), 8.0, "test", "i1"),
 ]
 SCORES = [
     ("pump-1", "temp", ago(2 * H), 1.0, 0.1, 0.2, False, None, None, "d", "v1", NOW, 0),
     ("pump-1", "temp", ago(H / 6), 2.5, 0.9, 0.95, True, _attr(("value", -0.5)), 0.05, "d", "v1", NOW, 1),
     ("cpu-2", "value", ago(72 * H), 4.0, 0.05, 0.1, False, None, None, "d", "v1", NOW, 0),
     ("kafka-3", "value", ago(H / 12), 9.0, 0.4, 0.5, False, None, None, "d", "v1", NOW, 1),
+    ("mach-4", "*", ago(H), None, 0.1, 0.2, False, None, None, "m", "v1", NOW, 0),
+    ("mach-4", "*", ago(H / 2), None, 0.2, 0.3, False, None, None, "m", "v1", NOW, 1),
 ]
 OPEN_EVENT = ("pump-1", "temp", ago(H / 6), ago(H / 6), ago(H / 6), 0.95, 1, 0.9, True,
               _attr(("lag_1", 0.3), ("value", -0.5), ("mean_1h", 0.1)), 0.05, "d", "v1", 1, NOW)
@@ -52,6 +58,7 @@ QUARANTINE = [
     ("pump-1", "temp", None, None, None, "out_of_order", "stream", "s", None, None, None, ago(H / 2)),
     (None, "temp", "z", "1", "raw", "missing_series_id", "refine", "test", "1", 3, "i1", ago(H)),
     ("bad-9", "value", "bad", "1", "raw", "unparseable_timestamp", "refine", "test", "1", 4, "i2", ago(2 * H)),
+    ("mach-4", "s1", "t", "NaN", "raw", "entity_non_finite", "stream", "test", None, None, None, ago(H / 2)),
 ]
 PIPELINE = {"ingest_id": "i1", "refine": {"ingest_id": "i1", "bronze_rows": 10, "silver_rows": 5, "quarantined": 4,
                                           "duplicates": 1}}
@@ -86,6 +93,9 @@ EXPECTED = {
         ("kafka-3", "value", 0, None, None, ago(H / 12), 0.5, False, 300, 0, 0, 0),
         ("pump-1", "pressure", 1, ago(H), 7.0, None, None, None, 3600, 0, 0, 0),
         ("pump-1", "temp", 2, ago(H / 6), 2.5, ago(H / 6), 0.95, True, 600, 1, 1, 3),
+        ("mach-4", "*", 3, ago(H / 2), None, ago(H / 2), 0.3, False, 1800, 0, 0, 1),
+        ("mach-4", "s0", 2, ago(H / 2), 3.5, None, None, None, 1800, 0, 0, 0),
+        ("mach-4", "s1", 1, ago(H / 2), 8.0, None, None, None, 1800, 0, 0, 1),
     ],
     "data_quality": [
         ("run-p", "pipeline", ago(3 * H), "succeeded", "i1", 10, 5, 4, 1, True, "silver_readings", True, 12, 0,
@@ -96,6 +106,7 @@ EXPECTED = {
     ],
     "quarantine_by_reason": [
         (None, "stream", "out_of_order", 1, 1, ago(H / 2), ago(H / 2)),
+        (None, "stream", "entity_non_finite", 1, 1, ago(H / 2), ago(H / 2)),
         ("i1", "refine", "missing_series_id", 1, 0, ago(H), ago(H)),
         ("i1", "refine", "non_numeric_value", 2, 1, ago(H), ago(H)),
         ("i2", "refine", "unparseable_timestamp", 1, 1, ago(2 * H), ago(2 * H)),

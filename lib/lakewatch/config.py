@@ -185,6 +185,8 @@ class MachineSettings:
     shift_sigmas: PositiveNumber
     vibration_sigmas: PositiveNumber
     partitions: PositiveInt
+    # The score stream scores each machine as one multichannel entity (lakewatch.streaming.entity_sources).
+    entity: bool = True
 
     def __post_init__(self) -> None:
         for key in ("fault_rows", "gap_rows"):
@@ -233,6 +235,9 @@ class FileSourceSpec:
     value_column: str | None = None
     channel_columns: tuple[str, ...] = ()
     labels: str | None = None
+    # With two or more channel_columns, the score stream scores each series of this source as one multichannel
+    # entity (a machine; lakewatch.streaming.entity_sources); false scores its channels one by one.
+    entity: bool = True
 
     @property
     def required_columns(self) -> tuple[str, ...]:

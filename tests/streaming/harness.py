@@ -31,11 +31,13 @@ def make_readings(series: int, points: int, seed: int = 7, spikes: int = 2) -> p
 def append_silver(spark: SparkSession, config: LakewatchConfig, rows: pd.DataFrame, ingest_id: str = "test") -> None:
     """Append readings to the config's silver.readings (created if absent) as one Delta commit of one file.
 
-    One file, so a stream reading one file per micro-batch sees the rows in the order of the commits.
+    One file, so a stream reading one file per micro-batch sees the rows in the order of the commits. Their
+    `source` is "test" unless `rows` has one.
     """
     name = config.tables.silver_readings
     tables.ensure_table(spark, config, name, schemas.SILVER_READINGS)
-    pdf = rows.assign(source="test", ingest_id=ingest_id)[[f.name for f in schemas.SILVER_READINGS.fields]]
+    pdf = rows.assign(**({} if "source" in rows else {"source": "test"}), ingest_id=ingest_id)[
+        [f.name for f in schemas.SILVER_READINGS.fields]]
     tables.append(spark.createDataFrame(pdf, schemas.SILVER_READINGS).coalesce(1), name)
 
 

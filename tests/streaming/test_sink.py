@@ -14,6 +14,8 @@ from lakewatch.streaming.sink import SinkSpec, table_locations, write_batch
 US = 1_000_000
 NAN = float("nan")
 ATTR = '[{"input":"value[t]","shap":0.4},{"input":"value[t-1]","shap":-0.1}]'
+NON_FINITE = json.dumps({"reason": "entity_non_finite", "message": "non-finite value"})
+UNKNOWN = json.dumps({"reason": "entity_unknown_channel", "message": "channel 's9' is not one of entity m's"})
 
 
 def _rows(batch: int):
@@ -30,7 +32,10 @@ def _rows(batch: int):
         ("event" if batch == 0 else "event_update", "a", "value", [1_767_225_600 * US], None, [0.97], None, [ATTR],
          [0.57], event),
     ] + ([("score", "b", "value", [t0], [3.0], [0.2], [False], None, None, None),
-          ("event", "b", "value", [t0], None, [0.8], None, [None], [NAN], fresh)] if batch == 1 else [])
+          ("event", "b", "value", [t0], None, [0.8], None, [None], [NAN], fresh),
+          # a machine's rejected readings (lakewatch.streaming.entities), by reason
+          ("rejected", "m", "s1", [t0, t0 + 300 * US], [NAN, NAN], None, None, None, None, NON_FINITE),
+          ("rejected", "m", "s9", [t0], [4.0], None, None, None, None, UNKNOWN)] if batch == 1 else [])
 
 
 def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
@@ -39,6 +44,7 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
                     "det", "det@abc", 0.5, "unused", "test-source", app_id="app-1")
     first = write_batch(spark.createDataFrame(_rows(0), OUTPUT_SCHEMA), 0, spec=spec)
     assert (first.scored, first.flagged, first.late, first.events) == (2, 1, 1, 1)
+    assert first.quarantined == {"late": 1}
     write_batch(spark.createDataFrame(_rows(0), OUTPUT_SCHEMA), 0, spec=spec)  # replay: skipped everywhere
     scores = spark.table(lake.tables.gold_anomaly_scores)
     assert scores.count() == 2
@@ -51,6 +57,7 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
         ("late", "stream", "2025-12-31T23:00:00.000000Z")]
     second = write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # a's event closes, b's starts
     assert (second.scored, second.events) == (3, 2) and set(second.write_seconds) == {"scores", "late", "events"}
+    assert second.quarantined == {"entity_non_finite": 2, "entity_unknown_channel": 1, "late": 1}
     write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # replay: the MERGE is skipped
     anomalies = DeltaTable.forName(spark, lake.tables.gold_anomalies)
     assert tables.current_version(anomalies) == 2  # created, batch 0's append, batch 1's one MERGE (new + update)
@@ -59,7 +66,9 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
     assert (events["a"]["points"], events["a"]["is_open"], events["a"]["batch_id"]) == (2, False, 1)
     assert [a["input"] for a in events["a"]["top_inputs"]] == ["value[t]", "value[t-1]"]
     assert (events["b"]["points"], events["b"]["top_inputs"], events["b"]["batch_id"]) == (1, None, 1)
-    assert scores.count() == 5 and spark.table(lake.tables.silver_quarantine).count() == 2
+    assert scores.count() == 5
+    reasons = spark.table(lake.tables.silver_quarantine).groupBy("reason").count().collect()
+    assert {r["reason"]: r["count"] for r in reasons} == second.quarantined | {"late": 2}
     targets = (spec.scores_table, spec.anomalies_table, spec.quarantine_table)
     other = SinkSpec(**{**spec.__dict__, "app_id": "app-2",  # a new checkpoint: a new app id writes again,
                         "locations": table_locations(spark, targets)})  # by path this time

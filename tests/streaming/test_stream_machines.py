@@ -1,5 +1,6 @@
 """Multichannel entities (machines) in the score stream: one state per machine keyed (series_id, '*'), scored by
-the multichannel default detector over rows aligned by timestamp, explained over its sensors; bad input quarantined."""
+the multichannel default detector over rows aligned by timestamp, explained over its sensors; bad input quarantined.
+The machines are readings of the `machines` source, machines by default (no streaming.entities.series)."""
 
 from __future__ import annotations
 
@@ -30,14 +31,15 @@ def _machine_rows(index: int) -> tuple[pd.DataFrame, object]:
     m = generate_machine(2, index, SPEC)
     frame = pd.DataFrame({"series_id": m.entity_id, "channel": np.repeat(SENSORS, ROWS),
                           "timestamp": pd.to_datetime(np.tile(m.timestamps[:ROWS], 4)),
-                          "value": m.values[:ROWS].T.ravel()})
+                          "value": m.values[:ROWS].T.ravel(), "source": f"machines://seed=2/{m.entity_id}"})
     return frame, m
 
 
 def _settings(tmp_path) -> StreamSettings:
+    # No streaming.entities.series: readings of the machines source are machines by default (entity_sources).
     return StreamSettings(trigger="availableNow", detector=UNIVARIATE, threshold=0.9, state_partitions=2,
                           checkpoint=str(tmp_path / "ckpt"), explain={"enabled": True, "top_k": 2},
-                          entities={"series": {"machine-*": SENSORS}, "wait": "1 hour"})
+                          entities={"wait": "1 hour"})
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def streamed(spark, tmp_path_factory):
     """Three machines (4 sensors, one fault each), a machine whose channels never align, bad readings and a
     univariate series, streamed in two commits split inside a row, with a restart between."""
     tmp_path = tmp_path_factory.mktemp("machines")
-    config = make_config(tmp_path / "lake")
+    config = make_config(tmp_path / "lake", f"machines.channels={len(SENSORS)}")
     machines = [_machine_rows(i) for i in range(3)]
     readings = pd.concat([frame for frame, _ in machines], ignore_index=True)
     bad = readings[readings["series_id"] == machines[0][1].entity_id].iloc[[100, 900]].copy()
@@ -55,9 +57,9 @@ def streamed(spark, tmp_path_factory):
     second = machines[1][0]
     apart = second[second["timestamp"] < second["timestamp"].min() + pd.Timedelta(hours=16)].copy()
     # s0 and s1 on the five-minute grid, s2 and s3 2.5 minutes later: no instant has all four
-    apart["series_id"] = "machine-apart"
+    apart["series_id"], apart["source"] = "machine-apart", "machines://seed=2/machine-apart"
     apart.loc[apart["channel"].isin(["s2", "s3"]), "timestamp"] += pd.Timedelta(seconds=150)
-    pump = make_readings(series=1, points=300).assign(series_id="pump-1")
+    pump = make_readings(series=1, points=300).assign(series_id="pump-1", source="test")
     nan_row = readings.loc[nan.index]  # appended on its own: Arrow turns NaN into null, which silver refuses
     everything = pd.concat([readings.drop(index=nan.index), bad, apart, pump], ignore_index=True).sort_values(
         ["timestamp", "channel"], kind="stable")

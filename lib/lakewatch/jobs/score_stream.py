@@ -70,16 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     stop = cli.stop_on_signals("score_stream", "batch")
 
     def body(spark, config, record, progress) -> int:
-        from lakewatch.streaming.job import run_score_stream
+        from lakewatch.streaming.job import quarantine_text, run_score_stream
 
         report = run_score_stream(spark, config, settings, progress, stop)
         record.rows_out = report.scored
         record.details = {"query_id": report.query_id, "checkpoint": report.checkpoint, "detector": report.detector,
                           "batches": report.batches, "flagged": report.flagged, "late": report.late,
-                          "events": report.events, "seconds": round(report.seconds, 1), "stopped": report.stopped}
+                          "events": report.events, "quarantined": report.quarantined,
+                          "seconds": round(report.seconds, 1), "stopped": report.stopped}
         print(f"lakewatch score_stream: {report.stopped}; {report.batches} batches, {report.scored:,} rows scored, "
-              f"{report.flagged:,} flagged, {report.late:,} late, {report.events:,} event updates "
-              f"in {report.seconds:.1f}s")
+              f"{report.flagged:,} flagged, {report.late:,} late, {quarantine_text(report.quarantined)}, "
+              f"{report.events:,} event updates in {report.seconds:.1f}s")
         return cli.EXIT_OK
 
     return cli.run_job("score_stream", argv, config, body)

@@ -1,11 +1,13 @@
 """Multichannel entities (machines) in the score stream: one state and one multichannel detector per entity.
 
 A series_id matching a pattern of ``streaming.entities.series`` (a glob, mapped to the entity's channel names)
-is an entity: its readings are keyed (series_id, ``*``) in the state store (``*`` is the project's channel for
-"the whole entity", as in gold.drift_metrics), so all its channels meet in one call of the state function. The
-configuration, not the readings, decides what is an entity, so a key never changes between micro-batches or
-restarts: a channel that is slow to start, or missing from one micro-batch, cannot move an entity's state from
-(series_id, channel) to (series_id, ``*``) or split it.
+is an entity, and so, by default, is every series of a source that knows its channels (the ``machines`` source,
+a wide files source: lakewatch.streaming.entity_sources; the packed rows carry the source's rule,
+``entity_rule``). Its readings are keyed (series_id, ``*``) in the state store (``*`` is the project's channel
+for "the whole entity", as in gold.drift_metrics), so all its channels meet in one call of the state function.
+The configuration (and each reading's source), not the channels that have arrived, decides what is an entity, so
+a key never changes between micro-batches or restarts: a channel that is slow to start, or missing from one
+micro-batch, cannot move an entity's state from (series_id, channel) to (series_id, ``*``) or split it.
 
 Per micro-batch, :meth:`EntityScorer.step`:
 
@@ -153,8 +155,11 @@ class EntityScorer:
 
     def __init__(self, settings: EntitySettings, detectors: Mapping[int, Detector], threshold: float,
                  max_lateness_ns: int = 0, event_gap_rows: int = 0, explainer: Explainer | None = None,
-                 detector_name: str = "", book: Any = None) -> None:
+                 detector_name: str = "", book: Any = None,
+                 rule_channels: Sequence[Sequence[str]] = ()) -> None:
         self.settings = settings
+        # The channels of each machine source's rule (lakewatch.streaming.entity_sources), by rule index.
+        self.rule_channels = tuple(tuple(c) for c in rule_channels)
         self.detectors = dict(detectors)  # by channel count
         self.detector_name = detector_name or next(iter(self.detectors.values())).name
         self.threshold = float(threshold)
@@ -163,12 +168,26 @@ class EntityScorer:
         self.explainer = explainer
         self.book = book  # per-series thresholds (ops.thresholds, lakewatch.thresholds), keyed (series_id, '*', ...)
 
-    def step(self, series_id: str, state: SeriesState, ts_us: np.ndarray, values: np.ndarray,
-             channels: np.ndarray) -> EntityOutput:
-        """Score the readings (epoch micros, values, channel names; any order) of the entity `series_id`."""
+    def channels_of(self, series_id: str, rule: int | None = None) -> tuple[str, ...] | None:
+        """The channels of the entity `series_id`: those of its glob in streaming.entities.series, else those of
+        its source's rule `rule` (None: not an entity)."""
         names = self.settings.channels_of(series_id)
+        if names is None and rule is not None and 0 <= rule < len(self.rule_channels):
+            return self.rule_channels[rule]
+        return names
+
+    def channel_counts(self) -> set[int]:
+        """The channel counts of the entities: the globs' and the source rules'."""
+        return self.settings.channel_counts() | {len(c) for c in self.rule_channels}
+
+    def step(self, series_id: str, state: SeriesState, ts_us: np.ndarray, values: np.ndarray,
+             channels: np.ndarray, rule: int | None = None) -> EntityOutput:
+        """Score the readings (epoch micros, values, channel names; any order) of the entity `series_id`
+        (`rule`: its source's rule when it is a machine by source)."""
+        names = self.channels_of(series_id, rule)
         if names is None:  # the packing step keys only configured entities as '*'
-            raise ConfigError(f"series {series_id!r} was keyed as an entity but matches no streaming.entities.series")
+            raise ConfigError(f"series {series_id!r} was keyed as an entity but matches no streaming.entities.series "
+                              "and no machine source")
         index = {name: i for i, name in enumerate(names)}
         ts_ns = np.asarray(ts_us, np.int64) * 1000
         vals = np.asarray(values, np.float64)
@@ -211,7 +230,7 @@ class EntityScorer:
                                 held_ts=np.concatenate([pool_ts[~release], pool_ci[~release]]),
                                 held_values=pool_vals[~release], open_event=state.open_event,
                                 rows_scored=state.rows_scored)
-        return self._score(series_id, len(names), out_state, state, run_ts, wide, late_rows, rejected)
+        return self._score(series_id, names, out_state, state, run_ts, wide, late_rows, rejected)
 
     def _release(self, ts: np.ndarray, ci: np.ndarray, channels: int, max_seen: int) -> np.ndarray:
         """Which sorted pending readings to score now: whole rows up to the newest complete one, rows older than
@@ -257,9 +276,9 @@ class EntityScorer:
                 out.append(Rejected(NEVER_ALIGNED, message, name, ts[mask], wide[mask, j]))
         return out
 
-    def _score(self, series_id: str, channels: int, state: SeriesState, before_state: SeriesState,
+    def _score(self, series_id: str, names: tuple[str, ...], state: SeriesState, before_state: SeriesState,
                run_ts: np.ndarray, wide: np.ndarray, late_rows: list[Any], rejected: list[Rejected]) -> EntityOutput:
-        detector = self.detector(channels)
+        detector = self.detector(len(names))
         threshold = self.threshold_of(series_id)
         det_state = detector.new_state() if state.is_new else detector.state_from_bytes(state.detector)
         trail = state.trail
@@ -269,7 +288,6 @@ class EntityScorer:
             scores, det_state = detector.update(det_state, wide, run_ts)
             flags = scores >= threshold
             if self.explainer is not None:
-                names = self.settings.channels_of(series_id)
                 explanations, trail = self.explainer.advance(detector, trail, before, wide, run_ts, scores, flags,
                                                              channel_names=names)
         else:
@@ -291,9 +309,9 @@ class EntityScorer:
             return self.threshold
         return float(self.book.current().get((series_id, ENTITY_CHANNEL, self.detector_name), self.threshold))
 
-    def stamp(self, series_id: str) -> dict[str, str]:
+    def stamp(self, series_id: str, rule: int | None = None) -> dict[str, str]:
         """The detector name and model version stamped on the entity's scores and events."""
-        names = self.settings.channels_of(series_id) or ()
+        names = self.channels_of(series_id, rule) or ()
         return {"detector": self.detector_name,
                 "model_version": f"{self.detector_name}@{self.detector(len(names)).fingerprint}"}
 

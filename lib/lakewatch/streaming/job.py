@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -22,6 +23,7 @@ from lakewatch.evaluation.entities import MULTICHANNEL_DEFAULT
 from lakewatch.progress import Progress
 from lakewatch.sources.filesystem import hadoop_path
 from lakewatch.streaming.entities import EntityScorer
+from lakewatch.streaming.entity_sources import SourceRule, rule_column, source_rules, with_readings
 from lakewatch.streaming.explaining import make_explainer
 from lakewatch.streaming.packing import KEY_COLUMNS, pack_batches, packed_schema
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA, SeriesScorer, bucket_function, group_function
@@ -76,6 +78,7 @@ class StreamReport:
     seconds: float = 0.0
     stopped: str = ""
     batch_stats: list[BatchStats] = field(default_factory=list)
+    quarantined: dict[str, int] = field(default_factory=dict)  # readings sent to silver.quarantine, by reason
 
     def add(self, stats: BatchStats) -> None:
         """Count one written micro-batch."""
@@ -84,7 +87,26 @@ class StreamReport:
         self.flagged += stats.flagged
         self.late += stats.late
         self.events += stats.events
+        for reason, n in stats.quarantined.items():
+            self.quarantined[reason] = self.quarantined.get(reason, 0) + n
         self.batch_stats.append(stats)
+
+
+def quarantine_text(by_reason: dict[str, int]) -> str:
+    """'N quarantined (reason n, ...)' for readings sent to silver.quarantine by reason, '0 quarantined' for none."""
+    total = sum(by_reason.values())
+    detail = ", ".join(f"{reason} {n:,}" for reason, n in sorted(by_reason.items()) if n)
+    return f"{total:,} quarantined" + (f" ({detail})" if detail else "")
+
+
+def batch_line(stats: BatchStats) -> str:
+    """The progress line of one written micro-batch: rows, time split, flagged, quarantined by reason, events."""
+    writes = ", ".join(f"{name} {s:.1f}s" for name, s in stats.write_seconds.items())
+    return (f"batch {stats.batch_id}: {stats.scored:,} rows scored in {stats.seconds:.1f}s "
+            f"(scoring {stats.scoring_seconds:.1f}s, writes {stats.seconds - stats.scoring_seconds:.1f}s"
+            f"{': ' + writes if writes else ''}) "
+            f"({stats.rows_per_second:,.0f} rows/s), {stats.flagged:,} flagged, {stats.late:,} late, "
+            f"{quarantine_text(stats.quarantined)}, {stats.events:,} event updates")
 
 
 def resolve_detector(config: LakewatchConfig, settings: StreamSettings) -> ResolvedDetector:
@@ -148,19 +170,23 @@ def kafka_streams(spark: SparkSession, settings: StreamSettings) -> tuple[DataFr
 
 
 def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: StreamSettings,
-                          entities: EntityScorer | None = None) -> DataFrame:
+                          entities: EntityScorer | None = None, rules: Sequence[SourceRule] = ()) -> DataFrame:
     """The stateful scoring transform: readings (series_id, channel, timestamp, value) to OUTPUT_SCHEMA rows.
 
     Each source task packs its readings per series first (lakewatch.streaming.packing), so Spark shuffles and
     hands to Python one row of arrays per series and task rather than one row per reading. With
     settings.state_buckets the state is kept per bucket of series (lakewatch.streaming.state). With `entities`,
     the readings of a multichannel entity are packed and kept under the key (series_id, '*')
-    (lakewatch.streaming.entities).
+    (lakewatch.streaming.entities); with the machine sources' `rules` (in the order `entities` got their
+    channels), each reading's rule (entity_rule, from its `source` column: lakewatch.streaming.entity_sources)
+    travels with it.
     """
-    columns = readings.select("series_id", "channel", F.unix_micros("timestamp").alias("ts_us"), "value")
+    rules = tuple(rules) if entities is not None else ()
+    columns = readings.select("series_id", "channel", F.unix_micros("timestamp").alias("ts_us"), "value",
+                              *([rule_column(rules)] if rules else []))
     globs = tuple(entities.settings.series) if entities is not None else ()
     pack = partial(pack_batches, globs=globs) if globs else pack_batches
-    packed = columns.mapInArrow(pack, packed_schema(columns.schema, entities=bool(globs)))
+    packed = columns.mapInArrow(pack, packed_schema(columns.schema, entities=entities is not None))
     if settings.state_buckets:
         bucket = F.pmod(F.xxhash64(*KEY_COLUMNS), F.lit(settings.state_buckets)).cast("int")
         return packed.withColumn(BUCKET_COLUMN, bucket).groupBy(BUCKET_COLUMN).applyInPandasWithState(
@@ -169,18 +195,41 @@ def score_readings_stream(readings: DataFrame, scorer: SeriesScorer, settings: S
         group_function(scorer, entities), OUTPUT_SCHEMA, STATE_SCHEMA, "append", "NoTimeout")
 
 
+def machine_sources(spark: SparkSession, config: LakewatchConfig, settings: StreamSettings,
+                    progress: Progress) -> tuple[SourceRule, ...]:
+    """The rules of the configured machine sources (lakewatch.streaming.entity_sources) that have readings in
+    silver.readings now; none for a Kafka stream (its readings' `source` names the topic). Says which and why."""
+    rules, skipped = source_rules(spark, config)
+    for line in skipped:
+        progress.say(f"machines by source: {line}")
+    if settings.source != "delta":
+        if rules:
+            progress.say("machines by source: off for a Kafka stream (a message's source is its topic); list "
+                         "machines in streaming.entities.series")
+        return ()
+    present = with_readings(spark, config.tables.silver_readings, rules)
+    for rule in rules:
+        if rule not in present:
+            progress.say(f"machines by source: {rule.name} has no readings in {config.tables.silver_readings}: "
+                         "not used (a stream that runs when it is first ingested scores it channel by channel "
+                         "until restarted)")
+    return present
+
+
 def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: Progress,
-                  book: Any = None) -> EntityScorer | None:
-    """The scorer of the multichannel entities of `streaming.entities` (None when none is configured): its
-    detector ("" = lakewatch_machine, the multichannel default, as the evaluate job picks for several channels)
-    built for each configured channel count, and its flag threshold. ConfigError when the detector is unknown,
-    univariate or has no threshold. `book`: per-series thresholds (ops.thresholds), rows of channel '*'."""
+                  book: Any = None, rules: Sequence[SourceRule] = ()) -> EntityScorer | None:
+    """The scorer of the multichannel entities of `streaming.entities` and of the machine sources' `rules` (None
+    when there are none): its detector ("" = lakewatch_machine, the multichannel default, as the evaluate job
+    picks for several channels) built for each channel count, and its flag threshold. ConfigError when the
+    detector is unknown, univariate or has no threshold. `book`: per-series thresholds (ops.thresholds), rows of
+    channel '*'."""
     entities = settings.entity_settings()
-    if not entities.enabled:
+    rules = tuple(rules)
+    if not entities.enabled and not rules:
         return None
     name = config.detectors.resolve(entities.detector or MULTICHANNEL_DEFAULT)
     detectors = {}
-    for count in sorted(entities.channel_counts()):
+    for count in sorted(entities.channel_counts() | {len(r.channels) for r in rules}):
         try:
             detectors[count] = get_detector(name, catalog=config.detectors, channels=count)
         except (LakewatchError, ValueError) as exc:
@@ -193,11 +242,13 @@ def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: P
         raise ConfigError(f"streaming.entities.threshold is not set and detector {name!r} has no calibrated "
                           f"threshold (detectors.{name}.threshold in conf/detectors.yaml)")
     explainer = make_explainer(settings.explain, by_channel=True)
-    progress.say(f"multichannel entities: {', '.join(f'{g} ({len(c)} channels)' for g, c in entities.series.items())}"
-                 f" scored as one (channel '*') by {name}, threshold {threshold}, tolerance {entities.tolerance}, "
-                 f"wait {entities.wait}")
+    which = [f"series {g} ({len(c)} channels; streaming.entities.series)" for g, c in entities.series.items()]
+    which += [f"every series of {r.describe()}" for r in rules]
+    progress.say(f"machines (multichannel entities): {'; '.join(which)}; each scored as one (channel '*') by {name}, "
+                 f"threshold {threshold}, tolerance {entities.tolerance}, wait {entities.wait}"
+                 + ("; <source>.entity: false scores a source's channels one by one" if rules else ""))
     return EntityScorer(entities, detectors, float(threshold), settings.max_lateness_ns, settings.event_gap_rows,
-                        explainer, name, book)
+                        explainer, name, book, rule_channels=[r.channels for r in rules])
 
 
 STREAM_TABLES = ("gold_anomaly_scores", "gold_anomalies", "silver_quarantine")
@@ -283,19 +334,15 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     scorer = SeriesScorer(resolved.detector, threshold, settings.watermark_ns, settings.max_lateness_ns,
                           settings.event_gap_rows, explainer, book, resolved.name,
                           _operator_alerts(notifier, resolved, progress))
-    entities = entity_scorer(config, settings, progress, book)
+    rules = machine_sources(spark, config, settings, progress)
+    entities = entity_scorer(config, settings, progress, book, rules)
     checkpoint = checkpoint_dir(config, settings)
     check_state_layout(spark, checkpoint, settings.state_buckets)
     report = StreamReport(checkpoint=checkpoint, detector=resolved.name)
 
     def on_batch(stats: BatchStats) -> None:
         report.add(stats)
-        writes = ", ".join(f"{name} {s:.1f}s" for name, s in stats.write_seconds.items())
-        progress.say(f"batch {stats.batch_id}: {stats.scored:,} rows scored in {stats.seconds:.1f}s "
-                     f"(scoring {stats.scoring_seconds:.1f}s, writes {stats.seconds - stats.scoring_seconds:.1f}s"
-                     f"{': ' + writes if writes else ''}) "
-                     f"({stats.rows_per_second:,.0f} rows/s), {stats.flagged:,} flagged, {stats.late:,} late, "
-                     f"{stats.events:,} event updates")
+        progress.say(batch_line(stats))
 
     if settings.source == "kafka":
         readings, malformed, malformed_trigger = kafka_streams(spark, settings)
@@ -310,8 +357,8 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     began = time.perf_counter()
     handler = partial(write_batch, spec=spec, on_batch=on_batch,
                       on_events=notifier.on_events if notifier is not None else None)
-    queries = [_start(score_readings_stream(readings, scorer, settings, entities), settings.query_name, checkpoint,
-                      trigger, handler, settings.state_partitions)]
+    queries = [_start(score_readings_stream(readings, scorer, settings, entities, rules), settings.query_name,
+                      checkpoint, trigger, handler, settings.state_partitions)]
     if malformed is not None:
         bad_checkpoint = f"{checkpoint.rstrip('/')}_malformed"
         queries.append(_start(malformed, f"{settings.query_name}_malformed", bad_checkpoint, malformed_trigger,

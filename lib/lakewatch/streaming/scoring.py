@@ -20,6 +20,7 @@ from lakewatch.detectors.base import Detector
 from lakewatch.streaming.entities import ENTITY_CHANNEL, EntityScorer, rejected_detail
 from lakewatch.streaming.events import EventUpdate, Explanation, advance_events
 from lakewatch.streaming.explaining import Explainer
+from lakewatch.streaming.packing import ENTITY_RULE
 from lakewatch.streaming.state import NO_TIME, SeriesKey, SeriesState, read_bucket, write_bucket
 from lakewatch.thresholds.current import ThresholdBook
 
@@ -245,20 +246,29 @@ def _step_packed(scorer: SeriesScorer, state: SeriesState, ts_parts: list[Any],
 
 
 def entity_rows(entities: EntityScorer, series_id: str, state: SeriesState, ts_parts: list[Any],
-                value_parts: list[Any], channel_parts: list[Any]) -> tuple[SeriesState, list[tuple[Any, ...]]]:
-    """One step of the multichannel entity `series_id` (lakewatch.streaming.entities) over its packed rows: the
-    new state and the OUTPUT_SCHEMA rows (channel '*' for the scores and events; the readings' own channels for
-    the late and rejected ones, with the reason in `detail`)."""
+                value_parts: list[Any], channel_parts: list[Any], rule: int | None = None
+                ) -> tuple[SeriesState, list[tuple[Any, ...]]]:
+    """One step of the multichannel entity `series_id` (lakewatch.streaming.entities) over its packed rows
+    (`rule`: its machine source's rule, if any): the new state and the OUTPUT_SCHEMA rows (channel '*' for the
+    scores and events; the readings' own channels for the late and rejected ones, with the reason in `detail`)."""
     out = entities.step(series_id, state, np.concatenate(ts_parts), np.concatenate(value_parts),
-                        np.concatenate(channel_parts))
+                        np.concatenate(channel_parts), rule)
     rows = output_rows(series_id, ENTITY_CHANNEL, out, state.last_scored_ns,  # type: ignore[arg-type]
-                       entities.stamp(series_id))
+                       entities.stamp(series_id, rule))
     for channel, ts, values in out.late:
         rows.append(late_row(series_id, channel, ts, values, state.last_scored_ns))
     for item in out.rejected:
         rows.append((KIND_REJECTED, series_id, item.channel, item.timestamps // 1000, item.values, None, None, None,
                      None, rejected_detail(item)))
     return out.state, rows
+
+
+def _entity_rule(pdf: pd.DataFrame, rule: int | None) -> int | None:
+    """The machine source rule of an entity's packed rows (column entity_rule, when present), else `rule`."""
+    if ENTITY_RULE.name not in pdf:
+        return rule
+    found = pdf[ENTITY_RULE.name].dropna()
+    return int(found.iloc[0]) if len(found) else rule
 
 
 def group_function(scorer: SeriesScorer, entities: EntityScorer | None = None) -> Callable[..., Iterator[pd.DataFrame]]:
@@ -277,13 +287,15 @@ def group_function(scorer: SeriesScorer, entities: EntityScorer | None = None) -
         value_parts: list[np.ndarray] = []
         channel_parts: list[np.ndarray] = []
         entity = entities is not None and channel == ENTITY_CHANNEL
+        rule = None
         for pdf in frames:
             ts_parts.extend(pdf["ts_us"])
             value_parts.extend(pdf["value"])
             if entity:
                 channel_parts.extend(pdf["source_channel"])
+                rule = _entity_rule(pdf, rule)
         if entity:
-            new_state, rows = entity_rows(entities, series_id, current, ts_parts, value_parts, channel_parts)
+            new_state, rows = entity_rows(entities, series_id, current, ts_parts, value_parts, channel_parts, rule)
             state.update(new_state.to_row())
             yield rows_frame(rows)
             return
@@ -303,6 +315,7 @@ def bucket_function(scorer: SeriesScorer, entities: EntityScorer | None = None
     def score_bucket(key: tuple[Any, ...], frames: Iterator[pd.DataFrame], state: Any) -> Iterator[pd.DataFrame]:
         states = read_bucket(state.get) if state.exists else {}
         packed: dict[SeriesKey, tuple[list[Any], list[Any], list[Any]]] = {}
+        rules: dict[SeriesKey, int] = {}
         for pdf in frames:
             sources = pdf["source_channel"] if entities is not None else [None] * len(pdf)
             for series_id, channel, ts, values, source in zip(pdf["series_id"], pdf["channel"], pdf["ts_us"],
@@ -311,13 +324,18 @@ def bucket_function(scorer: SeriesScorer, entities: EntityScorer | None = None
                 parts[0].append(ts)
                 parts[1].append(values)
                 parts[2].append(source)
+            if entities is not None and ENTITY_RULE.name in pdf:
+                for series_id, channel, rule in zip(pdf["series_id"], pdf["channel"], pdf[ENTITY_RULE.name],
+                                                    strict=True):
+                    if pd.notna(rule):
+                        rules[(str(series_id), str(channel))] = int(rule)
         rows: list[tuple[Any, ...]] = []
         for (series_id, channel), (ts_parts, value_parts, channel_parts) in packed.items():
             row = states.get((series_id, channel))
             current = SeriesState.from_row(row) if row is not None else SeriesState()
             if entities is not None and channel == ENTITY_CHANNEL:
                 new_state, entity_out = entity_rows(entities, series_id, current, ts_parts, value_parts,
-                                                    channel_parts)
+                                                    channel_parts, rules.get((series_id, channel)))
                 states[(series_id, channel)] = new_state.to_row()
                 rows.extend(entity_out)
                 continue

@@ -89,6 +89,8 @@ class BatchStats:
     scoring_seconds: float = 0.0
     write_seconds: dict[str, float] = field(default_factory=dict)
     finished_at: float = 0.0  # epoch seconds when the batch's last write committed: its rows are visible since
+    # Readings the batch sent to silver.quarantine, by reason: 'late', and a machine's entity_* reasons.
+    quarantined: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -250,6 +252,29 @@ def _timed(action: Callable[[], None]) -> float:
 EventsHook = Callable[[DataFrame, int, str], Callable[[], object]]
 
 
+def _summary(batch: DataFrame) -> tuple[dict[str, dict[str, int | None]], dict[str, int]]:
+    """Per output kind of a batch: its points (n), flagged points and earliest first timestamp (first_us); and the
+    points going to silver.quarantine by reason ('late', a rejected row's reason from its detail). One Spark job."""
+    flagged = F.when(F.col("flag").isNotNull(), F.size(F.filter("flag", lambda f: f)))
+    reason = F.when(F.col("kind") == KIND_REJECTED, F.get_json_object("detail", "$.reason")).when(
+        F.col("kind") == KIND_LATE, F.lit(LATE_REASON))
+    summary: dict[str, dict[str, int | None]] = {}
+    by_reason: dict[str, int] = {}
+    for r in batch.groupBy("kind", reason.alias("reason")).agg(
+            F.sum(F.size("ts_us")).alias("n"), F.sum(flagged).alias("flagged"),
+            F.min(F.col("ts_us")[0]).alias("first_us")).collect():
+        into = summary.setdefault(r["kind"], {"n": 0, "flagged": None, "first_us": None})
+        into["n"] = int(into["n"] or 0) + int(r["n"] or 0)
+        if r["flagged"] is not None:
+            into["flagged"] = int(into["flagged"] or 0) + int(r["flagged"])
+        if r["first_us"] is not None:
+            first = int(r["first_us"])
+            into["first_us"] = first if into["first_us"] is None else min(first, int(into["first_us"]))
+        if r["reason"] is not None:
+            by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + int(r["n"] or 0)
+    return summary, dict(sorted(by_reason.items()))
+
+
 def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
                 on_batch: Callable[[BatchStats], None] | None = None,
                 on_events: EventsHook | None = None) -> BatchStats:
@@ -264,10 +289,7 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
     began = time.perf_counter()
     batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        flagged = F.when(F.col("flag").isNotNull(), F.size(F.filter("flag", lambda f: f)))
-        summary = {r["kind"]: r for r in batch.groupBy("kind").agg(
-            F.sum(F.size("ts_us")).alias("n"), F.sum(flagged).alias("flagged"),
-            F.min(F.col("ts_us")[0]).alias("first_us")).collect()}
+        summary, quarantined_by_reason = _summary(batch)
         counts = {kind: (r["n"], r["flagged"]) for kind, r in summary.items()}
         scored_after = time.perf_counter() - began  # reading, shuffling and stateful scoring end here
         app_id = spec.app_id or query_app_id(batch_df.sparkSession, spec.checkpoint)
@@ -299,7 +321,7 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
     scored, flagged = counts.get(KIND_SCORE, (0, 0))
     stats = BatchStats(batch_id, int(scored), int(flagged or 0), int(counts.get(KIND_LATE, (0, 0))[0]),
                        int(counts.get(KIND_EVENT, (0, 0))[0] + counts.get(KIND_EVENT_UPDATE, (0, 0))[0]),
-                       time.perf_counter() - began, scored_after, write_seconds, time.time())
+                       time.perf_counter() - began, scored_after, write_seconds, time.time(), quarantined_by_reason)
     if on_batch is not None:
         on_batch(stats)
     return stats
