@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -51,9 +52,38 @@ def wait_for_rows(root: Path, table: str, expected: int, stream: subprocess.Pope
             if found >= expected:
                 assert found == expected, f"{table}: {found} rows, expected {expected}"
                 return
-        time.sleep(2)
+        time.sleep(0.5)
     tail = log.read_text(errors="replace")[-4000:]
     pytest.fail(f"{table}: {found} rows after {timeout}s, expected {expected}:\n{tail}")
+
+
+def read_through(checkpoint: Path) -> int:
+    """The newest silver.readings version the stream's newest committed micro-batch has read in full (-1 before
+    that), from the Delta source offset in the query's checkpoint."""
+    committed = [int(path.name) for path in (checkpoint / "commits").glob("[0-9]*")]
+    if not committed:
+        return -1
+    # offsets/<batch>: a format line, the batch's metadata, then one offset per source (silver.readings only).
+    # Delta writes the end of a version V as (V + 1, index -1); an index >= 0 is a version read part-way, and
+    # isStartingVersion a table snapshot read part-way.
+    offset = json.loads((checkpoint / "offsets" / str(max(committed))).read_text().splitlines()[2])
+    return -1 if offset["isStartingVersion"] else offset["reservoirVersion"] - 1
+
+
+def caught_up_rows(root: Path, stream: subprocess.Popen, log: Path, timeout: float = 300) -> int:
+    """gold.anomaly_scores' rows once the stream has committed a micro-batch that read silver.readings up to its
+    latest version: every silver row is scored, and gold stays as it is until silver changes (no watermark, no
+    timeouts: the stream runs no batch without new input)."""
+    checkpoint = root / "_checkpoints" / "score_stream" / "score_stream"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert stream.poll() is None, f"the stream stopped:\n{log.read_text(errors='replace')[-4000:]}"
+        latest = DeltaTable(str(root / "silver" / "readings")).version()
+        if read_through(checkpoint) >= latest:
+            return rows(root, "gold/anomaly_scores")
+        time.sleep(0.5)
+    pytest.fail(f"the stream had not read silver.readings version {latest} after {timeout}s (read through "
+                f"{read_through(checkpoint)}):\n{log.read_text(errors='replace')[-4000:]}")
 
 
 @dataclass

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from lakewatch.catalog import derby
-from lakewatch.concurrent import run_together
+from lakewatch.concurrent import in_background, run_together
 from lakewatch.layout import Lakehouse
 from tests.jobs_harness import free_port, run_job
 from tests.serving.conftest import StreamingLake, ok, rows, tiny, wait_for_rows
@@ -29,12 +29,13 @@ def test_sql_and_a_pipeline_run_while_the_stream_scores(streaming_lake: Streamin
         lambda: run_job(["pipeline", "--table-root", root, *tiny(2)]))
     assert _count(ok(counted)) == 400
     assert "silver rows added    400" in ok(appended)
-    # The stream picks the appended day up and scores it, each point once; one server served all three.
+    # Both pipeline runs are recorded: a fourth driver counts them while the stream scores the appended day.
+    runs = in_background(lambda: run_job(["sql", "SELECT count(*) FROM ops.pipeline_runs WHERE job = 'pipeline' "
+                                                 "AND status = 'succeeded'", "--table-root", root]))
+    # The stream picks the appended day up and scores it, each point once; one server served them all.
     wait_for_rows(streaming_lake.root, "gold/anomaly_scores", 800, streaming_lake.stream, streaming_lake.log)
+    assert _count(ok(runs.result(timeout=420))) == 2
     assert derby.recorded_server(Lakehouse(root)) == server and derby.answers(server)
-    runs = ok(run_job(["sql", "SELECT count(*) FROM ops.pipeline_runs WHERE job = 'pipeline' AND status = "
-                              "'succeeded'", "--table-root", root]))
-    assert _count(runs) == 2
 
 
 def test_two_pipelines_at_once_lose_and_corrupt_nothing(streaming_lake: StreamingLake) -> None:

@@ -18,7 +18,7 @@ from impala.dbapi import connect
 from lakewatch.concurrent import in_background
 from tests.conftest import REPO
 from tests.jobs_harness import SPARK_HOME, free_port, job_env, run_job
-from tests.serving.conftest import StreamingLake, ok, rows, tiny
+from tests.serving.conftest import StreamingLake, caught_up_rows, ok, tiny
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def _per_series(root: Path) -> list[tuple[str, int]]:
 
 def test_beeline_reads_the_gold_tables(streaming_lake: StreamingLake, sql_server: int) -> None:
     root = streaming_lake.root
-    _settled_count(root, streaming_lake)  # the stream idle, so beeline and delta-rs read the same version
+    caught_up_rows(root, streaming_lake.stream, streaming_lake.log)  # idle: beeline and delta-rs read one version
     query = "SELECT series_id, count(*) FROM gold.anomaly_scores GROUP BY series_id ORDER BY series_id"
     result = subprocess.run([str(SPARK_HOME / "bin" / "beeline"), "-u", f"jdbc:hive2://127.0.0.1:{sql_server}/default",
                              "--silent=true", "--outputformat=csv2", "--showHeader=false", "-e", query],
@@ -77,26 +77,11 @@ def test_beeline_reads_the_gold_tables(streaming_lake: StreamingLake, sql_server
     assert got == _per_series(root) and len(got) == 2
 
 
-def _settled_count(root, lake: StreamingLake, quiet: float = 30, timeout: float = 300) -> int:
-    """gold.anomaly_scores' row count once it has not changed for `quiet` seconds (the stream is idle)."""
-    deadline = time.monotonic() + timeout
-    count, since = rows(root, "gold/anomaly_scores"), time.monotonic()
-    while time.monotonic() < deadline:
-        assert lake.stream.poll() is None, f"the stream stopped:\n{lake.log.read_text(errors='replace')[-4000:]}"
-        time.sleep(2)
-        now = rows(root, "gold/anomaly_scores")
-        if now != count:
-            count, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return count
-    pytest.fail(f"gold.anomaly_scores still changing after {timeout}s")
-
-
 def test_impyla_sees_what_the_stream_writes_while_it_writes(streaming_lake: StreamingLake, sql_server: int) -> None:
     root = streaming_lake.root
     # Earlier tests appended to silver (rows behind the stream's newest go to quarantine as late): count from
-    # where the stream settles, so every count below is of a whole day.
-    before = _settled_count(root, streaming_lake)
+    # where the stream has caught up, so every count below is of a whole day.
+    before = caught_up_rows(root, streaming_lake.stream, streaming_lake.log)
     # Day 9: after every day the other serving tests append, or the stream quarantines its rows as late.
     appended = in_background(lambda: run_job(["pipeline", "--table-root", str(root), *tiny(9)]))
     connection = connect(host="127.0.0.1", port=sql_server, auth_mechanism="PLAIN", user="analyst", password="-")
