@@ -40,7 +40,8 @@ class TuneOutcome:
     baseline: dict[str, float]
 
 
-def _space_dict(space: SearchSpace) -> dict:
+def space_dict(space: SearchSpace) -> dict:
+    """``space`` as the configuration mapping it was parsed from (logged as search_space.json)."""
     return {spec.name: {spec.kind: list(spec.args)} for spec in space}
 
 
@@ -80,7 +81,7 @@ def run_tuning(spark: SparkSession, config: LakewatchConfig, settings: TuningSet
         mlflow.log_params({"detector": settings.detector, "profile": settings.profile, "objective": settings.objective,
                            "max_evals": settings.max_evals, "parallelism": parallelism, "seed": settings.seed,
                            "corpus": corpus, "tuner": type(tuner).__name__})
-        mlflow.log_dict(_space_dict(space), "search_space.json")
+        mlflow.log_dict(space_dict(space), "search_space.json")
         with progress.stage(f"score the configured {settings.detector} in process (baseline)"):
             baseline = objective.evaluate({})
         mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline.items()})

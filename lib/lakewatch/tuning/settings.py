@@ -13,7 +13,7 @@ from lakewatch.tuning.base import SearchSpace, TuningError, parse_space
 from lakewatch.tuning.objective import PROFILES
 
 SECTION = "tuning"
-OBJECTIVES = ("nab",)
+OBJECTIVES = ("nab", "f1")  # f1: only on a labelled lakehouse (--labels)
 
 
 @dataclass(frozen=True)
