@@ -11,6 +11,7 @@ champion is chosen by NAB standard score, which an F1 on a lakehouse does not co
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from lakewatch.training.train import remove_local_dir
 from lakewatch.tuning.base import Tuner, TuningResult
 from lakewatch.tuning.entities import THRESHOLD, LakehouseObjective, check_space
 from lakewatch.tuning.hyperopt_tuner import HyperoptTuner
-from lakewatch.tuning.run import JOB, log_trials, space_dict
+from lakewatch.tuning.run import JOB, search_and_log, space_dict
 from lakewatch.tuning.settings import TuningSettings
 
 #: Metrics of the trial table and the printed outcome.
@@ -116,19 +117,9 @@ def run_lakehouse_tuning(spark: SparkSession, config: LakewatchConfig, settings:
                                "max_evals": settings.max_evals, "parallelism": parallelism, "seed": settings.seed,
                                "tuner": type(tuner).__name__})
             mlflow.log_dict(space_dict(settings.space()), "search_space.json")
-            with progress.stage(f"score the configured {settings.detector} in process (baseline)"):
-                baseline = objective.evaluate({})
-            mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline.items()})
-            with progress.stage(f"search {settings.detector} over {len(channels)} entities: {settings.max_evals} "
-                                f"trials, {parallelism} at a time"):
-                result = tuner.search(objective, settings.space(), settings.max_evals, parallelism)
-            with progress.stage(f"log {len(result.trials)} trial runs to MLflow"):
-                log_trials(result.trials)
+            baseline, result = search_and_log(objective, settings.space(), settings, tuner, parallelism, progress,
+                                              f" over {len(channels)} entities")
             best = result.best_trial
-            mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
-            mlflow.log_metrics({**best.metrics, "best_loss": result.best_loss,
-                                "failed_trials": sum(not t.ok for t in result.trials)})
-            mlflow.log_text(json.dumps([t.__dict__ for t in result.trials], default=str, indent=1), "trials.json")
             with progress.stage("log the best detector as a model"):
                 example, width = _first_entity(objective, channels, settings.example_rows)
                 model_uri = tracking.log_detector(best_detector(objective, dict(best.params), width), example)
@@ -157,7 +148,9 @@ def format_lakehouse_outcome(outcome: LakehouseTuneOutcome, settings: TuningSett
     overrides = " ".join(_set_flag(k, v, settings.detector) for k, v in best.params.items())
     lines = [f"best trial {best.number}: {json.dumps(dict(best.params), default=str)}",
              f"  best {key} {-outcome.result.best_loss:.4f} ({line(dict(best.metrics))})",
-             f"  configured parameters (conf/detectors.yaml): {line(outcome.baseline)}",
+             f"  configured parameters (conf/detectors.yaml): {line(outcome.baseline)}"
+             + (" - better than every trial: keep them, or search longer" if outcome.baseline.get(key, -math.inf)
+                > -outcome.result.best_loss else ""),
              f"  the same with evaluate: {overrides}",
              f"  MLflow run {outcome.run_id}, model {outcome.model_uri}"]
     if outcome.version is None:
