@@ -182,36 +182,58 @@ def evaluate_entities(readings: DataFrame, spec: EvaluationSpec) -> DataFrame:
     return readings.groupBy("series_id").applyInPandas(evaluate, ENTITY_RESULT_SCHEMA)
 
 
-def _metrics(row: Mapping[str, Any], nab: bool) -> dict[str, Any]:
+COUNTED = ("rows_scored", "anomalous", "flagged", "tp", "fp", "fn", "tn")
+
+
+def result_metrics(row: Mapping[str, Any], nab: bool) -> dict[str, Any]:
+    """Point-wise metrics (lakewatch.evaluation.entities.point_metrics) of an entity result row or of
+    :func:`summed_results`, and with ``nab`` its normalised NAB standard score (``nab_standard``, else None)."""
     out: dict[str, Any] = point_metrics(row["tp"], row["fp"], row["fn"], row["tn"])
     out["nab_standard"] = (normalised_score(row["nab_raw"], row["nab_null"], row["nab_perfect"])
                            if nab and row["nab_raw"] is not None else None)
     return out
 
 
-def run_evaluation(spark: SparkSession, config: LakewatchConfig, options: EvaluateOptions, run_id: str) -> Evaluation:
-    """Evaluate the chosen entities, append the results to gold.evaluations and return them."""
+def chosen_entities(spark: SparkSession, config: LakewatchConfig, options: EvaluateOptions
+                    ) -> tuple[DataFrame, dict[str, list[str]]]:
+    """The chosen readings (:func:`chosen_readings`) and each entity's channels; EvaluationError when no series is
+    chosen."""
     readings = chosen_readings(spark, config, options)
     channels = entity_channels(readings)
     if not channels:
         chosen = " ".join(f"--{k} {v}" for k, v in (("series", options.series), ("source", options.source)) if v)
         raise EvaluationError(f"no readings in {config.tables.silver_readings} for the chosen series "
                               f"({chosen or 'all series'})")
+    return readings, channels
+
+
+def chosen_labels(spark: SparkSession, config: LakewatchConfig, options: EvaluateOptions,
+                  channels: Mapping[str, Sequence[str]]) -> dict[str, list[tuple[int, int]]]:
+    """The label windows of the chosen entities by series_id (none with --labels column:NAME); EvaluationError
+    when the labels table is missing or has no window of any chosen series, or the label channel is absent."""
     label = options.label_channel
-    windows: dict[str, list[tuple[int, int]]] = {}
-    if label is None:
-        windows = label_windows(spark, config.tables.gold_labels, sorted(channels))
-        if not windows:
-            raise EvaluationError(f"no labels for the chosen series: {config.tables.gold_labels} has no window of "
-                                  f"any of {_some(channels)}")
-    elif not any(label in chans for chans in channels.values()):
-        raise EvaluationError(f"no labels for the chosen series: --labels column:{label} needs a channel '{label}' "
-                              f"in {config.tables.silver_readings} (ingest the label column as one of the source's "
-                              f"channel_columns); channels found: {_some({c for v in channels.values() for c in v})}")
+    if label is not None:
+        if not any(label in chans for chans in channels.values()):
+            raise EvaluationError(f"no labels for the chosen series: --labels column:{label} needs a channel "
+                                  f"'{label}' in {config.tables.silver_readings} (ingest the label column as one of "
+                                  f"the source's channel_columns); channels found: "
+                                  f"{_some({c for v in channels.values() for c in v})}")
+        return {}
+    windows = label_windows(spark, config.tables.gold_labels, sorted(channels))
+    if not windows:
+        raise EvaluationError(f"no labels for the chosen series: {config.tables.gold_labels} has no window of "
+                              f"any of {_some(channels)}")
+    return windows
+
+
+def run_evaluation(spark: SparkSession, config: LakewatchConfig, options: EvaluateOptions, run_id: str) -> Evaluation:
+    """Evaluate the chosen entities, append the results to gold.evaluations and return them."""
+    readings, channels = chosen_entities(spark, config, options)
+    windows = chosen_labels(spark, config, options, channels)
     detectors, thresholds = choose_detectors(config, options, channels)
     nab = options.metric in ("nab", "both")
     spec = EvaluationSpec(detectors, thresholds, config.detectors, options.train_rows,
-                          round(options.tolerance_seconds * 1e6), nab, label, windows)
+                          round(options.tolerance_seconds * 1e6), nab, options.label_channel, windows)
     results = [row.asDict() for row in evaluate_entities(readings, spec).collect()]
     evaluation = _assemble(results, options, thresholds, nab, run_id, config)
     scored = [row for row in evaluation.entities if row["status"] == SCORED]
@@ -229,31 +251,38 @@ def _some(names) -> str:
     return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
 
 
+def summed_results(scored: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The counts (COUNTED) and NAB raw/null/perfect scores of scored entity result rows, summed: the overall
+    row's inputs."""
+    total: dict[str, Any] = {k: sum(int(row[k]) for row in scored) for k in COUNTED}
+    total.update({k: sum(row[k] or 0.0 for row in scored) for k in ("nab_raw", "nab_null", "nab_perfect")})
+    return total
+
+
 def _assemble(results: list[dict[str, Any]], options: EvaluateOptions, thresholds: Mapping[str, float], nab: bool,
               run_id: str, config: LakewatchConfig) -> Evaluation:
     now = datetime.now(UTC)
     stamp = {"run_id": run_id, "evaluated_at": now, "labels": options.labels, "metric": options.metric,
              "train_rows": options.train_rows, "git_commit": git_commit(), "config_hash": config.config_hash}
-    counted = ("rows_scored", "anomalous", "flagged", "tp", "fp", "fn", "tn")
+    counted = COUNTED
     evaluation = Evaluation()
     for row in sorted(results, key=lambda r: r["entity"]):
         scored = row["status"] == SCORED
-        metrics = _metrics(row, nab) if scored else dict.fromkeys(
+        metrics = result_metrics(row, nab) if scored else dict.fromkeys(
             ("precision", "recall", "f1", "false_alarm_rate", "missed_alarm_rate", "nab_standard"))
         evaluation.entities.append({
             **stamp, "entity": row["entity"], "channels": row["channels"], "detector": row["detector"],
             "threshold": thresholds.get(row["detector"]), "status": row["status"], "reason": row["reason"],
             **{k: int(row[k]) for k in counted}, **metrics})
     scored = [row for row in results if row["status"] == SCORED]
-    total = {k: sum(int(row[k]) for row in scored) for k in counted}
-    nab_sum = {k: sum(row[k] or 0.0 for row in scored) for k in ("nab_raw", "nab_null", "nab_perfect")}
+    total = summed_results(scored)
     used = sorted({row["detector"] for row in scored})
     skipped = len(results) - len(scored)
     evaluation.overall = {
         **stamp, "entity": OVERALL, "channels": None, "detector": ",".join(used),
         "threshold": thresholds[used[0]] if len(used) == 1 else None, "status": SCORED,
-        "reason": f"{len(scored)} entities scored, {skipped} skipped", **total,
-        **_metrics({**total, **nab_sum}, nab)}
+        "reason": f"{len(scored)} entities scored, {skipped} skipped", **{k: total[k] for k in counted},
+        **result_metrics(total, nab)}
     return evaluation
 
 

@@ -20,7 +20,7 @@ from lakewatch.tracking.pyfunc import (
     log_detector,
     score_frame,
 )
-from lakewatch.tracking.registry import NAB_METRIC, champion_uri, promote_if_better
+from lakewatch.tracking.registry import NAB_METRIC, champion_uri, promote_if_better, register_version
 from lakewatch.tracking.spark_scoring import resolve_model_location, score_with_model
 from lakewatch.tracking.store import SECTION, MLflowSettings, configure, quiet_mlflow, resolve_settings, start_run
 
@@ -40,6 +40,7 @@ __all__ = [
     "log_detector",
     "promote_if_better",
     "quiet_mlflow",
+    "register_version",
     "resolve_model_location",
     "resolve_settings",
     "score_frame",

@@ -58,6 +58,19 @@ def promote_if_better(config: LakewatchConfig, run_id: str, model_uri: str, nab_
     return number, promoted
 
 
+def register_version(config: LakewatchConfig, model_uri: str, tags: dict[str, str]) -> int:
+    """Register ``model_uri`` as a new version of the registered model with ``tags``, leaving the champion alias
+    where it is (for models whose score does not compare with the champion's NAB standard score, e.g. a
+    multichannel detector tuned on a labelled lakehouse). Returns the version number."""
+    settings = configure(config)
+    try:
+        version = mlflow.register_model(model_uri, settings.registered_model, tags=tags)
+    except MlflowException as exc:
+        raise TrackingError(f"registering {model_uri!r} as {settings.registered_model!r}: {exc.message}") from exc
+    _LOG.info("registered %s version %s (champion alias unchanged)", settings.registered_model, version.version)
+    return int(version.version)
+
+
 def champion_uri(config: LakewatchConfig) -> str:
     """``models:/<registered model>@<champion alias>`` for the configured names."""
     settings = resolve_settings(config)

@@ -1,5 +1,6 @@
 """Hyperparameter tuning of detectors: a small Tuner interface (Hyperopt + SparkTrials behind it), the NAB
-objective, the ``tuning:`` settings and the tuning run recorded in MLflow."""
+objective and the labelled-lakehouse one (``entities``: F1 or NAB window score per entity, as evaluate scores),
+the ``tuning:`` settings and the tuning runs recorded in MLflow (``run``, ``lakehouse_run``, ``deep``)."""
 
 from lakewatch.tuning.base import (
     Objective,

@@ -40,7 +40,8 @@ class TuneOutcome:
     baseline: dict[str, float]
 
 
-def _space_dict(space: SearchSpace) -> dict:
+def space_dict(space: SearchSpace) -> dict:
+    """``space`` as the configuration mapping it was parsed from (logged as search_space.json)."""
     return {spec.name: {spec.kind: list(spec.args)} for spec in space}
 
 
@@ -65,6 +66,26 @@ def log_trials(trials: list[TrialResult]) -> None:
                 mlflow.set_tag("lakewatch.trial_error", (trial.error or "")[:4000])
 
 
+def search_and_log(objective, space: SearchSpace, settings: TuningSettings, tuner: Tuner, parallelism: int,
+                   progress: Progress, what: str = "") -> tuple[dict[str, float], TuningResult]:
+    """Inside the active (parent) run: score the configured parameters in process (``objective.evaluate({})``,
+    logged as ``baseline_*``), search, log a child run per trial and the best trial's parameters and metrics;
+    returns (baseline metrics, result). ``what`` describes the data searched over in the progress line."""
+    with progress.stage(f"score the configured {settings.detector} in process (baseline)"):
+        baseline = objective.evaluate({})
+    mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline.items()})
+    with progress.stage(f"search {settings.detector}{what}: {settings.max_evals} trials, {parallelism} at a time"):
+        result = tuner.search(objective, space, settings.max_evals, parallelism)
+    with progress.stage(f"log {len(result.trials)} trial runs to MLflow"):
+        log_trials(result.trials)
+    best = result.best_trial
+    mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
+    mlflow.log_metrics({**best.metrics, "best_loss": result.best_loss,
+                        "failed_trials": sum(not t.ok for t in result.trials)})
+    mlflow.log_text(json.dumps([t.__dict__ for t in result.trials], default=str, indent=1), "trials.json")
+    return baseline, result
+
+
 def run_tuning(spark: SparkSession, config: LakewatchConfig, settings: TuningSettings, progress: Progress,
                tuner: Tuner | None = None) -> TuneOutcome:
     """Tune ``settings.detector`` over its search space (see the module docstring); returns the outcome."""
@@ -80,19 +101,9 @@ def run_tuning(spark: SparkSession, config: LakewatchConfig, settings: TuningSet
         mlflow.log_params({"detector": settings.detector, "profile": settings.profile, "objective": settings.objective,
                            "max_evals": settings.max_evals, "parallelism": parallelism, "seed": settings.seed,
                            "corpus": corpus, "tuner": type(tuner).__name__})
-        mlflow.log_dict(_space_dict(space), "search_space.json")
-        with progress.stage(f"score the configured {settings.detector} in process (baseline)"):
-            baseline = objective.evaluate({})
-        mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline.items()})
-        with progress.stage(f"search {settings.detector}: {settings.max_evals} trials, {parallelism} at a time"):
-            result = tuner.search(objective, space, settings.max_evals, parallelism)
-        with progress.stage(f"log {len(result.trials)} trial runs to MLflow"):
-            log_trials(result.trials)
+        mlflow.log_dict(space_dict(space), "search_space.json")
+        baseline, result = search_and_log(objective, space, settings, tuner, parallelism, progress)
         best = result.best_trial
-        mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
-        mlflow.log_metrics({**best.metrics, "best_loss": result.best_loss,
-                            "failed_trials": sum(not t.ok for t in result.trials)})
-        mlflow.log_text(json.dumps([t.__dict__ for t in result.trials], default=str, indent=1), "trials.json")
         with progress.stage("log the best detector as a model"):
             example = input_example(corpus, settings.example_rows)
             model_uri = tracking.log_detector(objective.build(best.params), example)

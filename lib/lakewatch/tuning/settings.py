@@ -13,14 +13,15 @@ from lakewatch.tuning.base import SearchSpace, TuningError, parse_space
 from lakewatch.tuning.objective import PROFILES
 
 SECTION = "tuning"
-OBJECTIVES = ("nab",)
+OBJECTIVES = ("nab", "f1")  # f1: only on a labelled lakehouse (--labels)
 
 
 @dataclass(frozen=True)
 class TuningSettings:
     """How ``jobs/tune.py`` searches: the registry detector to tune, the NAB corpus (relative paths are relative
     to the project root), the number of trials and how many run at once (0: Spark's default parallelism), the
-    NAB profile to optimise, the search seed, and one search space per detector name (``deep``: the space of
+    NAB profile to optimise, the objective (``nab``; with ``tune --labels`` also ``f1``: the labelled lakehouse's
+    overall F1), the search seed, and one search space per detector name (``deep``: the space of
     ``--model-kind deep``, whose trials train ``deep_trial_epochs`` epochs each)."""
 
     detector: str = "lakewatch_nab"
