@@ -95,14 +95,32 @@ def _likelihood_kernel(
     log_scale: bool,
     lift: bool,
     freeze: int,
+    fresh: bool,
     out: np.ndarray,
 ) -> None:
-    """Likelihood scores of ``raw`` (shape ``(n, channels)``) into ``out``, updating the state arrays.
+    """Likelihood scores of each window of ``raw`` (shape ``(windows, n, channels)``) into ``out`` (``(windows,
+    n)``): with ``fresh`` each window from its own copy of the state arrays (left unchanged), otherwise the
+    windows one after the other, updating the state arrays.
 
     ``counters``: [rows seen, next block slot, complete blocks]; ``floats``: [previous tail];
     ``blocks``/``current``: per channel (count, mean, M2) of complete blocks and of the open block;
     ``dist``: per channel (mean, std) of the current estimate.
     """
+    for w in range(raw.shape[0]):
+        if fresh:
+            _likelihood_rows(raw[w], avg_ring.copy(), blocks.copy(), current.copy(), dist.copy(), counters.copy(),
+                             floats.copy(), warmup, learning, reestimate, min_mean, min_variance, red_tail,
+                             yellow_tail, mode, log_scale, lift, freeze, out[w])
+        else:
+            _likelihood_rows(raw[w], avg_ring, blocks, current, dist, counters, floats, warmup, learning,
+                             reestimate, min_mean, min_variance, red_tail, yellow_tail, mode, log_scale, lift, freeze,
+                             out[w])
+
+
+@jit
+def _likelihood_rows(raw, avg_ring, blocks, current, dist, counters, floats, warmup, learning, reestimate,
+                     min_mean, min_variance, red_tail, yellow_tail, mode, log_scale, lift, freeze, out):
+    """:func:`_likelihood_kernel` for one window ``raw`` ``(n, channels)``, updating the arrays it is given."""
     n, n_ch = raw.shape
     avg_window = avg_ring.shape[1]
     n_blocks = blocks.shape[1]
@@ -172,36 +190,6 @@ def _likelihood_kernel(
                 counters[2] += 1
         i += 1
     counters[0] = i
-
-
-@jit
-def _likelihood_windows_kernel(
-    raw: np.ndarray,
-    avg_ring: np.ndarray,
-    blocks: np.ndarray,
-    current: np.ndarray,
-    dist: np.ndarray,
-    counters: np.ndarray,
-    floats: np.ndarray,
-    warmup: int,
-    learning: int,
-    reestimate: int,
-    min_mean: float,
-    min_variance: float,
-    red_tail: float,
-    yellow_tail: float,
-    mode: int,
-    log_scale: bool,
-    lift: bool,
-    freeze: int,
-    out: np.ndarray,
-) -> None:
-    """:func:`_likelihood_kernel` on each window of ``raw`` ``(k, m, channels)`` into ``out`` ``(k, m)``, each from
-    its own copy of the state arrays (left unchanged): one call for a batch of windows."""
-    for i in range(raw.shape[0]):
-        _likelihood_kernel(raw[i], avg_ring.copy(), blocks.copy(), current.copy(), dist.copy(), counters.copy(),
-                           floats.copy(), warmup, learning, reestimate, min_mean, min_variance, red_tail,
-                           yellow_tail, mode, log_scale, lift, freeze, out[i])
 
 
 @dataclass(frozen=True)
@@ -293,19 +281,15 @@ class LikelihoodDetector(Detector):
     def _score_windows(self, arrays: ArrayTree, windows: np.ndarray, ts: np.ndarray) -> np.ndarray:
         raw = np.ascontiguousarray(np.clip(self.base._raw_windows(arrays["base"], windows, ts), 0.0, 1.0))
         out = np.zeros(windows.shape[:2])
-        p = self.params
-        _likelihood_windows_kernel(
-            raw, arrays["avg_ring"], arrays["blocks"], arrays["current"], arrays["dist"], arrays["counters"],
-            arrays["floats"], p.warmup_rows, p.learning_rows, p.reestimate_every, p.min_mean, p.min_variance,
-            p.red_tail, p.yellow_tail, _COMBINE[p.combine], p.log_scale, p.flagging == "onset",
-            p.freeze_after_rows, out,
-        )
+        self._likelihood(arrays, raw, out, fresh=True)
         return out
 
-    def _likelihood(self, arrays: ArrayTree, raw: np.ndarray, out: np.ndarray) -> None:
+    def _likelihood(self, arrays: ArrayTree, raw: np.ndarray, out: np.ndarray, fresh: bool = False) -> None:
+        """Scores of ``raw`` rows ``(n, channels)`` into ``out`` updating ``arrays``, or (``fresh``) of windows
+        ``(k, n, channels)`` into ``out`` ``(k, n)``, each window from its own copy of ``arrays``."""
         p = self.params
         _likelihood_kernel(
-            raw,
+            raw if fresh else raw[None],
             arrays["avg_ring"],
             arrays["blocks"],
             arrays["current"],
@@ -323,5 +307,6 @@ class LikelihoodDetector(Detector):
             p.log_scale,
             p.flagging == "onset",
             p.freeze_after_rows,
-            out,
+            fresh,
+            out if fresh else out[None],
         )

@@ -45,6 +45,30 @@ from lakewatch.detectors.base import ArrayTree, Detector, DetectorParams, check_
 
 
 @jit
+def _keep_smallest(best: np.ndarray, d: float) -> None:
+    """Insert ``d`` into ``best``, the sorted smallest values so far (inf = none yet), if it is smaller than one."""
+    k = best.shape[0]
+    if d < best[k - 1]:
+        j = k - 1
+        while j > 0 and best[j - 1] > d:
+            best[j] = best[j - 1]
+            j -= 1
+        best[j] = d
+
+
+@jit
+def _mean_root(best: np.ndarray) -> float:
+    """Mean square root of the finite values of ``best`` (0 when there are none)."""
+    s = 0.0
+    used = 0
+    for j in range(best.shape[0]):
+        if best[j] < np.inf:
+            s += math.sqrt(best[j])
+            used += 1
+    return s / max(used, 1)
+
+
+@jit
 def _knn_distances(x: np.ndarray, ref: np.ndarray, n_ref: int, scale: np.ndarray, mean: np.ndarray,
                    active: np.ndarray, k: int, skip: int, out: np.ndarray) -> None:
     """``out[t]`` = mean distance of row ``t`` of ``x`` to its ``k`` nearest of the first ``n_ref`` reference
@@ -77,19 +101,8 @@ def _knn_distances(x: np.ndarray, ref: np.ndarray, n_ref: int, scale: np.ndarray
                 if obs[a]:
                     diff = z[a] - ref[r, a]
                     d += diff * diff
-            if d < best[k - 1]:  # insert into the sorted k best
-                j = k - 1
-                while j > 0 and best[j - 1] > d:
-                    best[j] = best[j - 1]
-                    j -= 1
-                best[j] = d
-        s = 0.0
-        used = 0
-        for j in range(k):
-            if best[j] < np.inf:
-                s += math.sqrt(best[j])
-                used += 1
-        out[t] = s / max(used, 1) * math.sqrt(n_act / m)
+            _keep_smallest(best, d)
+        out[t] = _mean_root(best) * math.sqrt(n_act / m)
 
 
 @jit
@@ -117,20 +130,8 @@ def _knn_features(x: np.ndarray, ref_t: np.ndarray, n_ref: int, k: int, out: np.
         for j in range(k):
             best[j] = np.inf
         for r in range(n_ref):
-            d = dist[r]
-            if d < best[k - 1]:  # insert into the sorted k best
-                j = k - 1
-                while j > 0 and best[j - 1] > d:
-                    best[j] = best[j - 1]
-                    j -= 1
-                best[j] = d
-        s = 0.0
-        used = 0
-        for j in range(k):
-            if best[j] < np.inf:
-                s += math.sqrt(best[j])
-                used += 1
-        out[t] = s / max(used, 1) * math.sqrt(p / p)
+            _keep_smallest(best, dist[r])
+        out[t] = _mean_root(best) * math.sqrt(p / p)
 
 
 @jit
