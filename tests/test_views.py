@@ -186,6 +186,8 @@ def test_view_of_one_series_and_an_unknown_series(lake) -> None:
     with LakeReader(lake) as reader:
         health = reader.view("series_health", series_id="pump-1", channel="temp").to_pylist()
         assert [(r["series_id"], r["channel"], r["quarantined_rows"]) for r in health] == [("pump-1", "temp", 3)]
+        machine = reader.view("series_health", series_id="mach-4", channel="*").to_pylist()
+        assert [(type(r["readings"]), r["readings"], type(r["quarantined_rows"])) for r in machine] == [(int, 3, int)]
         # known series without open events: empty, no error
         assert reader.view("open_anomalies", series_id="cpu-2").num_rows == 0
         from lakewatch.errors import NoSuchSeries

@@ -4,7 +4,9 @@ The machines are readings of the `machines` source, machines by default (no stre
 
 from __future__ import annotations
 
+import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -66,16 +68,17 @@ def streamed(spark, tmp_path_factory):
     cut = int(len(everything) * 0.55) + 1  # inside a row: some sensors of that instant in each commit
     settings = _settings(tmp_path)
     reports = []
+    log = io.StringIO()
     for i, part in enumerate((everything.iloc[:cut], everything.iloc[cut:])):
         append_silver(spark, config, part)
         if i == 0:
             append_silver(spark, config, nan_row)
-        reports.append(run_score_stream(spark, config, settings, Progress("test-machines")))
+        reports.append(run_score_stream(spark, config, settings, Progress("test-machines", stream=log)))
     scores = spark.table(config.tables.gold_anomaly_scores).toPandas()
     events = spark.table(config.tables.gold_anomalies).toPandas()
     quarantine = spark.table(config.tables.silver_quarantine).toPandas()
     return {"config": config, "machines": machines, "readings": readings, "pump": pump, "reports": reports,
-            "scores": scores, "events": events, "quarantine": quarantine}
+            "scores": scores, "events": events, "quarantine": quarantine, "log": log.getvalue()}
 
 
 def test_each_machine_is_scored_once_per_instant_as_the_batch_scores_its_aligned_rows(streamed):
@@ -138,6 +141,19 @@ def test_bad_readings_of_machines_go_to_quarantine_with_their_reason(streamed):
     assert "channels never align" in json.loads(apart["raw_record"].iloc[0])["problem"]
     assert not (scores["series_id"] == "machine-apart").any()
     assert set(quarantine["stage"]) == {"stream"}
+    # the runs' reports (and each batch's line) count them by reason
+    counted: dict[str, int] = {}
+    for report in streamed["reports"]:
+        for reason, n in report.quarantined.items():
+            counted[reason] = counted.get(reason, 0) + n
+    assert counted == quarantine["reason"].value_counts().to_dict()
+    for reason in (UNKNOWN_CHANNEL, NON_FINITE, NEVER_ALIGNED):
+        assert sum(int(n.replace(",", "")) for n in re.findall(rf"{reason} ([\d,]+)", streamed["log"])) == \
+            counted[reason]
+
+
+def test_the_stream_says_which_series_are_machines_and_why(streamed):
+    assert "every series of source machines (4 channels s0, s1, s2, s3; machines.channels)" in streamed["log"]
 
 
 def test_entity_settings_are_checked(lake):

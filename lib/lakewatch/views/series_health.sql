@@ -14,7 +14,7 @@ WITH readings AS (
     GROUP BY r.series_id, r.channel
 ), entity_readings AS (
     -- only joined to the '*' rows, which exist only for series scored as entities
-    SELECT series_id, '*' AS channel, sum(readings) AS readings, max(last_reading_at) AS last_reading_at,
+    SELECT series_id, '*' AS channel, CAST(sum(readings) AS BIGINT) AS readings, max(last_reading_at) AS last_reading_at,
            CAST(NULL AS DOUBLE) AS last_value
     FROM readings
     GROUP BY series_id
@@ -35,7 +35,7 @@ WITH readings AS (
     WHERE q.series_id IS NOT NULL AND q.channel IS NOT NULL
     GROUP BY q.series_id, q.channel
 ), entity_quarantined AS (
-    SELECT series_id, '*' AS channel, sum(quarantined_rows) AS quarantined_rows
+    SELECT series_id, '*' AS channel, CAST(sum(quarantined_rows) AS BIGINT) AS quarantined_rows
     FROM quarantined
     GROUP BY series_id
 ), series AS (
