@@ -66,6 +66,8 @@ def test_tuning_on_the_lakehouse_matches_evaluate_and_registers_the_model(spark,
     assert len(children) == 2
     assert -parent.data.metrics["best_loss"] == max(c.data.metrics["f1"] for c in children)
     assert f"best f1 {parent.data.metrics['f1']:.4f}" in out
+    beaten = parent.data.metrics["baseline_f1"] > parent.data.metrics["f1"]
+    assert ("better than every trial" in out) == beaten
     # evaluate with the best parameters as configuration overrides reports the same overall F1
     flags = [arg for key, value in best.items() for arg in ("--set", _override(key, value))]
     status, _ = _run(evaluate, [*sets, *flags, "--labels", "gold.labels", "--detector", "lakewatch_machine",
