@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lakewatch.concurrent import run_together
 from tests.jobs_harness import run_job
 
 TINY = ["--set", "synthetic.series=2", "--set", "synthetic.points=200", "--set", "quality.min_rows_per_series=10"]
@@ -27,12 +28,14 @@ def test_pipeline_job_tables_are_queryable_by_name_from_a_new_session(tmp_path: 
     root = str(tmp_path / "lake")
     out = _ok(run_job(["pipeline", "--table-root", root, *TINY]))
     assert "silver rows added    400" in out and "gold.features          view over silver.readings" in out
-    # One new session (one JVM) reads both tables by name: the run's record, and silver's rows counted.
-    runs = _ok(run_job(["sql", "SELECT job, status, rows_out, (SELECT count(*) FROM silver.readings) AS n "
-                        "FROM ops.pipeline_runs WHERE job = 'pipeline'", "--table-root", root]))
-    assert "|pipeline|succeeded|400|400|" in runs.replace(" ", "")
-    shell = _ok(run_job(["spark-sql", "-e", "SELECT count(*) FROM gold.features"], LAKEWATCH_TABLE_ROOT=root))
-    assert "400" in shell.split()
+    # One new session (one JVM) reads both tables by name: the run's record, and silver's rows counted; Spark's
+    # own spark-sql shell, at the same time, reads the gold view through the same catalog.
+    runs, shell = run_together(
+        lambda: run_job(["sql", "SELECT job, status, rows_out, (SELECT count(*) FROM silver.readings) AS n "
+                         "FROM ops.pipeline_runs WHERE job = 'pipeline'", "--table-root", root]),
+        lambda: run_job(["spark-sql", "-e", "SELECT count(*) FROM gold.features"], LAKEWATCH_TABLE_ROOT=root))
+    assert "|pipeline|succeeded|400|400|" in _ok(runs).replace(" ", "")
+    assert "400" in _ok(shell).split()
 
 
 @pytest.mark.slow
