@@ -53,7 +53,11 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=2000)
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed after)")
     parser.add_argument("--plain", default=str(PLAIN), help="the plain baseline (default: %(default)s)")
+    parser.add_argument("--stream-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a --set for score_stream only, e.g. streaming.explain.enabled=false (repeatable)")
     args = parser.parse_args()
+    if not Path(args.plain).is_file():
+        parser.error(f"--plain {args.plain}: no such file (run from a checkout beside ../shared, or name it)")
     work = Path(args.work or tempfile.mkdtemp(prefix="lakewatch-svp-"))
     if work.exists() and args.work:
         shutil.rmtree(work)
@@ -66,8 +70,9 @@ def main() -> None:
         built, _ = run([launcher, "pipeline", "--table-root", str(lake), "--source", "synthetic", *sets], env,
                        work / "pipeline.log")
         print(f"lakehouse built in {built:.1f}s ({args.series} series x {args.points} points)", flush=True)
-        wall, output = run([launcher, "score_stream", "--table-root", str(lake), "--trigger", "availableNow"], env,
-                           work / "score_stream.log")
+        stream_sets = [arg for kv in args.stream_set for arg in ("--set", kv)]
+        wall, output = run([launcher, "score_stream", "--table-root", str(lake), "--trigger", "availableNow",
+                            *stream_sets], env, work / "score_stream.log")
         batches = [m.groups() for m in BATCH_LINE.finditer(output)]
         if not batches:
             sys.exit(f"score_stream printed no batch line; its output is in {work / 'score_stream.log'}")
@@ -82,7 +87,8 @@ def main() -> None:
             sys.exit(f"the baseline printed no summary; its output is in {work / 'plain.log'}")
         plain_rows, plain_seconds = int(match.group(1)), float(match.group(2))
         result = {
-            "series": args.series, "points": args.points, "batches": len(batches), "rows_scored": rows,
+            "series": args.series, "points": args.points, "stream_sets": args.stream_set, "batches": len(batches),
+            "rows_scored": rows,
             "flagged": flagged, "stream_batch_seconds": round(seconds, 2), "stream_scoring_seconds": round(scoring, 2),
             "stream_job_wall_seconds": round(wall, 2), "stream_events_per_second": round(rows / seconds),
             "plain_rows": plain_rows, "plain_seconds": plain_seconds,
