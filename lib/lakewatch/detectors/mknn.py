@@ -131,7 +131,7 @@ def _knn_features(x: np.ndarray, ref_t: np.ndarray, n_ref: int, k: int, out: np.
             best[j] = np.inf
         for r in range(n_ref):
             _keep_smallest(best, dist[r])
-        out[t] = _mean_root(best) * math.sqrt(p / p)
+        out[t] = _mean_root(best)
 
 
 @jit

@@ -274,10 +274,16 @@ class PcaT2QDetector(TailScored, Detector):
                 self._fit(arrays)
         if start < len(x):
             worst, n_act = self._model_tails(arrays, x[start:])
-            if self.params.stuck_test:
-                worst = np.minimum(worst, np.minimum(1.0, n_act * np.exp(self._repeats(arrays, x[start:], False))))
-            tail[start:] = np.minimum(1.0, (4.0 if self.params.stuck_test else 3.0) * worst)
+            log_run = self._repeats(arrays, x[start:], False) if self.params.stuck_test else None
+            tail[start:] = self._combined(worst, n_act, log_run)
         return tail
+
+    def _combined(self, worst: np.ndarray, n_act: int, log_run: np.ndarray | None) -> np.ndarray:
+        """The row tails from the model tails `worst` and (with the stuck test) the repeat runs' log tails
+        `log_run`, Bonferroni-corrected over the tests used."""
+        if log_run is not None:
+            worst = np.minimum(worst, np.minimum(1.0, n_act * np.exp(log_run)))
+        return np.minimum(1.0, (4.0 if log_run is not None else 3.0) * worst)
 
     def _model_tails(self, arrays: ArrayTree, x: np.ndarray) -> tuple[np.ndarray, int]:
         """The smallest of the T², Q and channel-residual tails of each row from the fitted model (row by row,
@@ -300,14 +306,13 @@ class PcaT2QDetector(TailScored, Detector):
         state once fitted) window by window from the state's runs in one kernel call."""
         k, m, p = windows.shape
         worst, n_act = self._model_tails(arrays, np.ascontiguousarray(windows.reshape(k * m, p)))
-        worst = worst.reshape(k, m)
+        log_run = None
         if self.params.stuck_test:
             rep, model = arrays["repeat"], arrays["model"]
             log_run = np.zeros((k, m))
             _repeat_windows_kernel(np.ascontiguousarray(windows), rep["last"], rep["run"], rep["counts"],
                                    model["log_q"], model["active"], log_run)
-            worst = np.minimum(worst, np.minimum(1.0, n_act * np.exp(log_run)))
-        return np.minimum(1.0, (4.0 if self.params.stuck_test else 3.0) * worst)
+        return self._combined(worst.reshape(k, m), n_act, log_run)
 
     def _repeats(self, arrays: ArrayTree, x: np.ndarray, learning: bool) -> np.ndarray:
         rep, model = arrays["repeat"], arrays["model"]

@@ -264,7 +264,6 @@ def _assemble(results: list[dict[str, Any]], options: EvaluateOptions, threshold
     now = datetime.now(UTC)
     stamp = {"run_id": run_id, "evaluated_at": now, "labels": options.labels, "metric": options.metric,
              "train_rows": options.train_rows, "git_commit": git_commit(), "config_hash": config.config_hash}
-    counted = COUNTED
     evaluation = Evaluation()
     for row in sorted(results, key=lambda r: r["entity"]):
         scored = row["status"] == SCORED
@@ -273,7 +272,7 @@ def _assemble(results: list[dict[str, Any]], options: EvaluateOptions, threshold
         evaluation.entities.append({
             **stamp, "entity": row["entity"], "channels": row["channels"], "detector": row["detector"],
             "threshold": thresholds.get(row["detector"]), "status": row["status"], "reason": row["reason"],
-            **{k: int(row[k]) for k in counted}, **metrics})
+            **{k: int(row[k]) for k in COUNTED}, **metrics})
     scored = [row for row in results if row["status"] == SCORED]
     total = summed_results(scored)
     used = sorted({row["detector"] for row in scored})
@@ -281,7 +280,7 @@ def _assemble(results: list[dict[str, Any]], options: EvaluateOptions, threshold
     evaluation.overall = {
         **stamp, "entity": OVERALL, "channels": None, "detector": ",".join(used),
         "threshold": thresholds[used[0]] if len(used) == 1 else None, "status": SCORED,
-        "reason": f"{len(scored)} entities scored, {skipped} skipped", **{k: total[k] for k in counted},
+        "reason": f"{len(scored)} entities scored, {skipped} skipped", **{k: total[k] for k in COUNTED},
         **result_metrics(total, nab)}
     return evaluation
 

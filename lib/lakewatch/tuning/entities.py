@@ -36,7 +36,8 @@ LAKEHOUSE_OBJECTIVES = ("f1", "nab")
 _READINGS: dict[str, list[pd.DataFrame]] = {}  # per process: a worker reads the readings once for all its trials
 
 
-def _entities(path: str) -> list[pd.DataFrame]:
+def entity_frames(path: str) -> list[pd.DataFrame]:
+    """The readings at `path` as one frame per series_id, read once per process."""
     if path not in _READINGS:
         frame = pd.read_parquet(path, columns=["series_id", "channel", "micros", "value"])
         _READINGS[path] = [group.reset_index(drop=True) for _, group in frame.groupby("series_id", sort=True)]
@@ -102,7 +103,7 @@ class LakehouseObjective:
     def results(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One evaluate result row (ENTITY_RESULT_SCHEMA) per entity, with ``params``."""
         spec = self.trial_spec(params)
-        return [evaluate_entity(group, spec).iloc[0].to_dict() for group in _entities(self.readings)]
+        return [evaluate_entity(group, spec).iloc[0].to_dict() for group in entity_frames(self.readings)]
 
     def evaluate(self, params: Mapping[str, Any]) -> dict[str, float]:
         """Overall metrics with ``params``: precision, recall, f1, false/missed alarm rates, nab_standard (with the

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mlflow
 import pandas as pd
@@ -29,7 +29,7 @@ from lakewatch.progress import Progress
 from lakewatch.provenance import new_run_id
 from lakewatch.training.train import remove_local_dir
 from lakewatch.tuning.base import Tuner, TuningResult
-from lakewatch.tuning.entities import THRESHOLD, LakehouseObjective, check_space
+from lakewatch.tuning.entities import THRESHOLD, LakehouseObjective, check_space, entity_frames
 from lakewatch.tuning.hyperopt_tuner import HyperoptTuner
 from lakewatch.tuning.run import JOB, search_and_log, space_dict
 from lakewatch.tuning.settings import TuningSettings
@@ -62,7 +62,7 @@ def _objective(spark: SparkSession, config: LakewatchConfig, settings: TuningSet
     sampled = {s.name: s.cast(s.args[0]) for s in space}
     if options.threshold is None and THRESHOLD in sampled and config.detectors.threshold(settings.detector) is None:
         # the threshold is searched: any value passes choose_detectors' check, every trial sets its own
-        options = EvaluateOptions(**{**options.__dict__, "threshold": float(sampled[THRESHOLD])})
+        options = replace(options, threshold=float(sampled[THRESHOLD]))
     detectors, thresholds = choose_detectors(config, options, channels)
     spec = EvaluationSpec(detectors, thresholds, config.detectors, options.train_rows,
                           round(options.tolerance_seconds * 1e6), settings.objective == "nab", options.label_channel,
@@ -77,9 +77,7 @@ def _first_entity(objective: LakehouseObjective, channels: dict[str, list[str]],
                   ) -> tuple[pd.DataFrame, int]:
     """The first entity's first ``rows`` timestamps as model input (series_id, channel, timestamp, value), and its
     channel count."""
-    from lakewatch.tuning.entities import _entities
-
-    first = _entities(objective.readings)[0]
+    first = entity_frames(objective.readings)[0]
     entity = str(first["series_id"].iloc[0])
     used = [c for c in channels[entity] if c != objective.spec.label_channel]
     frame = first[first["channel"].isin(used)].sort_values(["micros", "channel"], kind="stable")
