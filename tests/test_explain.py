@@ -15,8 +15,9 @@ N = 420
 SPIKE = 400
 UNIVARIATE = [n for n in available_detectors() if n != "default" and not get_detector(n).multivariate]
 # Small background and more lags than the channel count allows exactly: keeps the suite fast and covers the
-# permutation explainer for the multivariate detector (2 channels x 8 lags = 16 inputs).
-FAST = ex.ExplainSettings(background=4, snapshot_every=32)
+# permutation explainer for the multivariate detector (2 channels x 8 lags = 16 inputs: one player per input,
+# not the default lag groups).
+FAST = ex.ExplainSettings(background=4, snapshot_every=32, lag_groups=None)
 
 
 def _stream(detector: Detector, values: np.ndarray, stamps: np.ndarray, flagged: np.ndarray,
@@ -87,7 +88,63 @@ def test_default_detector_blames_the_spike_with_default_settings() -> None:
     assert attribution.score == streamed > 0.5
     assert attribution.top(1)[0][0] == "value[t]"
     assert attribution.top(1)[0][1] > 0.5 * (streamed - attribution.base_value)
-    assert len(attribution.top(3)) == 3 and len(attribution.contributions) == 8
+    assert [n for n, _ in attribution.contributions][:1] == ["value[t]"]
+    assert sorted(n for n, _ in attribution.contributions) == sorted(
+        ex.player_names(ex.ExplainSettings(), 8)) == ["value[t-1]", "value[t-3..t-2]", "value[t-7..t-4]", "value[t]"]
+
+
+def _group_game_shapley(detector: Detector, state, window: np.ndarray, stamps: np.ndarray, reference: np.ndarray,
+                        groups: list[list[int]]) -> np.ndarray:
+    """Shapley values of the game over `groups` of window rows by the textbook sum over coalitions, each
+    coalition scored on its own (the check for the explainer's batched evaluation and lag groups)."""
+    from itertools import combinations
+    from math import factorial
+
+    m = len(groups)
+
+    def v(coalition: tuple[int, ...]) -> float:
+        z = reference.copy()
+        for g in coalition:
+            z[groups[g]] = window[groups[g]]
+        return float(detector.update(state, z, stamps)[0][-1])
+
+    phi = np.zeros(m)
+    for i in range(m):
+        others = [j for j in range(m) if j != i]
+        for size in range(m):
+            weight = factorial(size) * factorial(m - size - 1) / factorial(m)
+            for coalition in combinations(others, size):
+                phi[i] += weight * (v((*coalition, i)) - v(coalition))
+    return phi
+
+
+@pytest.mark.parametrize("name", ["lakewatch_nab", "ewma", "knn"])
+def test_default_lag_groups_are_the_exact_shapley_values_of_the_grouped_game(name: str) -> None:
+    """The default players (t, t-1, t-3..t-2, t-7..t-4) get the Shapley values of the game in which each group's
+    rows switch together, computed coalition by coalition; a window shorter than 8 rows cuts the last group."""
+    detector = get_detector(name)
+    values, stamps = make_series(600, seed=12, shift=False), timestamps(600)
+    values[595:] += [1.5, -2.0, 3.0, 1.0, 6.0]
+    _, before = detector.update(detector.new_state(), values[:592], stamps[:592])
+    background = np.stack([values[end - 8:end] for end in range(592, 576, -1)])
+    a = ex.explain_points(detector, before, values[592:], stamps[592:], background, ex.ExplainSettings())
+    want = _group_game_shapley(detector, before, values[592:], stamps[592:], background.mean(axis=0),
+                               [[7], [6], [4, 5], [0, 1, 2, 3]])
+    got = dict(a.contributions)
+    np.testing.assert_allclose([got[n] for n in ("value[t]", "value[t-1]", "value[t-3..t-2]", "value[t-7..t-4]")],
+                               want, atol=1e-12)
+    assert abs(a.total - a.score) <= 1e-9 and a.score == detector.update(before, values[592:], stamps[592:])[0][-1]
+    _, later = detector.update(before, values[592:595], stamps[592:595])
+    short = ex.explain_points(detector, later, values[595:], stamps[595:], background[:, 3:], ex.ExplainSettings())
+    assert sorted(n for n, _ in short.contributions) == ["value[t-1]", "value[t-3..t-2]", "value[t-4]", "value[t]"]
+    assert sorted(ex.player_names(ex.ExplainSettings(lag_groups=[2, 3]), 10)) == ["value[t-1..t]", "value[t-9..t-2]"]
+
+
+def test_lag_groups_setting_is_checked() -> None:
+    for bad in ([], [1, 0], "1,2", [1.5]):
+        with pytest.raises(ex.ExplainError, match="lag_groups"):
+            ex.ExplainSettings(lag_groups=bad)
+    assert ex.ExplainSettings(lag_groups=[1, 3]).lag_groups == (1, 3)
 
 
 def test_trail_stays_bounded_and_round_trips() -> None:
@@ -161,8 +218,8 @@ def test_explain_points_is_usable_from_batch_code() -> None:
     scores = detector.score_series(values, stamps)
     _, before = detector.update(detector.new_state(), values[:296], stamps[:296])
     background = np.stack([values[end - 4:end] for end in range(296, 286, -1)])
-    a = ex.explain_points(detector, before, values[296:], stamps[296:], background, ex.ExplainSettings(lags=4),
-                          index=7, channel_names=["pressure", "flow"])
+    a = ex.explain_points(detector, before, values[296:], stamps[296:], background,
+                          ex.ExplainSettings(lags=4, lag_groups=None), index=7, channel_names=["pressure", "flow"])
     assert a.index == 7 and a.score == scores[299]
     assert sorted(n for n, _ in a.contributions) == sorted(
         f"{c}[{lag}]" for c in ("pressure", "flow") for lag in ("t", "t-1", "t-2", "t-3"))
@@ -283,7 +340,8 @@ def test_exact_values_match_the_shap_package_with_the_reference_as_background() 
     values[299] += 12.0
     _, before = detector.update(detector.new_state(), values[:292], stamps[:292])
     background = np.stack([values[end - 8:end] for end in range(292, 276, -1)])
-    a = ex.explain_points(detector, before, values[292:], stamps[292:], background, ex.ExplainSettings())
+    a = ex.explain_points(detector, before, values[292:], stamps[292:], background,
+                          ex.ExplainSettings(lag_groups=None))
     reference = background.mean(axis=0)
 
     def g(rows: np.ndarray) -> np.ndarray:

@@ -52,6 +52,9 @@ _TRAIL_HEADER = struct.Struct("<4sHI")  # magic, format, header length
 ADDITIVITY_TOLERANCE = 1e-6
 SCORE_TOLERANCE = 1e-9
 _WARNINGS: Counter[str] = Counter()
+# The players of a univariate game, newest lag first: t, t-1, t-2..t-3, t-4..t-7 (the rest with the last group):
+# 4 players, 16 coalitions instead of 256 for 8 lags (ExplainSettings.lag_groups, README "Explanations").
+DEFAULT_LAG_GROUPS = (1, 1, 2, 4)
 
 
 class ExplainError(ValueError):
@@ -81,8 +84,16 @@ class ExplainSettings:
     exact_max_inputs: int = 10
     permutation_evals: int = 1000
     by_channel: bool = False
+    lag_groups: tuple[int, ...] | None = DEFAULT_LAG_GROUPS
 
     def __post_init__(self) -> None:
+        if self.lag_groups is not None:
+            groups = self.lag_groups
+            if isinstance(groups, (str, bytes)) or not hasattr(groups, "__iter__") or not len(groups) or any(
+                    isinstance(g, bool) or not isinstance(g, int) or g < 1 for g in groups):
+                raise ExplainError(f"explain settings: lag_groups={groups!r}; expected a list of positive integers "
+                                   f"(group sizes, newest lag first) or null for one player per lag")
+            object.__setattr__(self, "lag_groups", tuple(groups))
         for name in ("lags", "top_k", "background", "snapshot_every", "exact_max_inputs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -96,6 +107,29 @@ class ExplainSettings:
             raise ExplainError(f"explain settings: by_channel={self.by_channel!r}; expected true or false")
         if not isinstance(self.enabled, bool):
             raise ExplainError(f"explain settings: enabled={self.enabled!r}; expected true or false")
+
+    def lag_group_of(self, ages: np.ndarray) -> np.ndarray:
+        """The player group of each input age (0 = the newest row): with ``lag_groups`` the groups' sizes are
+        taken newest first and the last group takes every older lag; without, each age is its own group."""
+        ages = np.asarray(ages, dtype=np.int64)
+        if self.lag_groups is None:
+            return ages
+        bounds = np.cumsum(self.lag_groups)[:-1]  # first age of groups 1..
+        return np.searchsorted(bounds, ages, side="right")
+
+    def lag_group_label(self, group: int, oldest_age: int) -> str:
+        """The lag part of a group's input name: "t", "t-1", or "t-3..t-2" for a group of several lags
+        (``oldest_age``: the window's oldest row, which ends a group cut short by a short window)."""
+        if self.lag_groups is None:
+            first = last = group
+        else:
+            first = int(sum(self.lag_groups[:group]))
+            last = oldest_age if group == len(self.lag_groups) - 1 else min(
+                first + self.lag_groups[group] - 1, oldest_age)
+
+        def age(a: int) -> str:
+            return "t" if a == 0 else f"t-{a}"
+        return age(first) if first == last else f"{age(last)}..{age(first)}"
 
     @property
     def history(self) -> int:
@@ -140,6 +174,20 @@ def input_names(lags: int, channels: int = 1, channel_names: Sequence[str] | Non
         lag = "t" if age == 0 else f"t-{age}"
         names.extend(f"{name}[{lag}]" for name in channel_names)
     return names
+
+
+def player_names(settings: ExplainSettings, lags: int, channels: int = 1,
+                 channel_names: Sequence[str] | None = None) -> list[str]:
+    """The names attributions of a full window (``lags`` rows, nothing missing) carry under ``settings``: one per
+    input (:func:`input_names`) without ``lag_groups``, one per lag group and channel with them (e.g.
+    "value[t]", "value[t-1]", "value[t-3..t-2]", "value[t-7..t-4]"), one per channel with ``by_channel``."""
+    names = input_names(lags, channels, channel_names)
+    labels = list(channel_names) if channel_names is not None else [n.split("[")[0] for n in names[:channels]]
+    if settings.by_channel and channels > 1:
+        return labels
+    if settings.lag_groups is None:
+        return names
+    return _lag_players(np.arange(lags * channels), lags, channels, labels, settings)[1]
 
 
 # ---------------------------------------------------------------------------------------------- warnings
@@ -243,7 +291,7 @@ def _window_scores(detector: Detector, state: DetectorState, windows: np.ndarray
 
 def _shapley(detector: Detector, state: DetectorState, window: np.ndarray, stamps: np.ndarray,
              features: np.ndarray, reference: np.ndarray, settings: ExplainSettings,
-             groups: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
+             groups: np.ndarray | None = None, split: bool = True) -> tuple[np.ndarray, float, float]:
     """Baseline Shapley values of g(z) = last score of the window with inputs z, from ``reference`` to the
     actual inputs; returns (values, g(reference), g(actual)). All coalitions go through the detector as one
     batch of windows (:meth:`Detector.last_scores`); the values add up to g(actual) - g(reference) by
@@ -259,7 +307,7 @@ def _shapley(detector: Detector, state: DetectorState, window: np.ndarray, stamp
         chosen, inverse = np.unique(perm_masks.reshape(-1, m), axis=0, return_inverse=True)
     windows = np.broadcast_to(window.reshape(-1), (len(chosen), window.size)).copy()
     windows[:, features] = np.where(chosen if groups is None else chosen[:, groups], x, reference)
-    v = _window_scores(detector, state, windows.reshape(len(chosen), *window.shape), stamps, split=groups is None)
+    v = _window_scores(detector, state, windows.reshape(len(chosen), *window.shape), stamps, split=split)
     if m <= settings.exact_max_inputs:
         return _exact_shapley(v, m), float(v[0]), float(v[-1])
     chain = v[np.asarray(inverse).reshape(-1)].reshape(count, m + 1)
@@ -302,10 +350,14 @@ def explain_points(detector: Detector, state_before_window: DetectorState, windo
     names = [all_names[i] for i in features]
     multivariate = channels > 1 or detector.multivariate
     groups = None
-    if settings.by_channel and channels > 1 and len(features):
+    channel_label = list(channel_names) if channel_names is not None else (
+        ["value"] if channels == 1 else [f"ch{j}" for j in range(channels)])
+    by_channel = settings.by_channel and channels > 1
+    if by_channel and len(features):
         players, groups = np.unique(features % channels, return_inverse=True)
-        channel_label = list(channel_names) if channel_names is not None else [f"ch{j}" for j in range(channels)]
         names = [channel_label[int(c)] for c in players]
+    elif settings.lag_groups is not None and len(features):
+        groups, names = _lag_players(features, m, channels, channel_label, settings)
     if len(features) == 0 or not row_finite[-1]:  # the detector skips a non-finite last row: score 0, no inputs
         score = float(detector.last_scores(state_before_window, (window if multivariate else window[:, 0])[None],
                                            stamps)[0])
@@ -317,12 +369,27 @@ def explain_points(detector: Detector, state_before_window: DetectorState, windo
             raise ExplainError(f"background windows have shape {bg.shape}; expected (b, {m}) or (b, {m}, {channels})")
     reference = _reference(window, bg, features, settings.background)
     values, base, score = _shapley(detector, state_before_window, window, stamps, features, reference, settings,
-                                   groups)
+                                   groups, split=not by_channel)
     if not abs(base + values.sum() - score) <= ADDITIVITY_TOLERANCE:
         raise ExplainError(f"Shapley values do not add up: base {base!r} + sum {values.sum()!r} != score {score!r}")
     order = np.argsort(-np.abs(values), kind="stable")
     contributions = tuple((names[i], float(values[i])) for i in order)
     return Attribution(int(index), score, base, contributions)
+
+
+def _lag_players(features: np.ndarray, rows: int, channels: int, channel_label: Sequence[str],
+                 settings: ExplainSettings) -> tuple[np.ndarray, list[str]]:
+    """Players of a game over lag groups (``settings.lag_groups``): per channel, the inputs whose ages fall in one
+    group switch together. Returns each feature's player (0..players-1) and the players' names."""
+    ages = rows - 1 - features // channels
+    lag_group = settings.lag_group_of(ages)
+    keys = lag_group * channels + features % channels
+    players, groups = np.unique(keys, return_inverse=True)
+    names = []
+    for key in players:
+        group, channel = divmod(int(key), channels)
+        names.append(f"{channel_label[channel]}[{settings.lag_group_label(group, rows - 1)}]")
+    return np.asarray(groups).reshape(-1), names
 
 
 # -------------------------------------------------------------------------------------------------- trail

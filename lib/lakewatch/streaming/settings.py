@@ -39,7 +39,8 @@ class StreamSettings:
         each, which pays Spark's per-group cost once per bucket (fixed by the first run of a checkpoint). Worth it
         when most series send rows in every micro-batch: a touched bucket rewrites all its series' states.
     max_files_per_trigger / max_bytes_per_trigger: Delta source rate limits (0 = Delta's defaults).
-    explain: settings of lakewatch.explain.ExplainSettings (lags, top_k, background, snapshot_every, enabled).
+    explain: settings of lakewatch.explain.ExplainSettings (lags, top_k, background, snapshot_every, enabled,
+        lag_groups).
     entities: multichannel entities scored as one (lakewatch.streaming.entities.EntitySettings: series, detector,
         threshold, tolerance, wait, max_held); none by default.
     """
