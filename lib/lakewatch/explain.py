@@ -37,7 +37,7 @@ import logging
 import math
 import struct
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -491,14 +491,46 @@ def _append(trail: ExplainTrail, values: np.ndarray, timestamps: np.ndarray, fla
                         trail.start, trail.fingerprint)
 
 
-def _rotate(detector: Detector, trail: ExplainTrail, settings: ExplainSettings) -> ExplainTrail:
+class _Replay:
+    """Detector states along a trail: each one asked for is reached by feeding trail rows from the nearest state
+    already known before it (the snapshot, or one the caller passed by trail position), moving forward."""
+
+    def __init__(self, detector: Detector, trail: ExplainTrail, known: Mapping[int, DetectorState]) -> None:
+        self.detector, self.trail, self.known = detector, trail, dict(known)
+        self.position = -1
+        self.state: DetectorState | None = None
+
+    def at(self, target: int) -> DetectorState:
+        """The detector state after the trail's first ``target`` rows."""
+        start = max((p for p in self.known if p <= target), default=None)
+        if self.state is None or self.position > target or (start is not None and start > self.position):
+            if start is None:
+                self.position, self.state = 0, self.detector.state_from_bytes(self.trail.snapshot)
+            else:
+                self.position, self.state = start, self.known[start]
+        if target > self.position:
+            rows = slice(self.position, target)
+            _, self.state = self.detector.update(self.state, self.trail.values[rows], self.trail.timestamps[rows])
+            self.position = target
+        return self.state
+
+
+def snapshot_cut(trail: ExplainTrail, rows: int, settings: ExplainSettings) -> int | None:
+    """The row of a coming batch of ``rows`` rows before which the trail's snapshot will move (see
+    :func:`explain_batch`), when it falls inside the batch: a caller that feeds the batch in two updates split
+    there passes the state between them in ``known_states`` and the move needs no replay. None otherwise."""
+    drop = trail.rows + rows - settings.history
+    cut = drop - trail.rows
+    return cut if drop >= settings.snapshot_every and 0 < cut < rows else None
+
+
+def _rotate(detector: Detector, trail: ExplainTrail, settings: ExplainSettings, replay: _Replay) -> ExplainTrail:
     """Move the snapshot forward when the rows since it reach history + snapshot_every, keeping ``history``."""
     keep = settings.history
     drop = trail.rows - keep
     if drop < settings.snapshot_every:
         return trail
-    state = detector.state_from_bytes(trail.snapshot)
-    _, state = detector.update(state, trail.values[:drop], trail.timestamps[:drop])
+    state = replay.at(drop)
     return ExplainTrail(detector.state_to_bytes(state), trail.values[drop:].copy(), trail.timestamps[drop:].copy(),
                         trail.flagged[drop:].copy(), trail.start + drop, trail.fingerprint)
 
@@ -518,6 +550,7 @@ def _background(values: np.ndarray, flagged: np.ndarray, end: int, length: int, 
 
 def explain_batch(detector: Detector, trail: ExplainTrail, values, timestamps, scores, flagged_mask,
                   settings: ExplainSettings | None = None, *, channel_names: Sequence[str] | None = None,
+                  known_states: Mapping[int, DetectorState] | None = None,
                   ) -> tuple[list[Attribution], ExplainTrail]:
     """Explain the flagged points of one series' micro-batch and advance the trail past the batch.
 
@@ -526,7 +559,10 @@ def explain_batch(detector: Detector, trail: ExplainTrail, values, timestamps, s
     batch (:func:`new_trail` for a new series). Returns one :class:`Attribution` per explained flagged point
     (``index`` = its row in the batch) and the new trail. Never raises for a point: a point that cannot be
     explained is left out and counted in :func:`warning_counts`; a trail that no longer matches the detector's
-    scores comes back empty (b"" as bytes), so the caller starts a new one.
+    scores comes back empty (b"" as bytes), so the caller starts a new one. ``known_states`` ({batch row: the
+    detector state before that row}, e.g. {0: the state the batch was scored from}): replays start from the
+    nearest of them instead of the trail's snapshot (with a state at :func:`snapshot_cut`, moving the snapshot
+    costs nothing).
     """
     settings = settings or ExplainSettings()
     x = np.asarray(values, dtype=np.float64)
@@ -544,19 +580,20 @@ def explain_batch(detector: Detector, trail: ExplainTrail, values, timestamps, s
         return [], _empty_trail()
     offset = trail.rows
     combined = _append(trail, x, ts, flags)
+    replay = _Replay(detector, combined, {offset + int(row): state for row, state in (known_states or {}).items()})
     attributions: list[Attribution] = []
     explain_rows = np.flatnonzero(flags) if settings.enabled else np.empty(0, int)
     if len(explain_rows):
         try:
             attributions, in_sync = _explain_rows(detector, combined, offset, explain_rows, scores, settings,
-                                                  channel_names)
+                                                  channel_names, replay)
         except Exception as exc:  # the stream must never fail because of an explanation
             _warn("trail_error", f"{detector.name}: {exc!r}", len(explain_rows))
             return [], _empty_trail()
         if not in_sync:
             return [], _empty_trail()
     try:
-        advanced = _rotate(detector, combined, settings)
+        advanced = _rotate(detector, combined, settings, replay)
     except Exception as exc:  # same: a failed snapshot move only costs the trail
         _warn("trail_error", f"{detector.name}: could not move the trail snapshot: {exc!r}")
         return attributions, _empty_trail()
@@ -564,17 +601,14 @@ def explain_batch(detector: Detector, trail: ExplainTrail, values, timestamps, s
 
 
 def _explain_rows(detector: Detector, trail: ExplainTrail, offset: int, rows: np.ndarray, scores: np.ndarray,
-                  settings: ExplainSettings, channel_names: Sequence[str] | None) -> tuple[list[Attribution], bool]:
+                  settings: ExplainSettings, channel_names: Sequence[str] | None,
+                  replay: _Replay) -> tuple[list[Attribution], bool]:
     """Replay the trail to each window start and explain each row; False when the replay disagrees."""
-    state = detector.state_from_bytes(trail.snapshot)
-    position = 0
     out: list[Attribution] = []
     for row in rows:
         t = offset + int(row)
         first = max(0, t - settings.lags + 1)
-        if first > position:
-            _, state = detector.update(state, trail.values[position:first], trail.timestamps[position:first])
-            position = first
+        state = replay.at(first)
         window = trail.values[first:t + 1]
         background = _background(trail.values, trail.flagged, t, t + 1 - first, settings.background)
         try:

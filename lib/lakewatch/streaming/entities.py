@@ -284,12 +284,12 @@ class EntityScorer:
         trail = state.trail
         explanations: dict[int, Any] = {}
         if len(run_ts):
-            before = det_state
-            scores, det_state = detector.update(det_state, wide, run_ts)
-            flags = scores >= threshold
             if self.explainer is not None:
-                explanations, trail = self.explainer.advance(detector, trail, before, wide, run_ts, scores, flags,
-                                                             channel_names=names)
+                scores, det_state, explanations, trail = self.explainer.score(detector, trail, det_state, wide,
+                                                                              run_ts, threshold, names)
+            else:
+                scores, det_state = detector.update(det_state, wide, run_ts)
+            flags = scores >= threshold
         else:
             scores, flags = np.empty(0), np.zeros(0, bool)
         events, open_event = advance_events(state.open_event, run_ts, scores, flags, explanations,

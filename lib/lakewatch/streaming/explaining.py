@@ -1,5 +1,5 @@
-"""The stream's side of SHAP explanations: keeps each series' ExplainTrail moving and turns lakewatch.explain
-attributions of flagged points into (base value, top inputs) pairs."""
+"""The stream's side of SHAP explanations: scores a series' batch, keeps its ExplainTrail moving and turns
+lakewatch.explain attributions of flagged points into (base value, top inputs) pairs."""
 
 from __future__ import annotations
 
@@ -20,21 +20,34 @@ class Explainer:
     def __init__(self, settings: explain.ExplainSettings) -> None:
         self.settings = settings
 
-    def advance(self, detector: Detector, trail: bytes, before: DetectorState, values: np.ndarray,
-                timestamps: np.ndarray, scores: np.ndarray, flags: np.ndarray,
-                channel_names: Sequence[str] | None = None) -> tuple[dict[int, Explanation], bytes]:
-        """Explain the flagged rows of a batch; return {row index: (base value, top inputs)} and the new trail.
+    def score(self, detector: Detector, trail: bytes, before: DetectorState, values: np.ndarray,
+              timestamps: np.ndarray, threshold: float, channel_names: Sequence[str] | None = None
+              ) -> tuple[np.ndarray, DetectorState, dict[int, Explanation], bytes]:
+        """Score a batch from ``before``, flag it at ``threshold`` and explain its flagged rows: the scores, the
+        detector state after the batch, {row index: (base value, top inputs)} and the new trail.
 
-        ``before`` is the detector state the batch was scored from (used to start a trail for a new series).
-        ``channel_names`` name a multichannel entity's sensors in the attributions.
+        The batch goes through the detector in two updates split where the trail's snapshot moves
+        (lakewatch.explain.snapshot_cut; batch-split invariant, so the same scores), and the states known on the
+        way spare the explainer its replays (in a batch of at least ``history`` rows, a series without flagged rows
+        costs the explainer nothing but the trail's bytes; shorter batches move the snapshot by a replay every
+        ``snapshot_every`` rows, as before). ``channel_names`` name a multichannel entity's sensors.
         """
         current = explain.ExplainTrail.from_bytes(trail) if trail else explain.new_trail(detector, before)
-        attributions, advanced = explain.explain_batch(detector, current, values, timestamps, scores, flags,
-                                                       self.settings, channel_names=channel_names)
+        cut = explain.snapshot_cut(current, len(values), self.settings)
+        known = {0: before}
+        if cut is None:
+            scores, after = detector.update(before, values, timestamps)
+        else:
+            head, known[cut] = detector.update(before, values[:cut], timestamps[:cut])
+            tail, after = detector.update(known[cut], values[cut:], timestamps[cut:])
+            scores = np.concatenate([head, tail])
+        attributions, advanced = explain.explain_batch(detector, current, values, timestamps, scores,
+                                                       scores >= threshold, self.settings,
+                                                       channel_names=channel_names, known_states=known)
         top_k = self.settings.top_k
         out = {int(a.index): (float(a.base_value), tuple((str(name), float(value)) for name, value in a.top(top_k)))
                for a in attributions}
-        return out, advanced.to_bytes()
+        return scores, after, out, advanced.to_bytes()
 
 
 def make_explainer(options: Mapping[str, Any], **changes: Any) -> Explainer | None:

@@ -131,12 +131,12 @@ class SeriesScorer:
         explanations: dict[int, Explanation] = {}
         threshold = self.threshold if threshold is None else float(threshold)
         if len(run_ts):
-            before = det_state
-            scores, det_state = self.detector.update(det_state, run_vals, run_ts)
-            flags = scores >= threshold
             if self.explainer is not None:
-                explanations, trail = self.explainer.advance(self.detector, trail, before, run_vals, run_ts,
-                                                             scores, flags)
+                scores, det_state, explanations, trail = self.explainer.score(self.detector, trail, det_state,
+                                                                              run_vals, run_ts, threshold)
+            else:
+                scores, det_state = self.detector.update(det_state, run_vals, run_ts)
+            flags = scores >= threshold
         else:
             scores, flags = np.empty(0), np.zeros(0, bool)
         events, open_event = advance_events(state.open_event, run_ts, scores, flags, explanations,
