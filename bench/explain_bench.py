@@ -2,10 +2,12 @@
 cost per explained point, today's method against the one it replaced, in one run.
 
 The points: a series with spikes fed in micro-batches as the stream does; every point the default detector flags
-(its threshold) plus every 25th point is explained. "after" is explain_batch with the default settings (exact
-baseline Shapley, 256 coalitions as one batch of windows). "before" is the method it replaced, rebuilt here from
-the same replayed state and background windows: shap.explainers.Exact over the 16 background windows (2**8 x 16
-detector.update calls per point). The two are timed on alternating points so that the machine's load is shared.
+(its threshold) plus every 25th point is explained. "after" is explain_points with the default settings (exact
+baseline Shapley over the default lag groups t, t-1, t-3..t-2, t-7..t-4: 16 coalitions as one batch of windows);
+"per lag" the same with one player per lag (lag_groups: null, 256 coalitions: the default until session 23).
+"before" is the method session 19 replaced, rebuilt here from the same replayed state and background windows:
+shap.explainers.Exact over the 16 background windows (2**8 x 16 detector.update calls per point). They are timed
+on the same (or alternating) points so that the machine's load is shared.
 Run: .venv/bin/python bench/explain_bench.py [--points N] [--before N]
 
 ``--machines``: the same for machines (multichannel entities as the stream scores them: lakewatch_machine on a
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -110,6 +113,8 @@ def per_point(d, settings: ex.ExplainSettings, points: int, before: int) -> None
     ex.explain_points(*warm, None, settings)  # warm-up (and shap's import, outside the timings)
     shap_before(*warm, ex._background(x, np.zeros(n, bool), 900, settings.lags, settings.background))
     cpu_after = cpu_before = 0.0
+    per_lag = replace(settings, lag_groups=None)  # one player per lag: the default until session 23
+    lag_t = cpu_lag = 0.0
     for k, t in enumerate(rows):
         first = t - settings.lags + 1
         if first < done:  # a window reaching back before the state: replay from the start (not timed)
@@ -125,6 +130,11 @@ def per_point(d, settings: ex.ExplainSettings, points: int, before: int) -> None
         after_n += 1
         assert a.score == scores[t], f"row {t}: replayed score {a.score} != {scores[t]}"
         worst_after = max(worst_after, abs(a.total - scores[t]))
+        t0, c0 = time.perf_counter(), time.process_time()
+        lagged = ex.explain_points(d, state, window, stamps, background, per_lag)
+        lag_t += time.perf_counter() - t0
+        cpu_lag += time.process_time() - c0
+        worst_after = max(worst_after, abs(lagged.total - scores[t]))
         if k % max(1, len(rows) // before) == 0 and before_n < before:
             t0, c0 = time.perf_counter(), time.process_time()
             base, values = shap_before(d, state, window, stamps, background)
@@ -134,8 +144,10 @@ def per_point(d, settings: ex.ExplainSettings, points: int, before: int) -> None
             worst_before = max(worst_before, abs(base + values.sum() - scores[t]))
     ms_after, ms_before = after_t / after_n * 1e3, before_t / max(before_n, 1) * 1e3
     cpu_a, cpu_b = cpu_after / after_n * 1e3, cpu_before / max(before_n, 1) * 1e3
+    ms_lag, cpu_l = lag_t / after_n * 1e3, cpu_lag / after_n * 1e3
     print(f"per explained point ({d.name}, default settings), wall (CPU) ms:\n"
           f"  after  {ms_after:7.1f} ({cpu_a:7.1f}) over {after_n} points, max |base + sum - score| {worst_after:.1e}\n"
+          f"  per lag{ms_lag:7.1f} ({cpu_l:7.1f}) the same points, one player per lag (lag_groups: null)\n"
           f"  before {ms_before:7.1f} ({cpu_b:7.1f}) over {before_n} points, max |base + sum - score| "
           f"{worst_before:.1e}\n  before / after: {ms_before / ms_after:.1f}x wall, {cpu_b / cpu_a:.1f}x CPU")
 

@@ -464,3 +464,40 @@ def test_machine_explanations_add_up_and_name_the_faulted_sensor() -> None:
     windows[:8, :, 3] = values[1199, 3]
     want = np.array([detector.update(fitted, w, stamps[1200:1208])[0][-1] for w in windows])
     np.testing.assert_array_equal(detector.last_scores(fitted, windows, stamps[1200:1208]), want)
+
+
+def test_the_stream_explainer_scores_and_explains_without_replays_and_changes_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Explainer.score feeds a batch in two updates split where the trail's snapshot moves and explains from the
+    states it met on the way: the same scores as one update, the same attributions and trail as explain_batch
+    replaying from the snapshot, and (counted) no detector rows fed beyond the batch's own for a batch without
+    flags."""
+    from lakewatch.streaming.explaining import Explainer
+
+    detector = get_detector("lakewatch_nab")
+    values, stamps = make_series(1500, seed=13, spike_at=1200, shift=False), timestamps(1500)
+    settings = ex.ExplainSettings()
+    explainer = Explainer(settings)
+    state, trail = detector.new_state(), b""
+    reference_state, reference_trail = detector.new_state(), ex.new_trail(detector, detector.new_state())
+    for rows in (slice(0, 700), slice(700, 740), slice(740, 1500)):
+        scores, state, explained, trail = explainer.score(detector, trail, state, values[rows], stamps[rows], 0.5)
+        want, reference_state = detector.update(reference_state, values[rows], stamps[rows])
+        np.testing.assert_array_equal(scores, want)
+        attributions, reference_trail = ex.explain_batch(detector, reference_trail, values[rows], stamps[rows], want,
+                                                         want >= 0.5, settings)
+        assert explained == {a.index: (a.base_value, a.top(settings.top_k)) for a in attributions}
+        assert trail == reference_trail.to_bytes()
+    assert detector.state_to_bytes(state) == detector.state_to_bytes(reference_state)
+    assert any(scores >= 0.5) and explained, "the spike is flagged and explained"
+
+    fed = []
+    original = type(detector).update
+
+    def counting(self, s, x, ts):
+        fed.append(len(x))
+        return original(self, s, x, ts)
+
+    monkeypatch.setattr(type(detector), "update", counting)
+    explainer.score(detector, trail, state, make_series(600, seed=14, shift=False), timestamps(600), 2.0)
+    assert sum(fed) == 600, f"rows fed to the detector: {fed}"
