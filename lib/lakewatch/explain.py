@@ -11,8 +11,11 @@ reference window ``r`` to the actual one: ``r`` is, input by input, the mean of 
 whose last point was not flagged (``background`` of them), and input i's value is the Shapley value of the game
 ``v(S) = g(z_S = x_S, z_rest = r_rest)``. So ``base_value = g(r)`` ("the score had the last L inputs looked like
 the recent normal ones, on average") and ``base_value + sum(values) == score`` by construction (efficiency),
-checked to 1e-6. Up to ``exact_max_inputs`` inputs all ``2**inputs`` coalitions are evaluated (256 for 8 lags)
-and the values are exact; above, seeded antithetic permutations (each adds up exactly as well). The coalitions of
+checked to 1e-6. The players are lag groups by default (``ExplainSettings.lag_groups``: ``value[t]``,
+``value[t-1]``, ``value[t-3..t-2]``, ``value[t-7..t-4]`` per channel, each group's inputs switching together) or
+single inputs (``lag_groups=None``) or channels (``by_channel``). Up to ``exact_max_inputs`` players all
+``2**players`` coalitions are evaluated (16 for the default groups, 256 for 8 single lags) and the values are
+exact; above, seeded antithetic permutations (each adds up exactly as well). The coalitions of
 one point are scored as one batch of windows on copies of ``S_{t-L}`` (:meth:`Detector.last_scores`). The
 inputs are only the lagged values: detectors read nothing else (timestamps are carried in the state but no
 registry detector scores with them), so rolling statistics or hour-of-day would not be inputs of ``g`` and are
@@ -26,8 +29,9 @@ single reference is the one that is cheap enough to explain every flagged point.
 To have ``S_{t-L}`` for a point early in a micro-batch, the stream keeps per series an :class:`ExplainTrail`:
 one detector-state snapshot plus the rows fed since it (at most ``2 * snapshot_every`` + one batch, see
 :func:`explain_batch`). Replaying rows from the snapshot reproduces any state needed, because detectors are
-batch-split invariant. Explaining never raises into the stream: a failure gives no attribution, a logged
-warning and a count in :func:`warning_counts`.
+batch-split invariant; states the caller met while scoring (``known_states``) spare the replays. Explaining
+never raises into the stream: a failure gives no attribution, a logged warning and a count in
+:func:`warning_counts`.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ _TRAIL_HEADER = struct.Struct("<4sHI")  # magic, format, header length
 ADDITIVITY_TOLERANCE = 1e-6
 SCORE_TOLERANCE = 1e-9
 _WARNINGS: Counter[str] = Counter()
-# The players of a univariate game, newest lag first: t, t-1, t-2..t-3, t-4..t-7 (the rest with the last group):
+# The players of a channel's lags, newest first: t, t-1, t-3..t-2, t-7..t-4 (the last group takes any older lag):
 # 4 players, 16 coalitions instead of 256 for 8 lags (ExplainSettings.lag_groups, README "Explanations").
 DEFAULT_LAG_GROUPS = (1, 1, 2, 4)
 
