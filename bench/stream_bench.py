@@ -21,6 +21,7 @@ reports p50/p95 of scored_at - timestamp (scored) and of the commit time of the 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import multiprocessing
 import os
@@ -37,8 +38,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
 
 from lakewatch import schemas, tables
+from lakewatch.catalog import derby
 from lakewatch.config import LakewatchConfig, load_config, project_root
 from lakewatch.detectors import get_detector
+from lakewatch.layout import Lakehouse
 from lakewatch.progress import Progress
 from lakewatch.spark import get_spark
 from lakewatch.streaming.job import resolve_detector, run_score_stream
@@ -259,12 +262,22 @@ def bench_session(name: str, partitions: int = 2, master: str = "local[2]",
                   root: Path | None = None, job: str = "") -> tuple[Path, LakewatchConfig, SparkSession]:
     """A lakehouse folder (`root`, or a new temporary one), its config and a SparkSession for a benchmark:
     `master`, `partitions` shuffle partitions, 6 GB of driver memory, no UI, and the settings of `job` (a name
-    of lakewatch.jobs) from spark.job_conf."""
-    root = root or Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    of lakewatch.jobs) from spark.job_conf. When the process exits, the lakehouse's catalog server (which
+    outlives a driver by design) is stopped and a temporary lakehouse removed."""
+    temporary = root is None
+    root = Path(tempfile.mkdtemp(prefix=f"{name}-")) if root is None else root
+    atexit.register(close_lakehouse, root, temporary)
     config = load_config("local", [f"table_root={root}"])
     spark = get_spark(name, config, {"spark.master": master, "spark.driver.memory": "6g", "spark.ui.enabled": "false",
                                      "spark.sql.shuffle.partitions": str(partitions)}, job=job)
     return root, config, spark
+
+
+def close_lakehouse(root: Path, remove: bool = True) -> None:
+    """Stop the catalog server of the lakehouse at `root` and, with `remove`, delete the folder (safe to repeat)."""
+    derby.stop_server(Lakehouse(str(root)))
+    if remove:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def write_result(name: str, result: dict) -> Path:
@@ -321,8 +334,7 @@ def main() -> None:
             print(json.dumps(result["latency"], indent=2), flush=True)
     finally:
         spark.stop()
-        if not args.root:
-            shutil.rmtree(root, ignore_errors=True)
+        close_lakehouse(root, remove=not args.root)
     result["load_average_at_end"] = os.getloadavg()[0]
     suffix = ((f"-b{args.state_buckets}" if args.state_buckets else "") + ("-latency" if args.latency_rate else "")
               + ("-kafka" if args.latency_rate and args.source == "kafka" else ""))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from collections.abc import Iterator
 
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from stream_bench import append, bench_session, readings, write_result
+from stream_bench import append, bench_session, close_lakehouse, readings, write_result
 
 from lakewatch import schemas, tables
 from lakewatch.detectors import get_detector
@@ -94,7 +93,7 @@ def main() -> None:
         timed = {cut: run(spark, config, cut, blob, config.lakehouse.checkpoint("stream_stages", cut)) for cut in CUTS}
     finally:
         spark.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        close_lakehouse(root)
     rows = args.series * (args.points - warm)
     result = {"series": args.series, "timed_rows": rows, "state_bytes": args.state_bytes,
               "warmup_seconds": warmup, "timed_seconds": timed,

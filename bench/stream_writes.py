@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from datetime import UTC, datetime
 import numpy as np
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
-from stream_bench import bench_session, write_result
+from stream_bench import bench_session, close_lakehouse, write_result
 
 from lakewatch import tables
 from lakewatch.schemas import GOLD_ANOMALY_SCORES, GOLD_ANOMALY_SCORES_PROPERTIES
@@ -100,7 +99,7 @@ def main() -> None:
             print(f"{name}: {seconds[name]:.2f} s", flush=True)
     finally:
         spark.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        close_lakehouse(root)
     rows = args.series * args.points
     result = {"series": args.series, "points": args.points, "rows": rows, "repeats": args.repeats,
               "median_seconds": seconds,
