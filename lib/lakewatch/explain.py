@@ -113,23 +113,17 @@ class ExplainSettings:
             raise ExplainError(f"explain settings: enabled={self.enabled!r}; expected true or false")
 
     def lag_group_of(self, ages: np.ndarray) -> np.ndarray:
-        """The player group of each input age (0 = the newest row): with ``lag_groups`` the groups' sizes are
-        taken newest first and the last group takes every older lag; without, each age is its own group."""
-        ages = np.asarray(ages, dtype=np.int64)
-        if self.lag_groups is None:
-            return ages
+        """The ``lag_groups`` group of each input age (0 = the newest row): the groups' sizes are taken newest
+        first and the last group takes every older lag."""
         bounds = np.cumsum(self.lag_groups)[:-1]  # first age of groups 1..
-        return np.searchsorted(bounds, ages, side="right")
+        return np.searchsorted(bounds, np.asarray(ages, dtype=np.int64), side="right")
 
     def lag_group_label(self, group: int, oldest_age: int) -> str:
-        """The lag part of a group's input name: "t", "t-1", or "t-3..t-2" for a group of several lags
-        (``oldest_age``: the window's oldest row, which ends a group cut short by a short window)."""
-        if self.lag_groups is None:
-            first = last = group
-        else:
-            first = int(sum(self.lag_groups[:group]))
-            last = oldest_age if group == len(self.lag_groups) - 1 else min(
-                first + self.lag_groups[group] - 1, oldest_age)
+        """The lag part of a ``lag_groups`` group's input name: "t", "t-1", or "t-3..t-2" for a group of several
+        lags (``oldest_age``: the window's oldest row, which ends a group cut short by a short window)."""
+        first = int(sum(self.lag_groups[:group]))
+        last = oldest_age if group == len(self.lag_groups) - 1 else min(first + self.lag_groups[group] - 1,
+                                                                        oldest_age)
 
         def age(a: int) -> str:
             return "t" if a == 0 else f"t-{a}"
@@ -169,8 +163,7 @@ class Attribution:
 def input_names(lags: int, channels: int = 1, channel_names: Sequence[str] | None = None) -> list[str]:
     """Names of a window's inputs, oldest row first, channel by channel within a row:
     "value[t-7]", ..., "value[t]" (univariate) or "<channel>[t-1]" (multivariate)."""
-    if channel_names is None:
-        channel_names = ["value"] if channels == 1 else [f"ch{j}" for j in range(channels)]
+    channel_names = _channel_labels(channels, channel_names)
     if len(channel_names) != channels:
         raise ExplainError(f"channel_names has {len(channel_names)} names; the detector has {channels} channel(s)")
     names = []
@@ -186,12 +179,19 @@ def player_names(settings: ExplainSettings, lags: int, channels: int = 1,
     input (:func:`input_names`) without ``lag_groups``, one per lag group and channel with them (e.g.
     "value[t]", "value[t-1]", "value[t-3..t-2]", "value[t-7..t-4]"), one per channel with ``by_channel``."""
     names = input_names(lags, channels, channel_names)
-    labels = list(channel_names) if channel_names is not None else [n.split("[")[0] for n in names[:channels]]
+    labels = _channel_labels(channels, channel_names)
     if settings.by_channel and channels > 1:
         return labels
     if settings.lag_groups is None:
         return names
     return _lag_players(np.arange(lags * channels), lags, channels, labels, settings)[1]
+
+
+def _channel_labels(channels: int, channel_names: Sequence[str] | None) -> list[str]:
+    """The channels' names in input names: ``channel_names``, else "value" for one channel, "ch0", "ch1", ..."""
+    if channel_names is not None:
+        return list(channel_names)
+    return ["value"] if channels == 1 else [f"ch{j}" for j in range(channels)]
 
 
 # ---------------------------------------------------------------------------------------------- warnings
@@ -354,8 +354,7 @@ def explain_points(detector: Detector, state_before_window: DetectorState, windo
     names = [all_names[i] for i in features]
     multivariate = channels > 1 or detector.multivariate
     groups = None
-    channel_label = list(channel_names) if channel_names is not None else (
-        ["value"] if channels == 1 else [f"ch{j}" for j in range(channels)])
+    channel_label = _channel_labels(channels, channel_names)
     by_channel = settings.by_channel and channels > 1
     if by_channel and len(features):
         players, groups = np.unique(features % channels, return_inverse=True)
@@ -523,9 +522,8 @@ def snapshot_cut(trail: ExplainTrail, rows: int, settings: ExplainSettings) -> i
     """The row of a coming batch of ``rows`` rows before which the trail's snapshot will move (see
     :func:`explain_batch`), when it falls inside the batch: a caller that feeds the batch in two updates split
     there passes the state between them in ``known_states`` and the move needs no replay. None otherwise."""
-    drop = trail.rows + rows - settings.history
-    cut = drop - trail.rows
-    return cut if drop >= settings.snapshot_every and 0 < cut < rows else None
+    cut = rows - settings.history  # the moved snapshot keeps the last `history` rows after it
+    return cut if cut > 0 and trail.rows + cut >= settings.snapshot_every else None
 
 
 def _rotate(detector: Detector, trail: ExplainTrail, settings: ExplainSettings, replay: _Replay) -> ExplainTrail:
