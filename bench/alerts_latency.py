@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.alerts.receivers
 
-from stream_bench import bench_session, write_result
+from stream_bench import TriggerDurations, bench_session, write_result
 
 from lakewatch import schemas, tables
 from lakewatch.event_ids import start_micros
@@ -118,6 +118,8 @@ def main() -> None:
             state_partitions=2, **({} if args.explain else {"explain": {"enabled": False}}))
         stop_query = threading.Event()
         reports = []
+        durations = TriggerDurations(settings.query_name)
+        spark.streams.addListener(durations)
         query = threading.Thread(target=lambda: reports.append(
             run_score_stream(spark, config, settings, Progress("alerts-latency"), stop_query)))
         context = multiprocessing.get_context("spawn")  # no fork of a process holding a JVM gateway
@@ -144,11 +146,17 @@ def main() -> None:
             time.sleep(1)
         stop_query.set()
         query.join()
+        spark.streams.removeListener(durations)
         requests = list(receiver.requests)
         # the micro-batch that scored each flagged point (an event's first is its start), by (series, epoch us)
         first_batch = {(r["series_id"], r["us"]): r["batch_id"] for r in spark.table(
             config.tables.gold_anomaly_scores).where("flag").select(
             "series_id", F.unix_micros("timestamp").alias("us"), "batch_id").collect()}
+        # every reading's score: when it was appended (its timestamp) and the batch that made it visible
+        visible_at = pd.Series({b.batch_id: b.finished_at for b in reports[0].batch_stats}, name="visible_at")
+        scores = spark.table(config.tables.gold_anomaly_scores).where(
+            f"timestamp >= timestamp_micros({int((began + args.warmup) * 1e6)})").selectExpr(
+            "unix_micros(timestamp) / 1e6 AS appended_at", "batch_id").toPandas().join(visible_at, on="batch_id")
 
     counted_from = began + args.warmup
     by_batch = {b.batch_id: b for b in reports[0].batch_stats}
@@ -190,6 +198,10 @@ def main() -> None:
         "writes_median": {k: round(float(np.median(v)), 2) for k in ("scores", "events", "alerts", "alerts_decide")
                           if (v := [b.write_seconds[k] for b in batches if k in b.write_seconds])},
     }
+    shown = scores["visible_at"] - scores["appended_at"]
+    figures["scores_visible"] = {"rows": len(shown), **{f"p{q}_s": round(float(shown.quantile(q / 100)), 2)
+                                                       for q in (50, 95, 99)}}
+    figures["trigger_seconds_median"] = durations.medians(counted_from)
     print(json.dumps(figures, indent=2))
     write_result("alerts-latency", figures)
 

@@ -193,13 +193,15 @@ class TriggerDurations(StreamingQueryListener):
 
     def medians(self, since: float) -> dict[str, float]:
         """Median seconds of each part over the triggers reported after `since` (epoch seconds); 'other' is
-        the trigger less its batch (offsets, planning, the write-ahead and commit logs)."""
+        the trigger less its batch (offsets, planning, the write-ahead and commit logs), then each of those parts."""
         kept = [d for at, d in self.durations if at >= since and d.get("addBatch")]
         if not kept:
             return {}
         parts = {"trigger": [d["triggerExecution"] / 1000 for d in kept],
                  "batch": [d["addBatch"] / 1000 for d in kept],
                  "other": [(d["triggerExecution"] - d["addBatch"]) / 1000 for d in kept]}
+        for name in sorted({k for d in kept for k in d} - {"triggerExecution", "addBatch"}):
+            parts[name] = [d.get(name, 0) / 1000 for d in kept]
         return {name: round(float(np.median(values)), 2) for name, values in parts.items()}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from delta.tables import DeltaTable
 
 from lakewatch import tables
@@ -38,10 +39,18 @@ def _rows(batch: int):
           ("rejected", "m", "s9", [t0], [4.0], None, None, None, None, UNKNOWN)] if batch == 1 else [])
 
 
-def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
+def _spec(spark, lake, app_id: str, on_driver: bool) -> SinkSpec:
+    """A sink writing the lake's stream tables by name through Spark, or by path from the driver (delta-rs)."""
+    targets = (lake.tables.gold_anomaly_scores, lake.tables.gold_anomalies, lake.tables.silver_quarantine)
+    return SinkSpec(*targets, "det", "det@abc", 0.5, "unused", "test-source", app_id=app_id,
+                    **({"locations": table_locations(spark, targets), "driver_commit_rows": 1000} if on_driver else {}))
+
+
+@pytest.mark.parametrize("on_driver", [False, True], ids=["spark", "driver"])
+def test_batches_write_all_three_tables_once_per_batch_id(spark, lake, on_driver):
     ensure_stream_tables(spark, lake)
-    spec = SinkSpec(lake.tables.gold_anomaly_scores, lake.tables.gold_anomalies, lake.tables.silver_quarantine,
-                    "det", "det@abc", 0.5, "unused", "test-source", app_id="app-1")
+    spec = _spec(spark, lake, f"app-1-{on_driver}", on_driver)
+    base = tables.current_version(DeltaTable.forName(spark, lake.tables.gold_anomalies))
     first = write_batch(spark.createDataFrame(_rows(0), OUTPUT_SCHEMA), 0, spec=spec)
     assert (first.scored, first.flagged, first.late, first.events) == (2, 1, 1, 1)
     assert first.quarantined == {"late": 1}
@@ -60,7 +69,7 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
     assert second.quarantined == {"entity_non_finite": 2, "entity_unknown_channel": 1, "late": 1}
     write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=spec)  # replay: the MERGE is skipped
     anomalies = DeltaTable.forName(spark, lake.tables.gold_anomalies)
-    assert tables.current_version(anomalies) == 2  # created, batch 0's append, batch 1's one MERGE (new + update)
+    assert tables.current_version(anomalies) == base + 2  # batch 0's append, batch 1's one MERGE (new + update)
     events = {e["series_id"]: e for e in spark.table(lake.tables.gold_anomalies).collect()}
     assert sorted(events) == ["a", "b"] and spark.table(lake.tables.gold_anomalies).count() == 2
     assert (events["a"]["points"], events["a"]["is_open"], events["a"]["batch_id"]) == (2, False, 1)
@@ -70,18 +79,34 @@ def test_batches_write_all_three_tables_once_per_batch_id(spark, lake):
     reasons = spark.table(lake.tables.silver_quarantine).groupBy("reason").count().collect()
     assert {r["reason"]: r["count"] for r in reasons} == second.quarantined | {"late": 2}
     targets = (spec.scores_table, spec.anomalies_table, spec.quarantine_table)
-    other = SinkSpec(**{**spec.__dict__, "app_id": "app-2",  # a new checkpoint: a new app id writes again,
-                        "locations": table_locations(spark, targets)})  # by path this time
+    other = SinkSpec(**{**spec.__dict__, "app_id": f"app-2-{on_driver}",  # a new checkpoint: a new app id writes
+                        "locations": table_locations(spark, targets)})  # again, by path this time
     write_batch(spark.createDataFrame(_rows(5), OUTPUT_SCHEMA), 0, spec=other)
     assert scores.count() == 7
     assert spark.table(lake.tables.gold_anomalies).count() == 2  # app-2's batch updated a's event in place
-    assert tables.current_version(anomalies) == 3
+    assert tables.current_version(anomalies) == base + 3
 
 
-def test_score_files_carry_statistics_for_the_filtered_columns_only(spark, lake):
+def test_a_batch_committed_by_one_writer_is_skipped_by_the_other(spark, lake):
+    """Spark's txnAppId and delta-rs's app transaction are the same Delta action: a replayed batch is skipped
+    whichever path committed it first (a replay takes the other path when the setting changed in between)."""
     ensure_stream_tables(spark, lake)
-    spec = SinkSpec(lake.tables.gold_anomaly_scores, lake.tables.gold_anomalies, lake.tables.silver_quarantine,
-                    "det", "det@abc", 0.5, "unused", "test-source", app_id="app-stats")
+    by_spark, by_driver = _spec(spark, lake, "app-mixed", False), _spec(spark, lake, "app-mixed", True)
+    scores = spark.table(lake.tables.gold_anomaly_scores)
+    before = scores.count()
+    write_batch(spark.createDataFrame(_rows(0), OUTPUT_SCHEMA), 0, spec=by_spark)
+    write_batch(spark.createDataFrame(_rows(0), OUTPUT_SCHEMA), 0, spec=by_driver)
+    assert scores.count() == before + 2
+    write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=by_driver)
+    write_batch(spark.createDataFrame(_rows(1), OUTPUT_SCHEMA), 1, spec=by_spark)
+    assert scores.count() == before + 5
+    assert scores.where("batch_id = 1 AND series_id = 'b'").first()["score"] == 0.2
+
+
+@pytest.mark.parametrize("on_driver", [False, True], ids=["spark", "driver"])
+def test_score_files_carry_statistics_for_the_filtered_columns_only(spark, lake, on_driver):
+    ensure_stream_tables(spark, lake)
+    spec = _spec(spark, lake, f"app-stats-{on_driver}", on_driver)
     write_batch(spark.createDataFrame(_rows(0), OUTPUT_SCHEMA), 0, spec=spec)
     location = tables.catalog_location(spark, spec.scores_table)
     stats = [json.loads(add["stats"]) for add in spark.read.json(f"{location}/_delta_log/*.json")

@@ -16,10 +16,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow as pa
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 
+from lakewatch import driver_commits
 from lakewatch.alerts.delivery import Outcome
 from lakewatch.alerts.policy import FAILED, PENDING, SENT, SUPPRESSED, Alert, AlertState, from_micros
 from lakewatch.schemas import OPS_ALERTS
@@ -89,8 +92,14 @@ def append_new(spark: SparkSession, location: str, rows: Sequence[tuple], app_id
                tag: str) -> None:
     """Append `rows`, alerts whose alert_ids the outbox does not hold, to the outbox at `location` once per
     (`app_id`, `batch_id`) (Delta's txnAppId/txnVersion: a replayed micro-batch is skipped); the commit carries
-    `tag` as its userMetadata, so :class:`OutboxLog` knows it for one of its writer's own."""
+    `tag` as its userMetadata, so :class:`OutboxLog` knows it for one of its writer's own. An outbox on a local
+    file system is appended by the driver with delta-rs (lakewatch.driver_commits: no Spark job)."""
     if not rows:
+        return
+    if driver_commits.writable(location):
+        frame = pd.DataFrame(list(rows), columns=OPS_ALERTS.names)
+        driver_commits.append(location, pa.Table.from_pandas(frame, schema=to_arrow_schema(OPS_ALERTS),
+                                                             preserve_index=False), app_id, batch_id, tag)
         return
     (_frame(spark, rows).write.format("delta").mode("append").option("txnAppId", app_id)
      .option("txnVersion", batch_id).option("userMetadata", tag).save(location))
@@ -108,7 +117,7 @@ class OutboxLog:
         from deltalake import DeltaTable as LogTable  # delta-rs, imported only where alerts are recorded
 
         self.own: set[str] = set()
-        self._table = LogTable(_local(location))
+        self._table = LogTable(driver_commits.local_path(location))
         self.seen = self._table.version()  # taken before the state is read: the state holds at least this much
 
     def others_since(self) -> bool:
@@ -120,13 +129,6 @@ class OutboxLog:
             commit.get("userMetadata") not in self.own for commit in self._table.history(latest - self.seen))
         self.seen = latest
         return foreign
-
-
-def _local(location: str) -> str:
-    """A Delta location for delta-rs: a ``file:`` URI as a plain path; any other URI as it is."""
-    if location.startswith("file://"):
-        return location[len("file://"):]
-    return location[len("file:"):] if location.startswith("file:") else location
 
 
 def read_state(outbox: DataFrame, window_seconds: float) -> AlertState:

@@ -352,7 +352,8 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
         source_name = config.tables.silver_readings
     targets = (config.tables.gold_anomaly_scores, config.tables.gold_anomalies, config.tables.silver_quarantine)
     spec = SinkSpec(*targets, resolved.name, resolved.model_version, threshold, checkpoint, source_name,
-                    locations=table_locations(spark, targets), entities=entities is not None)
+                    locations=table_locations(spark, targets), entities=entities is not None,
+                    driver_commit_rows=settings.driver_commit_rows)
     trigger = parse_trigger(settings.trigger)
     began = time.perf_counter()
     handler = partial(write_batch, spec=spec, on_batch=on_batch,

@@ -39,6 +39,8 @@ class StreamSettings:
         each, which pays Spark's per-group cost once per bucket (fixed by the first run of a checkpoint). Worth it
         when most series send rows in every micro-batch: a touched bucket rewrites all its series' states.
     max_files_per_trigger / max_bytes_per_trigger: Delta source rate limits (0 = Delta's defaults).
+    driver_commit_rows: a micro-batch of at most this many rows is committed by the driver with delta-rs (no
+        Spark job per table; tables at a local location), a larger one by Spark; 0 = always Spark.
     explain: settings of lakewatch.explain.ExplainSettings (lags, top_k, background, snapshot_every, enabled,
         lag_groups).
     entities: multichannel entities scored as one (lakewatch.streaming.entities.EntitySettings: series, detector,
@@ -59,6 +61,7 @@ class StreamSettings:
     state_buckets: NonNegativeInt = 0
     max_files_per_trigger: NonNegativeInt = 0
     max_bytes_per_trigger: str = ""
+    driver_commit_rows: NonNegativeInt = 100_000
     grace_stop_seconds: Number = 30.0
     explain: Mapping[str, Any] = field(default_factory=dict)
     kafka: Mapping[str, Any] = field(default_factory=dict)

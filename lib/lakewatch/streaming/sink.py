@@ -4,7 +4,9 @@ every write is idempotent per (query, batch id).
 
 Appends carry Delta's txnAppId/txnVersion writer options; the MERGE carries its own app id and the batch id as
 the session settings spark.databricks.delta.write.txnAppId/txnVersion, so a batch replayed after a crash (same
-batch id, same rows, since the state store replays too) changes nothing that was already committed.
+batch id, same rows, since the state store replays too) changes nothing that was already committed. A batch of at
+most `SinkSpec.driver_commit_rows` rows is collected as Arrow and committed by the driver with delta-rs
+(lakewatch.driver_commits), with the same app ids and versions in the same Delta ``txn`` actions.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakewatch import tables
+from lakewatch import driver_commits, tables
 from lakewatch.concurrent import run_together
 from lakewatch.schemas import ATTRIBUTIONS, EVENT_KEY, GOLD_ANOMALIES, GOLD_ANOMALY_SCORES, SILVER_QUARANTINE
 from lakewatch.streaming.packing import ENTITY_CHANNEL
@@ -65,10 +67,15 @@ class SinkSpec:
     app_id: str = ""
     locations: Mapping[str, str] = field(default_factory=dict)
     entities: bool = False  # multichannel entities: their rows name their own detector (lakewatch.streaming.entities)
+    driver_commit_rows: int = 0  # a batch of at most this many rows is committed by the driver (0 = never)
 
     def location(self, table_name: str) -> str:
         """The Delta location to write `table_name` at ("" = by name through the catalog)."""
         return self.locations.get(table_name, "")
+
+    def on_driver(self, table_name: str, rows: int) -> bool:
+        """Whether a batch of `rows` rows is committed to `table_name` by the driver (lakewatch.driver_commits)."""
+        return rows <= self.driver_commit_rows and driver_commits.writable(self.location(table_name))
 
 
 def table_locations(spark: SparkSession, table_names: Iterable[str]) -> dict[str, str]:
@@ -187,9 +194,14 @@ def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datet
     return tables.conform(rows, _EVENTS_AND_SENDS if operator_alerts else GOLD_ANOMALIES)
 
 
-def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "") -> None:
+def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "",
+                      on_driver: bool = False) -> None:
     """Append `df` to `table_name` (at `location` when given) unless this (app_id, batch_id) was already
-    committed there."""
+    committed there; `on_driver`: `df` collected as Arrow and committed by the driver (a few rows, a local
+    `location`)."""
+    if on_driver:
+        driver_commits.append(location, df.toArrow(), app_id, batch_id)
+        return
     writer = df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
     if location:
         writer.save(location)
@@ -198,9 +210,14 @@ def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int
 
 
 def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "",
-                 since: datetime | None = None) -> None:
+                 since: datetime | None = None, on_driver: bool = False) -> None:
     """Upsert event versions into `table_name` (at `location` when given) on EVENT_KEY, once per (app_id,
-    batch_id). `since`, the earliest start among `events`, lets Delta skip the files of older events."""
+    batch_id). `since`, the earliest start among `events`, lets Delta skip the files of older events.
+    `on_driver`: the events collected as Arrow and merged by the driver (a local `location`)."""
+    if on_driver:
+        driver_commits.merge(location, events.toArrow(), EVENT_KEY, app_id, batch_id,
+                             None if since is None else ("start", since))
+        return
     spark = events.sparkSession
     target = DeltaTable.forPath(spark, location) if location else DeltaTable.forName(spark, table_name)
     condition = reduce(Column.__and__, [F.col(f"t.`{k}`") == F.col(f"s.`{k}`") for k in EVENT_KEY])
@@ -217,10 +234,11 @@ def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int,
 
 
 def write_events(batch: DataFrame, spec: SinkSpec, app_id: str, batch_id: int, updated_at: datetime,
-                 new: bool, updates: bool, since: datetime | None = None) -> None:
+                 new: bool, updates: bool, since: datetime | None = None, on_driver: bool = False) -> None:
     """Write the batch's event versions to gold.anomalies in one commit: an idempotent append when every event
     is new in the batch (the common case), else one MERGE of new events and later versions of events written
-    before (several Spark jobs and a scan of the table; `since` is the earliest start among them).
+    before (several Spark jobs and a scan of the table; `since` is the earliest start among them). `on_driver`:
+    committed by the driver with delta-rs (:meth:`SinkSpec.on_driver`).
 
     The append and the MERGE carry different txnAppIds, each with the batch id as its version; a replayed batch
     brings the same rows, so it takes the same path and is skipped.
@@ -229,9 +247,10 @@ def write_events(batch: DataFrame, spec: SinkSpec, app_id: str, batch_id: int, u
     if updates:
         kinds = (KIND_EVENT, KIND_EVENT_UPDATE) if new else (KIND_EVENT_UPDATE,)
         merge_events(to_events(batch, spec, batch_id, updated_at, kinds), table, f"{app_id}{UPDATE_APP_SUFFIX}",
-                     batch_id, location, since)
+                     batch_id, location, since, on_driver)
     elif new:
-        append_idempotent(to_events(batch, spec, batch_id, updated_at), table, app_id, batch_id, location)
+        append_idempotent(to_events(batch, spec, batch_id, updated_at), table, app_id, batch_id, location,
+                          on_driver)
 
 
 def _from_us(micros: int) -> datetime:
@@ -284,7 +303,9 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
     lakewatch.alerts) gets the batch's event versions as gold.anomalies rows as soon as the batch is scored, before
     any write is started (a Spark job started beside the writes would queue behind their tasks), and what it
     returns, the notifications' delivery and record, runs beside the writes: a notification leaves before the
-    batch's commits, and is recorded before the batch ends. Returns the batch's counts.
+    batch's commits, and is recorded before the batch ends. A batch of at most `spec.driver_commit_rows` rows
+    (scores, late rows and events together) is committed by the driver with delta-rs, each table in one commit
+    (tables at a local location; the others by Spark). Returns the batch's counts.
     """
     began = time.perf_counter()
     batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -294,19 +315,22 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
         scored_after = time.perf_counter() - began  # reading, shuffling and stateful scoring end here
         app_id = spec.app_id or query_app_id(batch_df.sparkSession, spec.checkpoint)
         now = datetime.now(UTC)
+        rows = sum(int(n or 0) for n, _ in counts.values())
         writes: dict[str, Callable[[], None]] = {}
         if KIND_SCORE in counts:
-            writes["scores"] = lambda: append_idempotent(to_scores(batch, spec, batch_id, now), spec.scores_table,
-                                                         app_id, batch_id, spec.location(spec.scores_table))
+            writes["scores"] = lambda: append_idempotent(
+                to_scores(batch, spec, batch_id, now), spec.scores_table, app_id, batch_id,
+                spec.location(spec.scores_table), spec.on_driver(spec.scores_table, rows))
         quarantined = [kind for kind in (KIND_LATE, KIND_REJECTED) if kind in counts]
         if quarantined:
             writes["late"] = lambda: append_idempotent(
                 reduce(DataFrame.unionByName, [to_quarantine(batch, spec, now, kind) for kind in quarantined]),
-                spec.quarantine_table, app_id, batch_id, spec.location(spec.quarantine_table))
+                spec.quarantine_table, app_id, batch_id, spec.location(spec.quarantine_table),
+                spec.on_driver(spec.quarantine_table, rows))
         if KIND_EVENT in counts or KIND_EVENT_UPDATE in counts:
             since = min(_from_us(summary[k]["first_us"]) for k in (KIND_EVENT, KIND_EVENT_UPDATE) if k in summary)
             writes["events"] = partial(write_events, batch, spec, app_id, batch_id, now, KIND_EVENT in counts,
-                                       KIND_EVENT_UPDATE in counts, since)
+                                       KIND_EVENT_UPDATE in counts, since, spec.on_driver(spec.anomalies_table, rows))
         decide_seconds: dict[str, float] = {}
         if on_events is not None and (KIND_EVENT in counts or KIND_EVENT_UPDATE in counts):
             decided = time.perf_counter()
