@@ -15,8 +15,8 @@ from deltalake import DeltaTable
 
 from lakewatch import tables
 from lakewatch.alerts.operator import OperatorAlerts
-from lakewatch.alerts.outbox import _local
 from lakewatch.alerts.policy import AlertState, Event, plan
+from lakewatch.driver_commits import local_path
 from lakewatch.event_ids import event_id
 from lakewatch.progress import Progress
 from lakewatch.streaming.job import run_score_stream
@@ -54,7 +54,7 @@ def test_an_alert_leaves_the_operator_before_the_batch_commits_and_is_recorded_o
             sender = _sender_pid(first.client[1])
             worker = psutil.Process(sender).cmdline() if sender else []
             time.sleep(2)  # while the operator waits, nothing of the batch can commit
-            anomalies = DeltaTable(_local(tables.catalog_location(spark, config.tables.gold_anomalies)))
+            anomalies = DeltaTable(local_path(tables.catalog_location(spark, config.tables.gold_anomalies)))
             held_version = anomalies.version()
             assert len(anomalies.to_pyarrow_table()) == 0
         finally:
