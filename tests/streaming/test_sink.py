@@ -115,3 +115,12 @@ def test_score_files_carry_statistics_for_the_filtered_columns_only(spark, lake,
     for s in stats:  # series_id .. flag are indexed (files skipped on them); the rest cost without skipping any
         assert {"series_id", "timestamp", "score", "flag"} <= set(s["nullCount"])
         assert not {"base_value", "detector", "scored_at", "batch_id"} & set(s["nullCount"])
+
+
+def test_which_batches_the_driver_commits():
+    spec = SinkSpec("gold.s", "gold.a", "silver.q", "det", "det@abc", 0.5, "unused", "test-source",
+                    locations={"gold.s": "file:/lake/gold/s", "gold.a": "s3a://bucket/gold/a"}, driver_commit_rows=100)
+    assert spec.on_driver("gold.s", 100) and not spec.on_driver("gold.s", 101)
+    assert not spec.on_driver("gold.a", 1) and not spec.on_driver("silver.q", 1)  # an object store; by name
+    never = SinkSpec(**{**spec.__dict__, "driver_commit_rows": 0})
+    assert not never.on_driver("gold.s", 0) and not never.on_driver("gold.s", 1)

@@ -75,7 +75,8 @@ class SinkSpec:
 
     def on_driver(self, table_name: str, rows: int) -> bool:
         """Whether a batch of `rows` rows is committed to `table_name` by the driver (lakewatch.driver_commits)."""
-        return rows <= self.driver_commit_rows and driver_commits.writable(self.location(table_name))
+        return self.driver_commit_rows > 0 and rows <= self.driver_commit_rows and driver_commits.writable(
+            self.location(table_name))
 
 
 def table_locations(spark: SparkSession, table_names: Iterable[str]) -> dict[str, str]:
