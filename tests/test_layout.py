@@ -7,6 +7,7 @@ import ast
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,14 @@ def _string_literals(tree: ast.AST) -> list[tuple[int, str]]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
 
 
+def _parse(path: Path) -> ast.Module:
+    """`path`'s syntax tree, parsed in a thread of its own: CPython 3.11.7's AST builder checks its recursion depth
+    against the calling thread's counter, which a long test session can leave off ("AST constructor recursion depth
+    mismatch", seen once in the full suite); a new thread starts from a fresh one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(ast.parse, path.read_text(), filename=str(path)).result()
+
+
 def _folder_spellings() -> dict[str, list[str]]:
     """Modules under lib/lakewatch (but layout.py) whose string literals name a working folder, and where."""
     pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, layout.WORKING_FOLDERS)) + r")(?![\w-])")
@@ -160,7 +169,7 @@ def _folder_spellings() -> dict[str, list[str]]:
         module = path.relative_to(LIB).as_posix()
         if module == "layout.py":
             continue
-        for line, text in _string_literals(ast.parse(path.read_text(), filename=str(path))):
+        for line, text in _string_literals(_parse(path)):
             for match in pattern.finditer(text):
                 found.setdefault(module, []).append(f"line {line}: {match.group(1)!r}")
     return found
