@@ -61,10 +61,15 @@ def outbox_rows(alerts: Sequence[Alert], outcomes: Mapping[str, Outcome], now: d
     return rows
 
 
+def _pandas(rows: Sequence[tuple]) -> pd.DataFrame:
+    """`rows` (OPS_ALERTS order) as a pandas frame with the outbox's column names."""
+    return pd.DataFrame(list(rows), columns=OPS_ALERTS.names)
+
+
 def _frame(spark: SparkSession, rows: Sequence[tuple]) -> DataFrame:
     """`rows` as a DataFrame sent as Arrow: a local relation, read with no Python worker (a list of tuples would
     be an RDD of pickled rows)."""
-    return spark.createDataFrame(pd.DataFrame(list(rows), columns=OPS_ALERTS.names), OPS_ALERTS)
+    return spark.createDataFrame(_pandas(rows), OPS_ALERTS)
 
 
 def record(spark: SparkSession, location: str, rows: Sequence[tuple], tag: str = "") -> None:
@@ -97,8 +102,7 @@ def append_new(spark: SparkSession, location: str, rows: Sequence[tuple], app_id
     if not rows:
         return
     if driver_commits.writable(location):
-        frame = pd.DataFrame(list(rows), columns=OPS_ALERTS.names)
-        driver_commits.append(location, pa.Table.from_pandas(frame, schema=to_arrow_schema(OPS_ALERTS),
+        driver_commits.append(location, pa.Table.from_pandas(_pandas(rows), schema=to_arrow_schema(OPS_ALERTS),
                                                              preserve_index=False), app_id, batch_id, tag)
         return
     (_frame(spark, rows).write.format("delta").mode("append").option("txnAppId", app_id)
