@@ -7,7 +7,6 @@ import ast
 import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from lakewatch import layout
 from lakewatch.config import load_config, project_root
 from lakewatch.errors import ConfigError
 from lakewatch.layout import Lakehouse
+from tests.syntax import parse, parse_files
 
 LIB = project_root() / "lib" / "lakewatch"
 
@@ -153,30 +153,21 @@ def _string_literals(tree: ast.AST) -> list[tuple[int, str]]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
 
 
-def _parse(path: Path) -> ast.Module:
-    """`path`'s syntax tree, parsed in a thread of its own: CPython 3.11.7's AST builder checks its recursion depth
-    against the calling thread's counter, which a long test session can leave off ("AST constructor recursion depth
-    mismatch", seen once in the full suite); a new thread starts from a fresh one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(ast.parse, path.read_text(), filename=str(path)).result()
-
-
 def _folder_spellings() -> dict[str, list[str]]:
     """Modules under lib/lakewatch (but layout.py) whose string literals name a working folder, and where."""
     pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, layout.WORKING_FOLDERS)) + r")(?![\w-])")
     found: dict[str, list[str]] = {}
-    for path in sorted(LIB.rglob("*.py")):
+    paths = [path for path in sorted(LIB.rglob("*.py")) if path.relative_to(LIB).as_posix() != "layout.py"]
+    for path, tree in zip(paths, parse_files(paths), strict=True):
         module = path.relative_to(LIB).as_posix()
-        if module == "layout.py":
-            continue
-        for line, text in _string_literals(_parse(path)):
+        for line, text in _string_literals(tree):
             for match in pattern.finditer(text):
                 found.setdefault(module, []).append(f"line {line}: {match.group(1)!r}")
     return found
 
 
 def test_the_literal_scan_sees_code_and_skips_docstrings() -> None:
-    tree = ast.parse('"""Under <root>/_mlflow."""\ndef f(root):\n    """_gx."""\n    return f"{root}/_checkpoints/x"\n')
+    tree = parse('"""Under <root>/_mlflow."""\ndef f(root):\n    """_gx."""\n    return f"{root}/_checkpoints/x"\n')
     assert _string_literals(tree) == [(4, "/_checkpoints/x")]
 
 

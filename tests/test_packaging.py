@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.syntax import parse_files
 
 JOBS = sorted(p.stem for p in (REPO / "jobs").glob("*.py") if not p.stem.startswith("_"))
 
@@ -102,8 +103,7 @@ def test_the_installed_package_reads_its_own_conf_outside_the_repository(install
 
 
 def test_repository_jobs_are_thin_callers_of_the_package_jobs() -> None:
-    for job in JOBS:
-        tree = ast.parse((REPO / "jobs" / f"{job}.py").read_text())
+    for job, tree in zip(JOBS, parse_files([REPO / "jobs" / f"{job}.py" for job in JOBS]), strict=True):
         imported = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
         assert any(node.module == f"lakewatch.jobs.{job}" for node in imported), job
         functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import lakewatch.detectors
+from tests.syntax import parse
 
 PACKAGE = "lakewatch.detectors"
 ALLOWED = (PACKAGE, "lakewatch.config", "lakewatch.errors")
@@ -27,7 +28,7 @@ def lakewatch_imports(source: str, name: str, is_package: bool = False) -> list[
     relative imports resolved against its package."""
     package = name if is_package else name.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse(source, name)):
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

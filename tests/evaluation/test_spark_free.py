@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import lakewatch.evaluation
+from tests.syntax import parse_files
 
 FOLDER = Path(lakewatch.evaluation.__file__).parent
 SPARK_FREE = ("__init__", "corpus", "nab_files", "nab_scoring", "nab_threshold", "in_process")
@@ -19,7 +20,7 @@ ALLOWED = ("lakewatch.detectors", "lakewatch.config", "lakewatch.errors", "lakew
 def imported_modules(path: Path) -> list[str]:
     """Every absolute module `path` imports, function-level imports included."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(parse_files([path])[0]):
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
