@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
+from lakewatch.layout import Lakehouse
+
 
 def local_path(location: str) -> str:
     """A Delta location for delta-rs: a ``file:`` URI as a plain path; any other URI as it is."""
-    if location.startswith("file://"):
-        return location[len("file://"):]
-    return location[len("file:"):] if location.startswith("file:") else location
+    local = Lakehouse(location).local_root
+    return location if local is None else str(local)
 
 
 def writable(location: str) -> bool:
