@@ -1,13 +1,18 @@
 """Python workers start from lakewatch.spark_daemon: pyspark from the installed package, no Spark archive on the
-module path, so a task's import-cache reset re-reads no zip."""
+module path, so a task's import-cache reset re-reads no zip; and between tasks a young-generation collection, not
+a full one."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pyspark
+
+from lakewatch.spark_daemon import YoungCollections
 
 LIB = Path(__file__).resolve().parents[1] / "lib"
 
@@ -34,6 +39,31 @@ def test_workers_import_pyspark_from_the_installed_package(spark):
     assert ".zip" not in where and where == pyspark.__file__
     assert archives == [] and zipimporters == 0
     assert seconds < 0.01  # ~0.1 s with pyspark imported from Spark's zip
+
+
+def _daemon_collection(_rows):
+    import sys as worker_sys
+
+    daemon = worker_sys.modules.get("pyspark.daemon")
+    yield getattr(getattr(daemon, "gc", None), "__name__", None)
+
+
+def test_workers_collect_the_young_generations_between_tasks(spark):
+    [collector] = spark.sparkContext.parallelize([0], 1).mapPartitions(_daemon_collection).collect()
+    assert collector == "YoungCollections"  # not the gc module: its collect() walks every object, ~65 ms a task
+
+
+def test_a_young_collection_frees_a_cycle_a_task_left():
+    class Node:
+        pass
+
+    gc.collect()
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    alive = weakref.ref(a)
+    del a, b
+    assert YoungCollections.collect() >= 2 and alive() is None
+    assert YoungCollections.collect(0) == 0
 
 
 def test_the_zips_stay_when_pyspark_is_not_installed_without_them(tmp_path):

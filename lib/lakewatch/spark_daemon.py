@@ -9,13 +9,20 @@ much as a low-latency stream's scoring of a few thousand readings (BENCHMARKS.md
 archives (pyspark and py4j imported from the installed packages, the same versions: Spark's zips ship inside the
 pyspark package) it takes 0.05 ms. A worker where pyspark is only in Spark's zip (a cluster without it installed)
 keeps the zips.
+
+A reused worker also runs a full garbage collection after every task (``gc.collect()`` in pyspark.daemon), which
+walks every object the worker holds: pandas, pyarrow, numba, the detectors, ~140,000 objects, 60-70 ms a call
+here, and under py-spy half of a low-latency stream's worker samples (BENCHMARKS.md, "Session 25"). This daemon
+collects the young generations there instead (what a task leaves in cycles, the common case) and leaves the old
+generation to Python's own thresholds, as any long-running Python process does.
 """
 
 from __future__ import annotations
 
+import gc
+import importlib
 import importlib.util
 import os
-import runpy
 import sys
 
 PACKAGES = ("pyspark", "py4j")  # in Spark's python/lib/pyspark.zip and py4j-<version>-src.zip
@@ -52,6 +59,23 @@ def without_spark_archives() -> list[str]:
     return jars + zips
 
 
-if __name__ == "__main__":
+class YoungCollections:
+    """Stands in for the ``gc`` module inside pyspark.daemon, whose only use of it is the collection after each
+    task: generations 0 and 1 there (about a millisecond), the old one when Python's thresholds call for it."""
+
+    @staticmethod
+    def collect(generation: int = 2) -> int:
+        """Collect at most the young generations; returns the unreachable objects found, as gc.collect does."""
+        return gc.collect(min(generation, 1))
+
+
+def serve() -> None:
+    """Run pyspark.daemon's manager with Spark's archives off the path and young collections between tasks."""
     without_spark_archives()
-    runpy.run_module("pyspark.daemon", run_name="__main__", alter_sys=True)
+    daemon = importlib.import_module("pyspark.daemon")
+    daemon.gc = YoungCollections
+    daemon.manager()
+
+
+if __name__ == "__main__":
+    serve()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import threading
 import time
 from datetime import UTC, timedelta
@@ -107,3 +108,16 @@ def test_the_operator_decides_what_the_policy_would_send_and_leaves_the_rest_to_
                                      "alerts.digest.max_events=0"), "det", "v1")
     assert not cooled.active and cooled.decide("b", "value", _version(0, 0, 0.95), True, None) == []
     assert not OperatorAlerts(settings("alerts.rules=[{name: r, channels: hook}]"), "det", "v1").active
+
+
+def test_the_tasks_of_one_worker_share_its_senders():
+    """OperatorAlerts reaches a worker pickled with every task; the HTTP client (and its TLS context) is made once
+    per worker process and channel, not once per task."""
+    s = settings("alerts.rules=[{name: r, channels: [hook, mail]}]", "alerts.digest.max_events=0")
+    first, second = (pickle.loads(pickle.dumps(OperatorAlerts(s, "det", "v1"))) for _ in range(2))
+    hook = first._sender("hook", time.monotonic)
+    assert hook is not None and second._sender("hook", time.monotonic) is hook
+    assert first._sender("mail", time.monotonic) not in (None, hook)
+    other = settings("alerts.channels={hook: {kind: webhook, url: 'http://127.0.0.1:10/y'}}",
+                     "alerts.rules=[{name: r, channels: [hook]}]", "alerts.digest.max_events=0")
+    assert OperatorAlerts(other, "det", "v1")._sender("hook", time.monotonic) not in (None, hook)

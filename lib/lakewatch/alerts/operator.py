@@ -31,11 +31,16 @@ from typing import Any
 from lakewatch.alerts.channels import Sender, make_senders
 from lakewatch.alerts.delivery import Outcome, deliver_one
 from lakewatch.alerts.policy import PENDING, SENT, Alert, Event, event_alert, from_micros
-from lakewatch.alerts.rules import AlertsSettings, Rule, severity_rank
+from lakewatch.alerts.rules import AlertsSettings, ChannelSpec, Rule, severity_rank
 from lakewatch.event_ids import event_id
 from lakewatch.streaming.state import OpenEvent
 
 RETRY_CHANNEL_AFTER_S = 30.0  # a channel that failed in this worker is left to the driver for this long
+
+# The senders a Python worker made, for the life of the process: OperatorAlerts arrives unpickled with every task,
+# and a sender made per task meant a new HTTP client per task, whose TLS context alone takes 20-150 ms to build
+# (8 % of a low-latency stream's worker samples under py-spy; BENCHMARKS.md, "Session 25").
+_PROCESS_SENDERS: dict[ChannelSpec, Sender] = {}
 
 
 def _event(series_id: str, channel: str, version: OpenEvent, is_open: bool, detector: str,
@@ -141,11 +146,14 @@ class OperatorAlerts:
         if self._senders is None:
             self._senders = {}
         if target not in self._senders:
-            try:
-                self._senders[target] = make_senders(_only(self.settings, target))[target]
-            except Exception:  # e.g. the secret's variable unset in this worker: the driver sends instead
-                self._down_until[target] = clock() + RETRY_CHANNEL_AFTER_S
-                return None
+            spec = self.settings.channel(target)
+            if spec not in _PROCESS_SENDERS:
+                try:
+                    _PROCESS_SENDERS[spec] = make_senders(_only(self.settings, target))[target]
+                except Exception:  # e.g. the secret's variable unset in this worker: the driver sends instead
+                    self._down_until[target] = clock() + RETRY_CHANNEL_AFTER_S
+                    return None
+            self._senders[target] = _PROCESS_SENDERS[spec]
         return self._senders[target]
 
 
