@@ -118,8 +118,7 @@ def main() -> None:
             state_partitions=2, **({} if args.explain else {"explain": {"enabled": False}}))
         stop_query = threading.Event()
         reports = []
-        durations = TriggerDurations(settings.query_name)
-        spark.streams.addListener(durations)
+        durations = TriggerDurations(spark, settings.query_name)
         query = threading.Thread(target=lambda: reports.append(
             run_score_stream(spark, config, settings, Progress("alerts-latency"), stop_query)))
         context = multiprocessing.get_context("spawn")  # no fork of a process holding a JVM gateway
@@ -129,6 +128,7 @@ def main() -> None:
         query.start()
         while not spark.streams.active and query.is_alive():  # setup (tables, outbox state) is not measured
             time.sleep(0.5)
+        durations.watch()
         time.sleep(3)
         began = time.time()
         load_before = os.getloadavg()
@@ -146,7 +146,6 @@ def main() -> None:
             time.sleep(1)
         stop_query.set()
         query.join()
-        spark.streams.removeListener(durations)
         requests = list(receiver.requests)
         # the micro-batch that scored each flagged point (an event's first is its start), by (series, epoch us)
         first_batch = {(r["series_id"], r["us"]): r["batch_id"] for r in spark.table(

@@ -30,12 +30,12 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
-from pyspark.sql.streaming import StreamingQueryListener
 
 from lakewatch import schemas, tables
 from lakewatch.catalog import derby
@@ -170,31 +170,36 @@ def latency(spark, config, args, settings: StreamSettings) -> dict:
     return _latency(spark, config, args, settings)
 
 
-class TriggerDurations(StreamingQueryListener):
-    """Collects the durationMs of every progress event of one query (what Spark spent on each part of a trigger)."""
+class TriggerDurations:
+    """Spark's split of each trigger (durationMs) of one query, read from the query's recent progress once the run
+    is over. (A StreamingQueryListener, used before, converted every progress event into Python objects in the
+    driver, beside the query's own foreachBatch and while it was being measured: about 9 % of the driver
+    process' samples under py-spy in the alerts bench.)"""
 
-    def __init__(self, query_name: str) -> None:
-        self.query_name = query_name
-        self.durations: list[tuple[float, dict[str, int]]] = []  # (epoch seconds received, durationMs)
+    RETAINED = 1000  # progress updates kept by the query (Spark's default: 100)
 
-    def onQueryStarted(self, event) -> None:  # PySpark names the listener methods
-        """Nothing to collect."""
+    def __init__(self, spark: SparkSession, query_name: str) -> None:
+        spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", str(self.RETAINED))  # before the start
+        self.spark, self.query_name = spark, query_name
+        self.query = None
 
-    def onQueryProgress(self, event) -> None:
-        """Keep the trigger's durations."""
-        if event.progress.name == self.query_name:
-            self.durations.append((time.time(), dict(event.progress.durationMs)))
-
-    def onQueryIdle(self, event) -> None:
-        """Nothing to collect."""
-
-    def onQueryTerminated(self, event) -> None:
-        """Nothing to collect."""
+    def watch(self, timeout_s: float = 120.0) -> None:
+        """Hold the query of this name once it runs (waiting up to `timeout_s`); its progress stays readable after
+        it stops."""
+        deadline = time.monotonic() + timeout_s
+        while self.query is None and time.monotonic() < deadline:
+            self.query = next((q for q in self.spark.streams.active if q.name == self.query_name), None)
+            time.sleep(0.2)
 
     def medians(self, since: float) -> dict[str, float]:
-        """Median seconds of each part over the triggers reported after `since` (epoch seconds); 'other' is
-        the trigger less its batch (offsets, planning, the write-ahead and commit logs), then each of those parts."""
-        kept = [d for at, d in self.durations if at >= since and d.get("addBatch")]
+        """Median seconds of each part over the triggers that started at or after `since` (epoch seconds);
+        'other' is the trigger less its batch (offsets, planning, the write-ahead and commit logs), then each of
+        those parts."""
+        if self.query is None:
+            return {}
+        kept = [dict(p.durationMs) for p in self.query.recentProgress
+                if datetime.fromisoformat(p.timestamp.replace("Z", "+00:00")).timestamp() >= since
+                and p.durationMs.get("addBatch")]
         if not kept:
             return {}
         parts = {"trigger": [d["triggerExecution"] / 1000 for d in kept],
@@ -221,12 +226,12 @@ def _latency(spark, config, args, settings: StreamSettings) -> dict:
     live = StreamSettings(**{**settings.__dict__, "trigger": f"processingTime={args.trigger_s} seconds",
                              "checkpoint": settings.checkpoint + "_latency", "query_name": "bench_latency"})
     reports = []
-    durations = TriggerDurations(live.query_name)
-    spark.streams.addListener(durations)
+    durations = TriggerDurations(spark, live.query_name)
     query = threading.Thread(target=lambda: reports.append(
         run_score_stream(spark, config, live, Progress("latency"), stop_query)))
     query.start()
     time.sleep(5)
+    durations.watch()
     began = time.time()
     feed.start()
     time.sleep(args.latency_warmup + args.latency_seconds)
@@ -238,7 +243,6 @@ def _latency(spark, config, args, settings: StreamSettings) -> dict:
     time.sleep(args.trigger_s * 3 + 10)
     stop_query.set()
     query.join()
-    spark.streams.removeListener(durations)
     visible = pd.Series({b.batch_id: b.finished_at for b in reports[0].batch_stats}, name="visible_at")
     rows = spark.table(config.tables.gold_anomaly_scores).where(
         f"timestamp >= timestamp_micros({int(warm_until * 1e6)})").selectExpr(
