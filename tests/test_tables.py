@@ -84,6 +84,17 @@ def test_conform_names_the_schema_and_the_missing_columns(spark) -> None:
         tables.conform(rows, T.StructType([T.StructField("kind", T.StringType())]))
 
 
+def test_conform_orders_the_columns_and_casts_only_those_of_another_type(spark) -> None:
+    rows = spark.createDataFrame([(7, "x", 2.5)], "n int, name string, score double")
+    schema = T.StructType([T.StructField("score", T.DoubleType()), T.StructField("n", T.LongType()),
+                           T.StructField("name", T.StringType())])
+    conformed = tables.conform(rows, schema)
+    assert [(f.name, f.dataType) for f in conformed.schema.fields] == [(f.name, f.dataType) for f in schema.fields]
+    assert tuple(conformed.first()) == (2.5, 7, "x")
+    plan = conformed._jdf.queryExecution().analyzed().toString()
+    assert "cast(n#" in plan.lower() and "cast(score" not in plan.lower() and "cast(name" not in plan.lower()
+
+
 def test_catalog_location_of_a_view_names_it(spark) -> None:
     spark.range(1).createOrReplaceTempView("no_location_view")
     with pytest.raises(TableError, match="no_location_view has no Location"):

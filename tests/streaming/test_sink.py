@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from delta.tables import DeltaTable
+from deltalake import DeltaTable as LogTable
 
-from lakewatch import tables
+from lakewatch import driver_commits, tables
 from lakewatch.streaming.job import ensure_stream_tables
 from lakewatch.streaming.scoring import OUTPUT_SCHEMA
 from lakewatch.streaming.sink import SinkSpec, table_locations, write_batch
@@ -124,3 +126,27 @@ def test_which_batches_the_driver_commits():
     assert not spec.on_driver("gold.a", 1) and not spec.on_driver("silver.q", 1)  # an object store; by name
     never = SinkSpec(**{**spec.__dict__, "driver_commit_rows": 0})
     assert not never.on_driver("gold.s", 0) and not never.on_driver("gold.s", 1)
+
+
+@pytest.mark.parametrize("beside", [False, True], ids=["before", "beside"])
+def test_the_alerts_decision_runs_before_the_writes_or_beside_them(spark, lake, beside):
+    """Without the operator's sends the driver decides before any write starts (its alerts leave first); with them
+    (decide_beside_writes) the decision runs beside the writes: here it waits for the scores commit and sees it."""
+    ensure_stream_tables(spark, lake)
+    spec = SinkSpec(**{**_spec(spark, lake, f"app-decide-{beside}", True).__dict__, "decide_beside_writes": beside})
+    scores = LogTable(driver_commits.local_path(spec.location(spec.scores_table)))
+    seen: dict[str, object] = {}
+
+    def on_events(versions, batch_id, app_id):
+        deadline = time.monotonic() + (60 if beside else 0)
+        while True:
+            scores.update_incremental()
+            if driver_commits.committed(scores, app_id, batch_id) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        seen.update(events=versions.count(), scores_committed=driver_commits.committed(scores, app_id, batch_id))
+        return lambda: seen.update(recorded=True)
+
+    stats = write_batch(spark.createDataFrame(_rows(0), OUTPUT_SCHEMA), 0, spec=spec, on_events=on_events)
+    assert seen == {"events": 1, "scores_committed": beside, "recorded": True}
+    assert ("alerts_decide" in stats.write_seconds) is not beside

@@ -353,7 +353,7 @@ def run_score_stream(spark: SparkSession, config: LakewatchConfig, settings: Str
     targets = (config.tables.gold_anomaly_scores, config.tables.gold_anomalies, config.tables.silver_quarantine)
     spec = SinkSpec(*targets, resolved.name, resolved.model_version, threshold, checkpoint, source_name,
                     locations=table_locations(spark, targets), entities=entities is not None,
-                    driver_commit_rows=settings.driver_commit_rows)
+                    driver_commit_rows=settings.driver_commit_rows, decide_beside_writes=scorer.alerts is not None)
     trigger = parse_trigger(settings.trigger)
     began = time.perf_counter()
     handler = partial(write_batch, spec=spec, on_batch=on_batch,

@@ -68,6 +68,7 @@ class SinkSpec:
     locations: Mapping[str, str] = field(default_factory=dict)
     entities: bool = False  # multichannel entities: their rows name their own detector (lakewatch.streaming.entities)
     driver_commit_rows: int = 0  # a batch of at most this many rows is committed by the driver (0 = never)
+    decide_beside_writes: bool = False  # the operator sends alerts: the driver's decision need not go first
 
     def location(self, table_name: str) -> str:
         """The Delta location to write `table_name` at ("" = by name through the catalog)."""
@@ -304,9 +305,12 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
     lakewatch.alerts) gets the batch's event versions as gold.anomalies rows as soon as the batch is scored, before
     any write is started (a Spark job started beside the writes would queue behind their tasks), and what it
     returns, the notifications' delivery and record, runs beside the writes: a notification leaves before the
-    batch's commits, and is recorded before the batch ends. A batch of at most `spec.driver_commit_rows` rows
-    (scores, late rows and events together) is committed by the driver with delta-rs, each table in one commit
-    (tables at a local location; the others by Spark). Returns the batch's counts.
+    batch's commits, and is recorded before the batch ends. When the stateful operator has sent the alerts it can
+    (`spec.decide_beside_writes`), the decision too runs beside the writes: the batch is shorter by it, and only
+    what the driver is left with (a cooldown's rule, an operator's failed send) waits for it. A batch of at most
+    `spec.driver_commit_rows` rows (scores, late rows and events together) is committed by the driver with
+    delta-rs, each table in one commit (tables at a local location; the others by Spark). Returns the batch's
+    counts.
     """
     began = time.perf_counter()
     batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -334,10 +338,13 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
                                        KIND_EVENT_UPDATE in counts, since, spec.on_driver(spec.anomalies_table, rows))
         decide_seconds: dict[str, float] = {}
         if on_events is not None and (KIND_EVENT in counts or KIND_EVENT_UPDATE in counts):
-            decided = time.perf_counter()
-            writes["alerts"] = on_events(to_events(batch, spec, batch_id, now, (KIND_EVENT, KIND_EVENT_UPDATE),
-                                                   operator_alerts=True), batch_id, app_id)
-            decide_seconds["alerts_decide"] = time.perf_counter() - decided
+            versions = to_events(batch, spec, batch_id, now, (KIND_EVENT, KIND_EVENT_UPDATE), operator_alerts=True)
+            if spec.decide_beside_writes:
+                writes["alerts"] = lambda: on_events(versions, batch_id, app_id)()
+            else:
+                decided = time.perf_counter()
+                writes["alerts"] = on_events(versions, batch_id, app_id)
+                decide_seconds["alerts_decide"] = time.perf_counter() - decided
         # Each table is idempotent on its own (app_id, batch_id): the writes overlap.
         write_seconds = dict(zip(writes, run_together(*(partial(_timed, w) for w in writes.values())), strict=True))
         write_seconds.update(decide_seconds)
