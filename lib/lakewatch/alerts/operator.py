@@ -71,19 +71,19 @@ def outcome_from_json(item: Mapping[str, Any]) -> Outcome:
 class OperatorAlerts:
     """The alert decisions and sends the stateful operator can make on its own (see the module's docstring).
 
-    Pickled with the scoring function to the Python workers; the senders are made there, on first use, from the
-    channels' environment variables (a worker without a channel's secret leaves that channel to the driver).
+    Pickled with the scoring function to the Python workers; the senders are made there, on first use and once per
+    worker process (``_PROCESS_SENDERS``), from the channels' environment variables (a worker without a channel's
+    secret leaves that channel to the driver).
     """
 
     settings: AlertsSettings
     detector: str
     model_version: str
-    _senders: dict[str, Sender] | None = field(default=None, repr=False)
     _down_until: dict[str, float] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"settings": self.settings, "detector": self.detector, "model_version": self.model_version,
-                "_senders": None, "_down_until": {}}
+                "_down_until": {}}
 
     @property
     def active(self) -> bool:
@@ -143,18 +143,14 @@ class OperatorAlerts:
     def _sender(self, target: str, clock: Callable[[], float]) -> Sender | None:
         if self._down_until.get(target, 0.0) > clock():
             return None
-        if self._senders is None:
-            self._senders = {}
-        if target not in self._senders:
-            spec = self.settings.channel(target)
-            if spec not in _PROCESS_SENDERS:
-                try:
-                    _PROCESS_SENDERS[spec] = make_senders(_only(self.settings, target))[target]
-                except Exception:  # e.g. the secret's variable unset in this worker: the driver sends instead
-                    self._down_until[target] = clock() + RETRY_CHANNEL_AFTER_S
-                    return None
-            self._senders[target] = _PROCESS_SENDERS[spec]
-        return self._senders[target]
+        spec = self.settings.channel(target)
+        if spec not in _PROCESS_SENDERS:
+            try:
+                _PROCESS_SENDERS[spec] = make_senders(_only(self.settings, target))[target]
+            except Exception:  # e.g. the secret's variable unset in this worker: the driver sends instead
+                self._down_until[target] = clock() + RETRY_CHANNEL_AFTER_S
+                return None
+        return _PROCESS_SENDERS[spec]
 
 
 def _only(settings: AlertsSettings, target: str) -> AlertsSettings:
