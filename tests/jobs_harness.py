@@ -17,13 +17,19 @@ from tests.conftest import REPO
 
 SPARK_HOME = Path(pyspark.__file__).parent
 YARN_FIXTURE = REPO / "tests" / "fixtures" / "yarn"
+# The drivers of the jobs tests start live for seconds on tiny data: the JIT's second tier (C2) costs them CPU it
+# never pays back on 2 cores, so their JVMs stop at the first (a 400-row pipeline job: 89 -> 55 s of CPU, 58 -> 47
+# s wall; tests/test_jobs.py 150 -> 109 s). The test process's own Spark session lives for the whole suite and
+# keeps both tiers (with C1 only, tests/test_pipeline.py and test_sink.py took 226 s against 189 s).
+SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1"
 
 
 def job_env() -> dict[str, str]:
-    """The environment jobs run with: loopback only, the test's virtual environment."""
+    """The environment jobs run with: loopback only, the test's virtual environment, a short-lived driver JVM."""
     env = dict(os.environ)
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
     env["SPARK_HOME"] = str(SPARK_HOME)
+    env["SPARK_SUBMIT_OPTS"] = f"{env.get('SPARK_SUBMIT_OPTS', '')} {SHORT_LIVED_JVM}".strip()
     return env
 
 
