@@ -131,7 +131,8 @@ def test_which_batches_the_driver_commits():
 @pytest.mark.parametrize("beside", [False, True], ids=["before", "beside"])
 def test_the_alerts_decision_runs_before_the_writes_or_beside_them(spark, lake, beside):
     """Without the operator's sends the driver decides before any write starts (its alerts leave first); with them
-    (decide_beside_writes) the decision runs beside the writes: here it waits for the scores commit and sees it."""
+    (decide_beside_writes) the decision runs beside the writes: here it waits for the scores commit and sees it.
+    The batch is the driver's, so the event versions reach the hook as Arrow."""
     ensure_stream_tables(spark, lake)
     spec = SinkSpec(**{**_spec(spark, lake, f"app-decide-{beside}", True).__dict__, "decide_beside_writes": beside})
     scores = LogTable(driver_commits.local_path(spec.location(spec.scores_table)))
@@ -144,7 +145,7 @@ def test_the_alerts_decision_runs_before_the_writes_or_beside_them(spark, lake, 
             if driver_commits.committed(scores, app_id, batch_id) or time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
-        seen.update(events=versions.count(), scores_committed=driver_commits.committed(scores, app_id, batch_id))
+        seen.update(events=versions.num_rows, scores_committed=driver_commits.committed(scores, app_id, batch_id))
         return lambda: seen.update(recorded=True)
 
     stats = write_batch(spark.createDataFrame(_rows(0), OUTPUT_SCHEMA), 0, spec=spec, on_events=on_events)

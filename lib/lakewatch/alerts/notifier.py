@@ -18,7 +18,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -41,7 +44,7 @@ from lakewatch.alerts.policy import (
 )
 from lakewatch.alerts.rules import AlertsSettings
 from lakewatch.config import LakewatchConfig
-from lakewatch.event_ids import event_id_sql
+from lakewatch.event_ids import event_id, event_id_sql
 from lakewatch.schemas import OPS_ALERTS
 from lakewatch.streaming.sink import OPERATOR_ALERTS
 from lakewatch.thresholds.current import ThresholdBook, threshold_book
@@ -80,12 +83,15 @@ def events_from(df: DataFrame) -> list[Event]:
     return events_and_sends(df)[0]
 
 
-def events_and_sends(df: DataFrame) -> tuple[list[Event], OperatorSends]:
-    """:func:`events_from`, and what the stateful operator sent for them (column OPERATOR_ALERTS when present)."""
-    micros = [F.unix_micros(c).alias(c) for c in ("start", "end", "peak_at")]
-    sends_column = [OPERATOR_ALERTS] if OPERATOR_ALERTS in df.columns else []
-    rows = df.select(F.expr(event_id_sql()).alias("event_id"), "series_id", "channel", *micros, "peak_score",
-                     "points", "is_open", "detector", "model_version", *sends_column).collect()
+def events_and_sends(df: DataFrame | pa.Table) -> tuple[list[Event], OperatorSends]:
+    """:func:`events_from`, and what the stateful operator sent for them (column OPERATOR_ALERTS when present);
+    `df` may be the rows already on the driver, as Arrow (the score stream's small batch)."""
+    columns = df.column_names if isinstance(df, pa.Table) else df.columns
+    sends_column = [OPERATOR_ALERTS] if OPERATOR_ALERTS in columns else []
+    rows = _arrow_rows(df) if isinstance(df, pa.Table) else df.select(
+        F.expr(event_id_sql()).alias("event_id"), "series_id", "channel",
+        *[F.unix_micros(c).alias(c) for c in ("start", "end", "peak_at")], "peak_score", "points", "is_open",
+        "detector", "model_version", *sends_column).collect()
     events = [Event(r["event_id"], r["series_id"], r["channel"], from_micros(r["start"]), from_micros(r["end"]),
                     from_micros(r["peak_at"]), float(r["peak_score"]), int(r["points"]), bool(r["is_open"]),
                     r["detector"], r["model_version"]) for r in rows]
@@ -95,6 +101,18 @@ def events_and_sends(df: DataFrame) -> tuple[list[Event], OperatorSends]:
             sends[item["alert_id"]] = (outcome_from_json(item),
                                        (event.event_id, item["rule"], item["target"], item["severity"]))
     return events, sends
+
+
+def _arrow_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Gold.anomalies-shaped Arrow rows as :func:`events_and_sends` reads them: times as epoch microseconds, and
+    the event id computed in Python (lakewatch.event_ids, the same id as its SQL)."""
+    times = {c: pc.cast(table[c], pa.int64()).to_pylist() for c in ("start", "end", "peak_at")}
+    rows = table.drop_columns(list(times)).to_pylist()
+    for i, row in enumerate(rows):
+        row.update({c: values[i] for c, values in times.items()})
+        row["event_id"] = event_id(row["series_id"], row["channel"], row["start"], row["detector"],
+                                   row["model_version"])
+    return rows
 
 
 def with_operator_sends(alerts: list[Alert], sends: OperatorSends, events: Sequence[Event],

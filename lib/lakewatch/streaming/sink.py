@@ -5,8 +5,9 @@ every write is idempotent per (query, batch id).
 Appends carry Delta's txnAppId/txnVersion writer options; the MERGE carries its own app id and the batch id as
 the session settings spark.databricks.delta.write.txnAppId/txnVersion, so a batch replayed after a crash (same
 batch id, same rows, since the state store replays too) changes nothing that was already committed. A batch of at
-most `SinkSpec.driver_commit_rows` rows is collected as Arrow and committed by the driver with delta-rs
-(lakewatch.driver_commits), with the same app ids and versions in the same Delta ``txn`` actions.
+most `SinkSpec.driver_commit_rows` rows is collected once as Arrow, its rows built on the driver
+(lakewatch.streaming.driver_rows) and committed by it with delta-rs (lakewatch.driver_commits), with the same app
+ids and versions in the same Delta ``txn`` actions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial, reduce
 
+import pyarrow as pa
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -27,6 +29,7 @@ from pyspark.sql import types as T
 from lakewatch import driver_commits, tables
 from lakewatch.concurrent import run_together
 from lakewatch.schemas import ATTRIBUTIONS, EVENT_KEY, GOLD_ANOMALIES, GOLD_ANOMALY_SCORES, SILVER_QUARANTINE
+from lakewatch.streaming import driver_rows
 from lakewatch.streaming.packing import ENTITY_CHANNEL
 from lakewatch.streaming.scoring import (
     EVENT_DETAIL_SCHEMA,
@@ -196,13 +199,13 @@ def to_events(batch: DataFrame, spec: SinkSpec, batch_id: int, updated_at: datet
     return tables.conform(rows, _EVENTS_AND_SENDS if operator_alerts else GOLD_ANOMALIES)
 
 
-def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "",
+def append_idempotent(df: DataFrame | pa.Table, table_name: str, app_id: str, batch_id: int, location: str = "",
                       on_driver: bool = False) -> None:
     """Append `df` to `table_name` (at `location` when given) unless this (app_id, batch_id) was already
-    committed there; `on_driver`: `df` collected as Arrow and committed by the driver (a few rows, a local
-    `location`)."""
+    committed there; `on_driver`: `df` (collected as Arrow unless it is Arrow already) committed by the driver (a
+    few rows, a local `location`)."""
     if on_driver:
-        driver_commits.append(location, df.toArrow(), app_id, batch_id)
+        driver_commits.append(location, _arrow(df), app_id, batch_id)
         return
     writer = df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
     if location:
@@ -211,13 +214,14 @@ def append_idempotent(df: DataFrame, table_name: str, app_id: str, batch_id: int
         writer.saveAsTable(table_name)
 
 
-def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int, location: str = "",
+def merge_events(events: DataFrame | pa.Table, table_name: str, app_id: str, batch_id: int, location: str = "",
                  since: datetime | None = None, on_driver: bool = False) -> None:
     """Upsert event versions into `table_name` (at `location` when given) on EVENT_KEY, once per (app_id,
     batch_id). `since`, the earliest start among `events`, lets Delta skip the files of older events.
-    `on_driver`: the events collected as Arrow and merged by the driver (a local `location`)."""
+    `on_driver`: the events (collected as Arrow unless they are Arrow already) merged by the driver (a local
+    `location`)."""
     if on_driver:
-        driver_commits.merge(location, events.toArrow(), EVENT_KEY, app_id, batch_id,
+        driver_commits.merge(location, _arrow(events), EVENT_KEY, app_id, batch_id,
                              None if since is None else ("start", since))
         return
     spark = events.sparkSession
@@ -236,23 +240,33 @@ def merge_events(events: DataFrame, table_name: str, app_id: str, batch_id: int,
 
 
 def write_events(batch: DataFrame, spec: SinkSpec, app_id: str, batch_id: int, updated_at: datetime,
-                 new: bool, updates: bool, since: datetime | None = None, on_driver: bool = False) -> None:
+                 new: bool, updates: bool, since: datetime | None = None, on_driver: bool = False,
+                 packed: pa.Table | None = None) -> None:
     """Write the batch's event versions to gold.anomalies in one commit: an idempotent append when every event
     is new in the batch (the common case), else one MERGE of new events and later versions of events written
     before (several Spark jobs and a scan of the table; `since` is the earliest start among them). `on_driver`:
-    committed by the driver with delta-rs (:meth:`SinkSpec.on_driver`).
+    committed by the driver with delta-rs (:meth:`SinkSpec.on_driver`), from the rows built on the driver out of
+    `packed` (the batch collected, lakewatch.streaming.driver_rows) when given.
 
     The append and the MERGE carry different txnAppIds, each with the batch id as its version; a replayed batch
     brings the same rows, so it takes the same path and is skipped.
     """
     table, location = spec.anomalies_table, spec.location(spec.anomalies_table)
+
+    def versions(kinds: tuple[str, ...]) -> DataFrame | pa.Table:
+        if on_driver and packed is not None:
+            return driver_rows.event_rows(packed, spec, batch_id, updated_at, kinds)
+        return to_events(batch, spec, batch_id, updated_at, kinds)
+
     if updates:
         kinds = (KIND_EVENT, KIND_EVENT_UPDATE) if new else (KIND_EVENT_UPDATE,)
-        merge_events(to_events(batch, spec, batch_id, updated_at, kinds), table, f"{app_id}{UPDATE_APP_SUFFIX}",
-                     batch_id, location, since, on_driver)
+        merge_events(versions(kinds), table, f"{app_id}{UPDATE_APP_SUFFIX}", batch_id, location, since, on_driver)
     elif new:
-        append_idempotent(to_events(batch, spec, batch_id, updated_at), table, app_id, batch_id, location,
-                          on_driver)
+        append_idempotent(versions((KIND_EVENT,)), table, app_id, batch_id, location, on_driver)
+
+
+def _arrow(rows: DataFrame | pa.Table) -> pa.Table:
+    return rows if isinstance(rows, pa.Table) else rows.toArrow()
 
 
 def _from_us(micros: int) -> datetime:
@@ -267,10 +281,11 @@ def _timed(action: Callable[[], None]) -> float:
 
 
 # The alerts hook (lakewatch.alerts.notifier.Notifier.on_events): called with the batch's event versions
-# (gold.anomalies rows, plus OPERATOR_ALERTS: what the operator already sent), the batch id and the query's
+# (gold.anomalies rows, plus OPERATOR_ALERTS: what the operator already sent; as Arrow when the batch came to the
+# driver, lakewatch.streaming.driver_rows), the batch id and the query's
 # txnAppId before the batch's writes; returns what is left to do (delivery and the outbox record), which runs beside
 # the writes.
-EventsHook = Callable[[DataFrame, int, str], Callable[[], object]]
+EventsHook = Callable[[DataFrame | pa.Table, int, str], Callable[[], object]]
 
 
 def _summary(batch: DataFrame) -> tuple[dict[str, dict[str, int | None]], dict[str, int]]:
@@ -309,8 +324,9 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
     (`spec.decide_beside_writes`), the decision too runs beside the writes: the batch is shorter by it, and only
     what the driver is left with (a cooldown's rule, an operator's failed send) waits for it. A batch of at most
     `spec.driver_commit_rows` rows (scores, late rows and events together) is committed by the driver with
-    delta-rs, each table in one commit (tables at a local location; the others by Spark). Returns the batch's
-    counts.
+    delta-rs, each table in one commit (tables at a local location; the others by Spark): its scores and events
+    reach the driver in one collect, and their rows, and the alerts hook's, are built there
+    (lakewatch.streaming.driver_rows). Returns the batch's counts.
     """
     began = time.perf_counter()
     batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -321,11 +337,17 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
         app_id = spec.app_id or query_app_id(batch_df.sparkSession, spec.checkpoint)
         now = datetime.now(UTC)
         rows = sum(int(n or 0) for n, _ in counts.values())
+        scores_on_driver = spec.on_driver(spec.scores_table, rows)
+        events_on_driver = spec.on_driver(spec.anomalies_table, rows)
+        # A batch the driver commits comes to it once, as the state store left it; its rows are built there.
+        packed = batch.filter(F.col("kind").isin(KIND_SCORE, KIND_EVENT, KIND_EVENT_UPDATE)).toArrow() if (
+            scores_on_driver or events_on_driver) else None
         writes: dict[str, Callable[[], None]] = {}
         if KIND_SCORE in counts:
             writes["scores"] = lambda: append_idempotent(
-                to_scores(batch, spec, batch_id, now), spec.scores_table, app_id, batch_id,
-                spec.location(spec.scores_table), spec.on_driver(spec.scores_table, rows))
+                driver_rows.score_rows(packed, spec, batch_id, now) if scores_on_driver and packed is not None
+                else to_scores(batch, spec, batch_id, now), spec.scores_table, app_id, batch_id,
+                spec.location(spec.scores_table), scores_on_driver)
         quarantined = [kind for kind in (KIND_LATE, KIND_REJECTED) if kind in counts]
         if quarantined:
             writes["late"] = lambda: append_idempotent(
@@ -335,10 +357,13 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
         if KIND_EVENT in counts or KIND_EVENT_UPDATE in counts:
             since = min(_from_us(summary[k]["first_us"]) for k in (KIND_EVENT, KIND_EVENT_UPDATE) if k in summary)
             writes["events"] = partial(write_events, batch, spec, app_id, batch_id, now, KIND_EVENT in counts,
-                                       KIND_EVENT_UPDATE in counts, since, spec.on_driver(spec.anomalies_table, rows))
+                                       KIND_EVENT_UPDATE in counts, since, events_on_driver, packed)
         decide_seconds: dict[str, float] = {}
         if on_events is not None and (KIND_EVENT in counts or KIND_EVENT_UPDATE in counts):
-            versions = to_events(batch, spec, batch_id, now, (KIND_EVENT, KIND_EVENT_UPDATE), operator_alerts=True)
+            every_kind = (KIND_EVENT, KIND_EVENT_UPDATE)
+            versions = (driver_rows.event_rows(packed, spec, batch_id, now, every_kind, OPERATOR_ALERTS)
+                        if packed is not None else to_events(batch, spec, batch_id, now, every_kind,
+                                                             operator_alerts=True))
             if spec.decide_beside_writes:
                 writes["alerts"] = lambda: on_events(versions, batch_id, app_id)()
             else:
