@@ -5,8 +5,8 @@
 A producer process (no JVM: deltalake, delta-rs) appends a silver.readings commit every --commit-interval seconds
 holding the readings due at --rate events/s over --series series, each reading's timestamp = the moment its commit
 was built; about --anomalies-per-s readings are spikes (+15 over a level with noise 0.3), so the detector flags
-them. The score stream runs in this process (processingTime trigger --trigger-s, robust_zscore flagging at
---threshold, explanations off unless --explain, the score_stream job's session settings from spark.job_conf) with
+them. The score stream runs in this process (processingTime trigger --trigger-s, --detector (robust_zscore) flagging
+at --threshold, explanations off unless --explain, the score_stream job's session settings from spark.job_conf) with
 alerts enabled (sent from the stateful operator, or with --send-from batch from the driver only): one rule for
 every series, a signed webhook to a recording
 HTTP server on 127.0.0.1 in this process, which timestamps each request on arrival. Latency = request arrival -
@@ -89,7 +89,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=25.0, help="events starting earlier are not counted")
     parser.add_argument("--commit-interval", type=float, default=0.5)
     parser.add_argument("--anomalies-per-s", type=float, default=2.0)
-    parser.add_argument("--threshold", type=float, default=0.99, help="the stream's flag threshold (robust_zscore)")
+    parser.add_argument("--detector", default="robust_zscore",
+                        help="the stream's detector (the product's default: lakewatch_nab)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="the stream's flag threshold (default: 0.99 for robust_zscore, else the detector's own)")
     parser.add_argument("--trigger-s", type=float, default=0.0, help="processingTime trigger interval")
     parser.add_argument("--set", action="append", default=[], help="extra Spark conf key=value for the session")
     parser.add_argument("--send-from", choices=("operator", "batch"), default="operator",
@@ -97,6 +100,8 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true",
                         help="explanations as configured (on: what a user gets by default) instead of off")
     args = parser.parse_args()
+    if args.threshold is None and args.detector == "robust_zscore":
+        args.threshold = 0.99
 
     os.environ[SECRET_ENV] = "bench-secret"
     with http_receiver() as receiver:
@@ -114,7 +119,7 @@ def main() -> None:
         tables.ensure_table(spark, config, config.tables.silver_readings, schemas.SILVER_READINGS)
         location = tables.catalog_location(spark, config.tables.silver_readings)
         settings = stream_settings(config).with_overrides(
-            detector="robust_zscore", threshold=args.threshold, trigger=f"processingTime={args.trigger_s} seconds",
+            detector=args.detector, threshold=args.threshold, trigger=f"processingTime={args.trigger_s} seconds",
             state_partitions=2, **({} if args.explain else {"explain": {"enabled": False}}))
         stop_query = threading.Event()
         reports = []
@@ -176,7 +181,8 @@ def main() -> None:
     batches = [b for b in reports[0].batch_stats if b.finished_at >= counted_from]
     figures = {
         "target_events_per_s": args.rate, "achieved_events_per_s": round(counts[0] / wrote_s),
-        "commits": counts[1], "series": args.series, "trigger_s": args.trigger_s, "threshold": args.threshold,
+        "commits": counts[1], "series": args.series, "trigger_s": args.trigger_s, "detector": args.detector,
+        "threshold": args.threshold,
         "spark_conf": args.set, "explain": args.explain, "send_from": args.send_from,
         "snapshot_partitions": spark.conf.get("spark.databricks.delta.snapshotPartitions"),
         "load_average_1_5_15_before": [round(x, 1) for x in load_before],

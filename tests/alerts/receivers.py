@@ -64,6 +64,12 @@ class HttpReceiver:
         raise TimeoutError(f"{len(self.requests)} requests after {timeout}s; expected {count}")
 
 
+class _Server(ThreadingHTTPServer):
+    # A listen backlog for a sender's parallel deliveries: with socketserver's 5, the sixth connection at once had
+    # its SYN dropped and retried by TCP a second later (8 parallel deliveries of 22 alerts took 1.0 s, not 0.02 s).
+    request_queue_size = 128
+
+
 @contextmanager
 def http_receiver() -> Iterator[HttpReceiver]:
     """Start an HttpReceiver on a free loopback port; stop it on exit."""
@@ -87,7 +93,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     holder["r"] = receiver = HttpReceiver(server)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
