@@ -178,7 +178,7 @@ class Notifier:
         report.events = len(events)
         return report
 
-    def on_events(self, events_df: DataFrame, batch_id: int, app_id: str) -> Callable[[], NotifyReport]:
+    def on_events(self, events_df: DataFrame | pa.Table, batch_id: int, app_id: str) -> Callable[[], NotifyReport]:
         """The score stream's hook, called once the micro-batch is scored and before its writes: the batch's event
         versions (gold.anomalies rows, with what the operator sent in OPERATOR_ALERTS) reach the driver and the
         rules decide now; returns the rest, delivering those alerts the operator did not send and recording them

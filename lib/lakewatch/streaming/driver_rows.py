@@ -3,9 +3,9 @@ path, beside Spark's (lakewatch.streaming.sink.to_scores / to_events) for the la
 
 A micro-batch small enough to be committed by the driver (``SinkSpec.driver_commit_rows``) is collected once, as
 it came out of the state store (a row per series and output kind, arrays of points); the rows of
-gold.anomaly_scores and gold.anomalies are then built here, vectorised over the points with pyarrow, instead of
-by a Spark plan and a collect per table. The columns and values are Spark's path's, row for row
-(tests/streaming/test_driver_rows.py compares the two on the same batches).
+gold.anomaly_scores and gold.anomalies are then built here with pyarrow (the points vectorised, the few JSON
+fields parsed in Python), instead of by a Spark plan and a collect per table. The columns and values are Spark's
+path's, row for row (tests/streaming/test_driver_rows.py compares the two on the same batches).
 """
 
 from __future__ import annotations

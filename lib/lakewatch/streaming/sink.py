@@ -5,9 +5,9 @@ every write is idempotent per (query, batch id).
 Appends carry Delta's txnAppId/txnVersion writer options; the MERGE carries its own app id and the batch id as
 the session settings spark.databricks.delta.write.txnAppId/txnVersion, so a batch replayed after a crash (same
 batch id, same rows, since the state store replays too) changes nothing that was already committed. A batch of at
-most `SinkSpec.driver_commit_rows` rows is collected once as Arrow, its rows built on the driver
-(lakewatch.streaming.driver_rows) and committed by it with delta-rs (lakewatch.driver_commits), with the same app
-ids and versions in the same Delta ``txn`` actions.
+most `SinkSpec.driver_commit_rows` rows is committed by the driver with delta-rs (lakewatch.driver_commits), its
+scores and events collected once as Arrow and their rows built there (lakewatch.streaming.driver_rows), with the
+same app ids and versions in the same Delta ``txn`` actions.
 """
 
 from __future__ import annotations
@@ -339,9 +339,11 @@ def write_batch(batch_df: DataFrame, batch_id: int, *, spec: SinkSpec,
         rows = sum(int(n or 0) for n, _ in counts.values())
         scores_on_driver = spec.on_driver(spec.scores_table, rows)
         events_on_driver = spec.on_driver(spec.anomalies_table, rows)
-        # A batch the driver commits comes to it once, as the state store left it; its rows are built there.
+        # A batch the driver commits comes to it once, as the state store left it, when it has scores or events;
+        # their rows are built there (late and rejected rows keep Spark's to_quarantine).
         packed = batch.filter(F.col("kind").isin(KIND_SCORE, KIND_EVENT, KIND_EVENT_UPDATE)).toArrow() if (
-            scores_on_driver or events_on_driver) else None
+            (scores_on_driver or events_on_driver)
+            and any(k in counts for k in (KIND_SCORE, KIND_EVENT, KIND_EVENT_UPDATE))) else None
         writes: dict[str, Callable[[], None]] = {}
         if KIND_SCORE in counts:
             writes["scores"] = lambda: append_idempotent(
