@@ -381,6 +381,50 @@ def main(argv):
             kl = likelihood([_raw(det, x) for x in SERIES], base=det)
             for st in [0.5, 0.505, 0.51]:
                 print(f"m{memory}/st{st}", fmt(score(ensemble([kl, rec], threshold=st))), flush=True)
+    elif what == "long_fine":  # session 27: memory 6500's neighbourhood in suppression rows and the likelihood's window
+        det = get_detector("knn", {"memory": 6500})
+        kr = [_raw(det, x) for x in SERIES]
+        for aw in [int(a) for a in (argv[2] if len(argv) > 2 else "10").split(",")]:
+            kl = likelihood(kr, base=det, avg_window=aw)
+            for st, rows in itertools.product([0.503, 0.505, 0.507], [80, 90, 100, 110, 120]):
+                print(f"m6500/aw{aw}/st{st}/rows{rows}", fmt(score(ensemble([kl, rec], threshold=st, rows=rows))),
+                      flush=True)
+    elif what == "long_rows":  # session 27: suppression rows 60..100 at memory 6000-7000, suppress_threshold 0.505
+        for memory in [6000, 6250, 6500, 6750, 7000]:
+            det = get_detector("knn", {"memory": memory})
+            kl = likelihood([_raw(det, x) for x in SERIES], base=det)
+            for rows in [60, 70, 75, 80, 85, 90, 100]:
+                print(f"m{memory}/st0.505/rows{rows}", fmt(score(ensemble([kl, rec], threshold=0.505, rows=rows))),
+                      flush=True)
+    elif what == "loco_long":  # session 27: kNN memory x suppress_threshold x suppress_rows, chosen per fold
+        cands = {}
+        for memory in [1000, 4000, 5500, 6000, 6500]:
+            det = get_detector("knn", {"memory": memory})
+            kl = likelihood([_raw(det, x) for x in SERIES], base=det)
+            for st, rows in itertools.product([0.5, 0.505], [80, 100]):
+                cands[f"m{memory}/st{st}/r{rows}"] = ensemble([kl, rec], threshold=st, rows=rows)
+        for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
+            rows_ = loco(cands, prof)
+            pooled_norm = normalised(sum(r[4] for r in rows_), list(range(len(SERIES))), prof)
+            print(f"## {prof} | kNN memory x suppress_threshold x suppress_rows (20) | pooled held-out "
+                  f"{pooled_norm:.2f} | mean of 6 {np.nanmean([r[3] for r in rows_]):.2f}")
+            for cat, label, thr, norm, raw_ in rows_:
+                print(f"  {cat:24s} {label:18s} thr {thr:.6f} held-out {norm:7.2f} raw {raw_:8.3f}", flush=True)
+    elif what == "loco_fixed":  # session 27: fixed parameter sets, only the threshold chosen per fold
+        det = get_detector("knn", {"memory": 6500})
+        kl = likelihood([_raw(det, x) for x in SERIES], base=det)
+        sets = {"default": base, "m6500/st0.505/r100": ensemble([kl, rec], threshold=0.505, rows=100),
+                "m6500/st0.505/r80": ensemble([kl, rec], threshold=0.505, rows=80)}
+        for name, cand in sets.items():
+            res = score(cand)
+            print(name, "in sample", fmt(res), {p: round(v[1], 6) for p, v in res.items()}, flush=True)
+            for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
+                rows_ = loco({name: cand}, prof)
+                pooled_norm = normalised(sum(r[4] for r in rows_), list(range(len(SERIES))), prof)
+                print(f"## {prof} | {name}, threshold per fold | pooled held-out {pooled_norm:.2f} | "
+                      f"mean of 6 {np.nanmean([r[3] for r in rows_]):.2f}")
+                for cat, _label, thr, norm, raw_ in rows_:
+                    print(f"  {cat:24s} thr {thr:.6f} held-out {norm:7.2f} raw {raw_:8.3f}", flush=True)
     print(f"total {time.perf_counter()-t0:.1f}s")
 
 
