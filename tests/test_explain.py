@@ -472,7 +472,7 @@ def test_the_stream_explainer_scores_and_explains_without_replays_and_changes_no
     states it met on the way: the same scores as one update, the same attributions and trail as explain_batch
     replaying from the snapshot, and (counted) no detector rows fed beyond the batch's own for a batch without
     flags."""
-    from lakewatch.streaming.explaining import Explainer
+    from lakewatch.streaming.explaining import STATE_EVERY, Explainer
 
     detector = get_detector("lakewatch_nab")
     values, stamps = make_series(1500, seed=13, spike_at=1200, shift=False), timestamps(1500)
@@ -501,3 +501,14 @@ def test_the_stream_explainer_scores_and_explains_without_replays_and_changes_no
     monkeypatch.setattr(type(detector), "update", counting)
     explainer.score(detector, trail, state, make_series(600, seed=14, shift=False), timestamps(600), 2.0)
     assert sum(fed) == 600, f"rows fed to the detector: {fed}"
+    # a flagged point late in a long batch replays from the state kept at most STATE_EVERY rows before its window,
+    # not from the batch's start (its coalition windows aside: prefix updates of at most `lags` rows)
+    fed.clear()
+    spiked = make_series(1500, seed=13, spike_at=1400, shift=False)
+    _, _, explained, _ = explainer.score(detector, trail, state, spiked, timestamps(1500) + (stamps[-1] - stamps[0])
+                                         + (stamps[1] - stamps[0]), 0.5)
+    assert explained and max(explained) > 1000, explained
+    scoring = int(np.searchsorted(np.cumsum(fed), 1500)) + 1  # the batch's own updates come first
+    replayed = [n for n in fed[scoring:] if n > settings.lags]
+    assert sum(fed[:scoring]) == 1500 and replayed, fed
+    assert STATE_EVERY <= 256 and all(n < STATE_EVERY for n in replayed), fed

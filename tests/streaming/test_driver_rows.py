@@ -96,3 +96,15 @@ def test_the_alerts_hook_reads_the_same_events_and_sends_from_either(spark):
     assert sorted(events, key=str) == sorted(spark_events, key=str) and sends == spark_sends
     assert sorted(e.series_id for e in events) == ["a", "c", "m"] and list(sends) == ["k1"]
     assert {e.detector for e in events if e.series_id == "m"} == {"lakewatch_machine"}
+
+
+def test_a_batch_collected_in_several_chunks_builds_the_same_rows(spark):
+    """A large batch reaches the driver as many Arrow record batches (one or more per partition): the builders
+    read chunked columns, with chunks that split a kind's rows and hold no row of some kind, as one."""
+    whole = spark.createDataFrame(BATCH, OUTPUT_SCHEMA).toArrow()
+    chunked = pa.concat_tables([whole.slice(0, 1), whole.slice(1, 0), whole.slice(1, 4), whole.slice(5)])
+    assert chunked.column("series_id").num_chunks > 1
+    kinds = (KIND_EVENT, KIND_EVENT_UPDATE)
+    _same(score_rows(whole, _spec(True), 7, NOW), score_rows(chunked, _spec(True), 7, NOW), ["series_id", "timestamp"])
+    _same(event_rows(whole, _spec(True), 7, NOW, kinds, OPERATOR_ALERTS),
+          event_rows(chunked, _spec(True), 7, NOW, kinds, OPERATOR_ALERTS), ["series_id", "start"])

@@ -13,6 +13,10 @@ from lakewatch.detectors.base import Detector, DetectorState
 from lakewatch.errors import ConfigError
 from lakewatch.streaming.events import Explanation
 
+#: Rows between the detector states kept while a batch is scored, so that explaining a flagged point replays at
+#: most this many rows (a state costs one more ``update`` call, a few tens of microseconds; BENCHMARKS.md session 27).
+STATE_EVERY = 128
+
 
 class Explainer:
     """Calls lakewatch.explain.explain_batch for one series' scored batch and keeps its trail as bytes."""
@@ -26,21 +30,25 @@ class Explainer:
         """Score a batch from ``before``, flag it at ``threshold`` and explain its flagged rows: the scores, the
         detector state after the batch, {row index: (base value, top inputs)} and the new trail.
 
-        The batch goes through the detector in two updates split where the trail's snapshot moves
-        (lakewatch.explain.snapshot_cut; batch-split invariant, so the same scores), and the states known on the
-        way spare the explainer its replays (in a batch of at least ``history`` rows, a series without flagged rows
-        costs the explainer nothing but the trail's bytes; shorter batches move the snapshot by a replay every
+        The batch goes through the detector in updates split where the trail's snapshot moves
+        (lakewatch.explain.snapshot_cut) and every STATE_EVERY rows (batch-split invariant, so the same scores),
+        and the states met on the way spare the explainer its replays: the snapshot moves without one, and a
+        flagged point is replayed from the nearest state before its window, at most STATE_EVERY rows back, instead
+        of from the batch's start (in a batch of at least ``history`` rows, a series without flagged rows costs the
+        explainer nothing but the trail's bytes; shorter batches move the snapshot by a replay every
         ``snapshot_every`` rows, as before). ``channel_names`` name a multichannel entity's sensors.
         """
         current = explain.ExplainTrail.from_bytes(trail) if trail else explain.new_trail(detector, before)
         cut = explain.snapshot_cut(current, len(values), self.settings)
+        splits = sorted({*range(STATE_EVERY, len(values), STATE_EVERY), *([cut] if cut is not None else [])})
         known = {0: before}
-        if cut is None:
-            scores, after = detector.update(before, values, timestamps)
-        else:
-            head, known[cut] = detector.update(before, values[:cut], timestamps[:cut])
-            tail, after = detector.update(known[cut], values[cut:], timestamps[cut:])
-            scores = np.concatenate([head, tail])
+        parts, state = [], before
+        for start, stop in zip([0, *splits], [*splits, len(values)], strict=True):
+            part, state = detector.update(state, values[start:stop], timestamps[start:stop])
+            parts.append(part)
+            known[stop] = state
+        known.pop(len(values))
+        scores, after = (parts[0] if len(parts) == 1 else np.concatenate(parts)), state
         attributions, advanced = explain.explain_batch(detector, current, values, timestamps, scores,
                                                        scores >= threshold, self.settings,
                                                        channel_names=channel_names, known_states=known)

@@ -61,7 +61,7 @@ class StreamSettings:
     state_buckets: NonNegativeInt = 0
     max_files_per_trigger: NonNegativeInt = 0
     max_bytes_per_trigger: str = ""
-    driver_commit_rows: NonNegativeInt = 100_000
+    driver_commit_rows: NonNegativeInt = 4_000_000
     grace_stop_seconds: Number = 30.0
     explain: Mapping[str, Any] = field(default_factory=dict)
     kafka: Mapping[str, Any] = field(default_factory=dict)
