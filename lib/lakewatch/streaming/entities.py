@@ -62,6 +62,10 @@ class EntitySettings:
     series: glob of series_id -> the entity's channel names (at least two); the first matching glob counts.
     detector: the multichannel detector ("" = lakewatch_machine, the multichannel default), built with the
         entity's channel count; threshold: its flag threshold (None = its calibrated one in conf/detectors.yaml).
+    model: instead of ``detector``, an MLflow model URI of a multichannel detector (e.g. a window autoencoder
+        trained over an entity's channels by `train` with training.multivariate), scored through the machine
+        likelihood (mknn_likelihood's parameters in conf/detectors.yaml) so its scores mean what the catalog's
+        machine scores mean; threshold None = lakewatch_machine's.
     tolerance: readings within this of a row's first timestamp join that row (0: equal timestamps only).
     wait: how far (event time) an incomplete row may trail the entity's newest reading before it is scored with
         its missing channels as NaN (a later complete row releases it sooner).
@@ -70,6 +74,7 @@ class EntitySettings:
 
     series: Mapping[str, Sequence[str]] = field(default_factory=dict)
     detector: str = ""
+    model: str = ""
     threshold: Fraction | None = None
     tolerance: str = "0 seconds"
     wait: str = "1 hour"
@@ -84,6 +89,9 @@ class EntitySettings:
                                   f"distinct channel names (not '{ENTITY_CHANNEL}')")
         parse_duration(self.tolerance, "streaming.entities.tolerance")
         parse_duration(self.wait, "streaming.entities.wait")
+        if self.detector and self.model:
+            raise ConfigError("streaming.entities: give a detector name or a model URI, not both "
+                              f"(detector={self.detector!r}, model={self.model!r})")
 
     @property
     def enabled(self) -> bool:
@@ -156,7 +164,7 @@ class EntityScorer:
     def __init__(self, settings: EntitySettings, detectors: Mapping[int, Detector], threshold: float,
                  max_lateness_ns: int = 0, event_gap_rows: int = 0, explainer: Explainer | None = None,
                  detector_name: str = "", book: Any = None,
-                 rule_channels: Sequence[Sequence[str]] = ()) -> None:
+                 rule_channels: Sequence[Sequence[str]] = (), model_version: str = "") -> None:
         self.settings = settings
         # The channels of each machine source's rule (lakewatch.streaming.entity_sources), by rule index.
         self.rule_channels = tuple(tuple(c) for c in rule_channels)
@@ -167,6 +175,7 @@ class EntityScorer:
         self.event_gap_rows = int(event_gap_rows)
         self.explainer = explainer
         self.book = book  # per-series thresholds (ops.thresholds, lakewatch.thresholds), keyed (series_id, '*', ...)
+        self.model_version = model_version  # a registered model's name/version; "" = name@fingerprint
 
     def channels_of(self, series_id: str, rule: int | None = None) -> tuple[str, ...] | None:
         """The channels of the entity `series_id`: those of its glob in streaming.entities.series, else those of
@@ -313,7 +322,7 @@ class EntityScorer:
         """The detector name and model version stamped on the entity's scores and events."""
         names = self.channels_of(series_id, rule) or ()
         return {"detector": self.detector_name,
-                "model_version": f"{self.detector_name}@{self.detector(len(names)).fingerprint}"}
+                "model_version": self.model_version or f"{self.detector_name}@{self.detector(len(names)).fingerprint}"}
 
     def detector(self, channels: int) -> Detector:
         """The entities' detector for `channels` channels."""

@@ -227,17 +227,28 @@ def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: P
     rules = tuple(rules)
     if not entities.enabled and not rules:
         return None
-    name = config.detectors.resolve(entities.detector or MULTICHANNEL_DEFAULT)
-    detectors = {}
-    for count in sorted(entities.channel_counts() | {len(r.channels) for r in rules}):
-        try:
-            detectors[count] = get_detector(name, catalog=config.detectors, channels=count)
-        except (LakewatchError, ValueError) as exc:
-            raise ConfigError(f"streaming.entities.detector {name!r} for entities of {count} channels: {exc}") from exc
-        if not detectors[count].multivariate:
-            raise ConfigError(f"streaming.entities.detector {name!r} is univariate; an entity of {count} channels "
-                              f"needs a multichannel one (e.g. {MULTICHANNEL_DEFAULT})")
-    threshold = entities.threshold if entities.threshold is not None else config.detectors.threshold(name)
+    counts = sorted(entities.channel_counts() | {len(r.channels) for r in rules})
+    model_version = ""
+    if entities.model:
+        name = entities.model
+        channel_lists = [tuple(c) for c in entities.series.values()] + [tuple(r.channels) for r in rules]
+        detectors = {counts[0]: entity_model_detector(config, entities.model, channel_lists)}
+        model_version = _model_version(entities.model)
+        default_threshold = config.detectors.threshold(MULTICHANNEL_DEFAULT)
+    else:
+        name = config.detectors.resolve(entities.detector or MULTICHANNEL_DEFAULT)
+        detectors = {}
+        for count in counts:
+            try:
+                detectors[count] = get_detector(name, catalog=config.detectors, channels=count)
+            except (LakewatchError, ValueError) as exc:
+                raise ConfigError(f"streaming.entities.detector {name!r} for entities of {count} channels: "
+                                  f"{exc}") from exc
+            if not detectors[count].multivariate:
+                raise ConfigError(f"streaming.entities.detector {name!r} is univariate; an entity of {count} "
+                                  f"channels needs a multichannel one (e.g. {MULTICHANNEL_DEFAULT})")
+        default_threshold = config.detectors.threshold(name)
+    threshold = entities.threshold if entities.threshold is not None else default_threshold
     if threshold is None:
         raise ConfigError(f"streaming.entities.threshold is not set and detector {name!r} has no calibrated "
                           f"threshold (detectors.{name}.threshold in conf/detectors.yaml)")
@@ -248,7 +259,38 @@ def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: P
                  f"threshold {threshold}, tolerance {entities.tolerance}, wait {entities.wait}"
                  + ("; <source>.entity: false scores a source's channels one by one" if rules else ""))
     return EntityScorer(entities, detectors, float(threshold), settings.max_lateness_ns, settings.event_gap_rows,
-                        explainer, name, book, rule_channels=[r.channels for r in rules])
+                        explainer, name, book, rule_channels=[r.channels for r in rules], model_version=model_version)
+
+
+#: The catalog entry whose likelihood parameters wrap a model's scores for machines (conf/detectors.yaml).
+ENTITY_MODEL_LIKELIHOOD = "mknn_likelihood"
+
+
+def entity_model_detector(config: LakewatchConfig, uri: str, channel_lists: Sequence[Sequence[str]]) -> Detector:
+    """The detector of `streaming.entities.model`: the multichannel detector logged at `uri` (an MLflow model,
+    e.g. trained by `train` with training.multivariate), wrapped in the machine likelihood (ENTITY_MODEL_LIKELIHOOD's
+    parameters), so its scores mean what lakewatch_machine's members' scores mean. Every entity must have the
+    model's channels, in its order when the model names them (a model sees its inputs by position). ConfigError
+    naming the URI and what does not fit."""
+    from lakewatch import tracking  # imported only when a model URI is asked for
+    from lakewatch.detectors.likelihood import LikelihoodDetector
+
+    try:
+        base = tracking.load_model_detector(uri, config)
+    except Exception as exc:  # MLflow raises its own types for a missing model, alias or store
+        raise ConfigError(f"streaming.entities.model {uri!r} cannot be loaded: {str(exc).splitlines()[0]}") from exc
+    if not base.multivariate:
+        raise ConfigError(f"streaming.entities.model {uri!r} is a univariate detector ({base.name}); machines need "
+                          "a multichannel one (train it with training.multivariate=true)")
+    named = tuple(getattr(base, "channel_names", ()) or ())
+    for channels in channel_lists:
+        if len(channels) != base.channels or (named and tuple(channels) != named):
+            want = list(named) if named else f"{base.channels} channels"
+            raise ConfigError(f"streaming.entities.model {uri!r} scores {want}; entities with channels "
+                              f"{list(channels)} cannot use it (train the model on those channels, in that order: "
+                              "training.channels)")
+    params = get_detector(ENTITY_MODEL_LIKELIHOOD, catalog=config.detectors).params.as_dict()
+    return LikelihoodDetector(base, params, name=f"likelihood({base.name})")
 
 
 STREAM_TABLES = ("gold_anomaly_scores", "gold_anomalies", "silver_quarantine")
