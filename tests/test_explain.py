@@ -468,10 +468,10 @@ def test_machine_explanations_add_up_and_name_the_faulted_sensor() -> None:
 
 def test_the_stream_explainer_scores_and_explains_without_replays_and_changes_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Explainer.score feeds a batch in two updates split where the trail's snapshot moves and explains from the
-    states it met on the way: the same scores as one update, the same attributions and trail as explain_batch
-    replaying from the snapshot, and (counted) no detector rows fed beyond the batch's own for a batch without
-    flags."""
+    """Explainer.score feeds a batch in updates split where the trail's snapshot moves and every STATE_EVERY rows,
+    and explains from the states it met on the way: the same scores as one update, the same attributions and trail
+    as explain_batch replaying from the snapshot, (counted) no detector rows fed beyond the batch's own for a batch
+    without flags, and short replays for a late flag."""
     from lakewatch.streaming.explaining import STATE_EVERY, Explainer
 
     detector = get_detector("lakewatch_nab")
@@ -512,3 +512,24 @@ def test_the_stream_explainer_scores_and_explains_without_replays_and_changes_no
     replayed = [n for n in fed[scoring:] if n > settings.lags]
     assert sum(fed[:scoring]) == 1500 and replayed, fed
     assert STATE_EVERY <= 256 and all(n < STATE_EVERY for n in replayed), fed
+
+
+@pytest.mark.parametrize("rows", [100, 192, 256, 1000])
+def test_the_stream_explainer_agrees_with_the_replaying_path_at_any_batch_length(rows: int) -> None:
+    """Batches shorter than STATE_EVERY, with the snapshot cut on a multiple of it (192 - history = 128 with the
+    defaults) or not, on an exact multiple: the kept states change no score, attribution, trail or state."""
+    from lakewatch.streaming.explaining import Explainer
+
+    detector = get_detector("lakewatch_nab")
+    settings = ex.ExplainSettings()
+    n = 600 + rows
+    values, stamps = make_series(n, seed=21, spike_at=600 + rows // 2, shift=False), timestamps(n)
+    _, warm = detector.update(detector.new_state(), values[:600], stamps[:600])
+    scores, after, explained, trail = Explainer(settings).score(detector, b"", warm, values[600:], stamps[600:], 0.3)
+    want, reference_state = detector.update(warm, values[600:], stamps[600:])
+    attributions, reference_trail = ex.explain_batch(detector, ex.new_trail(detector, warm), values[600:],
+                                                     stamps[600:], want, want >= 0.3, settings)
+    np.testing.assert_array_equal(scores, want)
+    assert explained == {a.index: (a.base_value, a.top(settings.top_k)) for a in attributions} and explained
+    assert trail == reference_trail.to_bytes()
+    assert detector.state_to_bytes(after) == detector.state_to_bytes(reference_state)

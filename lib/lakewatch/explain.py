@@ -520,8 +520,9 @@ class _Replay:
 
 def snapshot_cut(trail: ExplainTrail, rows: int, settings: ExplainSettings) -> int | None:
     """The row of a coming batch of ``rows`` rows before which the trail's snapshot will move (see
-    :func:`explain_batch`), when it falls inside the batch: a caller that feeds the batch in two updates split
-    there passes the state between them in ``known_states`` and the move needs no replay. None otherwise."""
+    :func:`explain_batch`), when it falls inside the batch: a caller that feeds the batch in updates split there
+    (and anywhere else) passes the states between them in ``known_states`` and the move needs no replay. None
+    otherwise."""
     cut = rows - settings.history  # the moved snapshot keeps the last `history` rows after it
     return cut if cut > 0 and trail.rows + cut >= settings.snapshot_every else None
 

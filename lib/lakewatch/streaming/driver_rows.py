@@ -1,5 +1,6 @@
-"""The stateful operator's packed output turned into table rows on the driver, as Arrow: the small micro-batch's
-path, beside Spark's (lakewatch.streaming.sink.to_scores / to_events) for the large one.
+"""The stateful operator's packed output turned into table rows on the driver, as Arrow: the path of a micro-batch
+of at most ``driver_commit_rows`` rows, beside Spark's (lakewatch.streaming.sink.to_scores / to_events) for a larger
+one.
 
 A micro-batch small enough to be committed by the driver (``SinkSpec.driver_commit_rows``) is collected once, as
 it came out of the state store (a row per series and output kind, arrays of points); the rows of
