@@ -164,6 +164,17 @@ def loco(candidates, profile="standard"):
     return rows
 
 
+def report_loco(candidates, title):
+    """Print the leave-one-category-out result of choosing among `candidates` per fold, for the three profiles."""
+    for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
+        rows = loco(candidates, prof)
+        pooled_norm = normalised(sum(r[4] for r in rows), list(range(len(SERIES))), prof)
+        mean = np.nanmean([r[3] for r in rows])
+        print(f"## {prof} | {title} | pooled held-out {pooled_norm:.2f} | mean of 6 {mean:.2f}")
+        for cat, label, thr, norm, raw in rows:
+            print(f"  {cat:24s} {label:18s} thr {thr:.6f} held-out {norm:7.2f} raw {raw:8.3f}", flush=True)
+
+
 def fmt(res):
     return " / ".join(f"{res[p][0]:.2f}" for p in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"))
 
@@ -290,13 +301,7 @@ def main(argv):
                 sc = ensemble([knn_l, rec, likelihood(sr_raw, avg_window=aw)])
                 print("sr", win, aw, fmt(score(sc)), flush=True)
                 cands[f"sr{win}/aw{aw}"] = sc
-        for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
-            rows = loco(cands, prof)
-            pooled_norm = normalised(sum(r[4] for r in rows), list(range(len(SERIES))), prof)
-            print(f"## {prof} | default + sr grid | pooled held-out {pooled_norm:.2f} | "
-                  f"mean of 6 {np.nanmean([r[3] for r in rows]):.2f}")
-            for cat, label, thr, norm, raw in rows:
-                print(f"  {cat:24s} {label:14s} thr {thr:.6f} held-out {norm:7.2f} raw {raw:8.3f}", flush=True)
+        report_loco(cands, "default + sr grid")
     elif what == "deep":
         d = np.load("/tmp/nab_s21_deep.npz")
         deep = [np.ascontiguousarray(d[f"deep/{i}"]) for i in range(len(SERIES))]
@@ -353,13 +358,7 @@ def main(argv):
             det = get_detector("knn", {"memory": memory})
             kl = likelihood([_raw(det, x) for x in SERIES], base=det)
             cands[f"m{memory}"] = ensemble([kl, rec])
-        for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
-            rows = loco(cands, prof)
-            pooled_norm = normalised(sum(r[4] for r in rows), list(range(len(SERIES))), prof)
-            print(f"## {prof} | kNN memory 1000..8000 (9) | pooled held-out {pooled_norm:.2f} | "
-                  f"mean of 6 {np.nanmean([r[3] for r in rows]):.2f}")
-            for cat, label, thr, norm, raw_ in rows:
-                print(f"  {cat:24s} {label:14s} thr {thr:.6f} held-out {norm:7.2f} raw {raw_:8.3f}", flush=True)
+        report_loco(cands, "kNN memory 1000..8000 (9)")
     elif what == "loco_mem_st":  # kNN memory x suppress_threshold, chosen per fold
         cands = {}
         for memory in [1000, 4000, 5500, 6000, 6500]:
@@ -368,13 +367,7 @@ def main(argv):
             for st in [0.5, 0.505]:
                 cands[f"m{memory}/st{st}"] = ensemble([kl, rec], threshold=st)
                 print(f"m{memory}/st{st}", fmt(score(cands[f"m{memory}/st{st}"])), flush=True)
-        for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
-            rows = loco(cands, prof)
-            pooled_norm = normalised(sum(r[4] for r in rows), list(range(len(SERIES))), prof)
-            print(f"## {prof} | kNN memory x suppress_threshold (10) | pooled held-out {pooled_norm:.2f} | "
-                  f"mean of 6 {np.nanmean([r[3] for r in rows]):.2f}")
-            for cat, label, thr, norm, raw_ in rows:
-                print(f"  {cat:24s} {label:14s} thr {thr:.6f} held-out {norm:7.2f} raw {raw_:8.3f}", flush=True)
+        report_loco(cands, "kNN memory x suppress_threshold (10)")
     elif what == "mem_st":  # neighbourhood of kNN memory 6500 / suppress_threshold 0.505
         for memory in [int(m) for m in argv[2].split(",")]:
             det = get_detector("knn", {"memory": memory})
@@ -403,13 +396,7 @@ def main(argv):
             kl = likelihood([_raw(det, x) for x in SERIES], base=det)
             for st, rows in itertools.product([0.5, 0.505], [80, 100]):
                 cands[f"m{memory}/st{st}/r{rows}"] = ensemble([kl, rec], threshold=st, rows=rows)
-        for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
-            rows_ = loco(cands, prof)
-            pooled_norm = normalised(sum(r[4] for r in rows_), list(range(len(SERIES))), prof)
-            print(f"## {prof} | kNN memory x suppress_threshold x suppress_rows (20) | pooled held-out "
-                  f"{pooled_norm:.2f} | mean of 6 {np.nanmean([r[3] for r in rows_]):.2f}")
-            for cat, label, thr, norm, raw_ in rows_:
-                print(f"  {cat:24s} {label:18s} thr {thr:.6f} held-out {norm:7.2f} raw {raw_:8.3f}", flush=True)
+        report_loco(cands, "kNN memory x suppress_threshold x suppress_rows (20)")
     elif what == "loco_fixed":  # session 27: fixed parameter sets, only the threshold chosen per fold
         det = get_detector("knn", {"memory": 6500})
         kl = likelihood([_raw(det, x) for x in SERIES], base=det)
@@ -418,13 +405,7 @@ def main(argv):
         for name, cand in sets.items():
             res = score(cand)
             print(name, "in sample", fmt(res), {p: round(v[1], 6) for p, v in res.items()}, flush=True)
-            for prof in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]:
-                rows_ = loco({name: cand}, prof)
-                pooled_norm = normalised(sum(r[4] for r in rows_), list(range(len(SERIES))), prof)
-                print(f"## {prof} | {name}, threshold per fold | pooled held-out {pooled_norm:.2f} | "
-                      f"mean of 6 {np.nanmean([r[3] for r in rows_]):.2f}")
-                for cat, _label, thr, norm, raw_ in rows_:
-                    print(f"  {cat:24s} thr {thr:.6f} held-out {norm:7.2f} raw {raw_:8.3f}", flush=True)
+            report_loco({name: cand}, f"{name}, threshold per fold")
     print(f"total {time.perf_counter()-t0:.1f}s")
 
 
