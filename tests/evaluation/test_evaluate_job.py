@@ -193,6 +193,41 @@ def test_without_train_rows_every_row_counts_and_a_tolerance_aligns_the_skewed_e
     assert "pump-1" in out and "skew-2" in out and "f1" in out.splitlines()[1]
 
 
+def test_a_trained_model_scores_the_machines_that_have_its_channels(spark, lake, tmp_path):
+    """--model URI: pump-1 (channels a, b, c, as the model) is scored by the model from the MLflow store wrapped in
+    the machine likelihood, tank-7 by the default detector, skew-2 (x, y) is skipped naming the model's channels."""
+    from lakewatch import tracking
+    from lakewatch.deep import ModelSpec, RobustScaler
+    from lakewatch.detectors.likelihood import LikelihoodDetector
+    from lakewatch.tracking.machines import MACHINE_LIKELIHOOD
+    from lakewatch.training.loop import train_worker
+    from lakewatch.training.train import build_detector
+    from tests.deep import tiny_job, write_series_file
+
+    sets, config, data = lake
+    write_series_file(tmp_path / "part-0.parquet", {"pump-1": data["machine"][:TRAIN]})
+    spec = ModelSpec("cnn_ae", 16, 3, latent=4, hidden=8)
+    job = tiny_job([str(tmp_path / "part-0.parquet")], spec, RobustScaler("window", (0.0,) * 3, (1.0,) * 3), 2)
+    model = build_detector(job, train_worker(job, distributed=False), ("a", "b", "c"))
+    example = _frame("pump-1", ["a", "b", "c"], data["machine"]).head(12)
+    example["timestamp"] = example["timestamp"].dt.tz_localize(None)
+    with tracking.start_run(config, "test"):
+        uri = tracking.log_detector(model, example)
+    argv = [*sets, "--labels", "gold.labels", "--model", uri, "--train-rows", str(TRAIN), "--tolerance", "2 minutes"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert evaluate.main(argv) == 0
+    rows = _results(spark, config)
+    pump, tank, skew = rows["pump-1"], rows["tank-7"], rows["skew-2"]
+    assert (pump["detector"], pump["threshold"], tank["detector"]) == (uri, MACHINE_THRESHOLD, "lakewatch_nab")
+    wrapped = LikelihoodDetector(model, get_detector(MACHINE_LIKELIHOOD).params)
+    scores = wrapped.update(wrapped.new_state(), data["machine"], _stamps().astype(np.int64))[0]
+    flagged = scores[TRAIN:] >= MACHINE_THRESHOLD
+    anomalous = (np.arange(N) >= FAULT[0])[TRAIN:] & (np.arange(N) < FAULT[1])[TRAIN:]
+    assert (pump["tp"], pump["fp"]) == (int(np.sum(flagged & anomalous)), int(np.sum(flagged & ~anomalous)))
+    _check(tank, _expected("lakewatch_nab", 1, data["tank"], NAB_THRESHOLD, TRAIN))
+    assert skew["status"] == "skipped" and "the model scores ['a', 'b', 'c']" in skew["reason"], skew["reason"]
+
+
 def test_labels_from_a_channel_of_the_entity(spark, lake, trained_run):
     """--labels column:fault: valve-3's channel 'fault' (1 in the fault rows) labels its points and is not scored;
     appended after trained_run, so that run never saw valve-3."""
@@ -220,6 +255,8 @@ def test_labels_from_a_channel_of_the_entity(spark, lake, trained_run):
      "no entity could be evaluated (pump-1: 1600 aligned rows; --train-rows 5000 leaves none to score)"),
     (["--labels", "column:fault", "--series", "pump-*"],
      "no labels for the chosen series: --labels column:fault needs a channel 'fault'"),
+    (["--labels", "gold.labels", "--model", "models:/no-such-model/1"],
+     "--model 'models:/no-such-model/1' cannot be loaded"),
 ])
 def test_bad_input_fails_the_run_with_one_line_naming_it(lake, argv, message, capsys):
     sets = lake[0]
@@ -230,6 +267,8 @@ def test_bad_input_fails_the_run_with_one_line_naming_it(lake, argv, message, ca
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--labels", "gold.labels", "--detector", "nope"], "--detector 'nope': unknown detector"),
+    (["--labels", "gold.labels", "--detector", "lakewatch_machine", "--model", "models:/x/1"],
+     "--detector 'lakewatch_machine' and --model 'models:/x/1': give one of them"),
     (["--labels", "labels.csv"], "--labels 'labels.csv': expected 'gold.labels' or 'column:NAME'"),
     (["--labels", "gold.labels", "--metric", "auc"], "--metric 'auc': expected one of f1, nab, both"),
     (["--labels", "gold.labels", "--train-rows", "-3"], "--train-rows '-3': expected a whole number of rows"),

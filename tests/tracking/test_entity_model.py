@@ -17,8 +17,9 @@ from lakewatch.detectors import get_detector
 from lakewatch.detectors.likelihood import LikelihoodDetector
 from lakewatch.errors import ConfigError
 from lakewatch.progress import Progress
-from lakewatch.streaming.job import ENTITY_MODEL_LIKELIHOOD, entity_scorer
+from lakewatch.streaming.job import entity_scorer
 from lakewatch.streaming.settings import stream_settings
+from lakewatch.tracking.machines import MACHINE_LIKELIHOOD
 from lakewatch.tracking.store import resolve_settings
 from tests.conftest import make_config
 from tests.deep import trained_detector
@@ -56,7 +57,7 @@ def test_a_registered_multichannel_model_scores_the_machines_through_the_machine
     config, scorer, said = _scorer(root, f"streaming.entities.series={series}", f"streaming.entities.model={uri}")
     detector = scorer.detector(3)
     assert isinstance(detector, LikelihoodDetector) and detector.base.channel_names == tuple(CHANNELS)
-    assert detector.params == get_detector(ENTITY_MODEL_LIKELIHOOD, catalog=config.detectors).params
+    assert detector.params == get_detector(MACHINE_LIKELIHOOD, catalog=config.detectors).params
     # the model in the store is the one trained: the same scores through the same likelihood
     wide, stamps = make_series(1200, seed=7, channels=3, spike_at=1100, shift=False), timestamps(1200)
     want = LikelihoodDetector(trained_detector("cnn_ae", channels=3), detector.params).score_series(wide, stamps)

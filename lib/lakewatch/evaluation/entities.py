@@ -52,7 +52,9 @@ class EvaluationSpec:
 
     ``detectors`` maps a channel count to the detector name (key 0: any other count); ``thresholds`` maps a
     detector name to its flag threshold; ``windows`` the label windows by series_id (gold.labels); with
-    ``label_channel`` set, that channel holds the labels instead (and is not fed to the detector).
+    ``label_channel`` set, that channel holds the labels instead (and is not fed to the detector); ``models``
+    maps a name in ``detectors`` to a ready detector (a trained model: its healthy start is its own, so
+    ``train_rows`` only decides which rows are counted).
     """
 
     detectors: Mapping[int, str]
@@ -64,6 +66,7 @@ class EvaluationSpec:
     label_channel: str | None = None
     windows: Mapping[str, Windows] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
+    models: Mapping[str, Any] = field(default_factory=dict)  # detectors by name that are not the catalog's
 
     def detector_for(self, channels: int) -> str:
         """The detector name for an entity of `channels` channels."""
@@ -185,13 +188,21 @@ def evaluate_entity(readings: pd.DataFrame, spec: EvaluationSpec) -> pd.DataFram
     if len(micros) <= spec.train_rows:
         return _row(entity, channels, detector_name, SKIPPED,
                     f"{len(micros)} aligned rows; --train-rows {spec.train_rows} leaves none to score", len(micros))
-    healthy = spec.train_rows if spec.train_rows and len(channels) > 1 else None
+    model = spec.models.get(detector_name)
+    if model is not None:
+        from lakewatch.tracking.machines import channels_problem
+
+        problem = channels_problem(model, channels)
+        if problem:
+            return _row(entity, channels, detector_name, SKIPPED, problem, len(micros))
+    healthy = spec.train_rows if spec.train_rows and len(channels) > 1 and model is None else None
     if healthy is not None and healthy < MIN_HEALTHY_ROWS:
         return _row(entity, channels, detector_name, SKIPPED,
                     f"--train-rows {healthy} is too short a healthy start for {detector_name} (a multichannel "
                     f"detector needs at least {MIN_HEALTHY_ROWS} rows)", len(micros))
-    detector = get_detector(detector_name, dict(spec.params) or None, catalog=spec.catalog, channels=len(channels),
-                            healthy_rows=healthy)
+    detector = model if model is not None else get_detector(detector_name, dict(spec.params) or None,
+                                                            catalog=spec.catalog, channels=len(channels),
+                                                            healthy_rows=healthy)
     scores = detector.score_series(values if len(channels) > 1 else values[:, 0], micros * 1_000)
     counted = slice(spec.train_rows, None)
     if spec.label_channel is None:

@@ -53,6 +53,7 @@ class EvaluateOptions:
     series: str | None = None
     tolerance_seconds: float = 0.0
     threshold: float | None = None
+    model: str | None = None  # an MLflow model URI for the entities of several channels
 
     @property
     def label_channel(self) -> str | None:
@@ -131,15 +132,45 @@ def label_windows(spark: SparkSession, table: str, series: Sequence[str]) -> dic
     return windows
 
 
+def choose_models(config: LakewatchConfig, options: EvaluateOptions, channels: Mapping[str, Sequence[str]]
+                  ) -> dict[str, Any]:
+    """{--model's URI: its detector} for the entities of several channels (lakewatch.tracking.machines: the model
+    wrapped in the machine likelihood); {} without --model. ConfigError naming the URI when it cannot be loaded or
+    is univariate, EvaluationError when no chosen entity has the model's channels (an entity with other channels
+    is skipped with the reason: lakewatch.evaluation.entities)."""
+    if not options.model:
+        return {}
+    from lakewatch.tracking.machines import (  # MLflow only when a model is asked for
+        channels_problem,
+        machine_model_detector,
+        model_channels,
+    )
+
+    label = options.label_channel
+    detector = machine_model_detector(config, options.model, (), "--model")
+    machines = [sorted(c for c in chans if c != label) for chans in channels.values()]
+    if not any(len(chans) > 1 and channels_problem(detector, chans) is None for chans in machines):
+        raise EvaluationError(f"--model {options.model}: no chosen entity has the channels the model scores, "
+                              f"{model_channels(detector)}")
+    return {options.model: detector}
+
+
 def choose_detectors(config: LakewatchConfig, options: EvaluateOptions, channels: Mapping[str, Sequence[str]]
                      ) -> tuple[dict[int, str], dict[str, float]]:
-    """The detector per channel count (key 0: the univariate one) and each one's flag threshold; EvaluationError
+    """The detector per channel count (key 0: the univariate one) and each one's flag threshold (--model's URI
+    stands for the entities of several channels, flagged at --threshold or lakewatch_machine's); EvaluationError
     naming the entity when --detector does not fit it, ConfigError for an unknown detector or no threshold."""
     from lakewatch.detectors import DetectorParamsError, get_detector
 
     catalog = config.detectors
     label = options.label_channel
     counts = {len([c for c in chans if c != label]) for chans in channels.values()} - {0}
+    if options.model:
+        machine = options.threshold if options.threshold is not None else catalog.threshold(MULTICHANNEL_DEFAULT)
+        plain = catalog.resolve(None)
+        detectors = {0: plain, **{n: options.model for n in counts if n > 1}}
+        threshold = options.threshold if options.threshold is not None else catalog.threshold(plain)
+        return detectors, {plain: float(threshold), options.model: float(machine)}
     if options.detector:
         if catalog.resolve(options.detector) not in catalog.entries:
             raise ConfigError(f"--detector {options.detector}: unknown detector; conf/detectors.yaml defines "
@@ -233,7 +264,8 @@ def run_evaluation(spark: SparkSession, config: LakewatchConfig, options: Evalua
     detectors, thresholds = choose_detectors(config, options, channels)
     nab = options.metric in ("nab", "both")
     spec = EvaluationSpec(detectors, thresholds, config.detectors, options.train_rows,
-                          round(options.tolerance_seconds * 1e6), nab, options.label_channel, windows)
+                          round(options.tolerance_seconds * 1e6), nab, options.label_channel, windows,
+                          models=choose_models(config, options, channels))
     results = [row.asDict() for row in evaluate_entities(readings, spec).collect()]
     evaluation = _assemble(results, options, thresholds, nab, run_id, config)
     scored = [row for row in evaluation.entities if row["status"] == SCORED]

@@ -28,6 +28,10 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--detector", default=None,
                         help="detector name (default: the configured default detector for one channel, "
                              f"{MULTICHANNEL_DEFAULT} for an entity of several)")
+    parser.add_argument("--model", default=None, metavar="URI",
+                        help="an MLflow model URI of a multichannel detector (e.g. trained by `train` with "
+                             "training.multivariate=true) for the entities of several channels, wrapped in the "
+                             "machine likelihood; univariate entities keep the default detector")
     parser.add_argument("--train-rows", default="0", metavar="N",
                         help="the first N aligned rows of each entity feed the detector but are not counted")
     parser.add_argument("--series", default=None, metavar="GLOB", help="only series ids matching GLOB (e.g. 'pump-*')")
@@ -55,8 +59,10 @@ def parse_args(argv: list[str] | None = None):
     if args.detector is not None and config.detectors.resolve(args.detector) not in config.detectors.entries:
         parser.error(f"--detector {args.detector!r}: unknown detector; conf/detectors.yaml defines "
                      f"{config.detectors.names()}")
+    if args.detector is not None and args.model is not None:
+        parser.error(f"--detector {args.detector!r} and --model {args.model!r}: give one of them")
     options = EvaluateOptions(args.labels, args.metric, args.detector, train_rows, args.source, args.series,
-                              tolerance, args.threshold)
+                              tolerance, args.threshold, args.model)
     return options, config
 
 

@@ -232,7 +232,10 @@ def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: P
     if entities.model:
         name = entities.model
         channel_lists = [tuple(c) for c in entities.series.values()] + [tuple(r.channels) for r in rules]
-        detectors = {counts[0]: entity_model_detector(config, entities.model, channel_lists)}
+        from lakewatch.tracking.machines import machine_model_detector  # MLflow only when a model is asked for
+
+        detectors = {counts[0]: machine_model_detector(config, entities.model, channel_lists,
+                                                       "streaming.entities.model")}
         model_version = _model_version(entities.model)
         default_threshold = config.detectors.threshold(MULTICHANNEL_DEFAULT)
     else:
@@ -261,36 +264,6 @@ def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: P
     return EntityScorer(entities, detectors, float(threshold), settings.max_lateness_ns, settings.event_gap_rows,
                         explainer, name, book, rule_channels=[r.channels for r in rules], model_version=model_version)
 
-
-#: The catalog entry whose likelihood parameters wrap a model's scores for machines (conf/detectors.yaml).
-ENTITY_MODEL_LIKELIHOOD = "mknn_likelihood"
-
-
-def entity_model_detector(config: LakewatchConfig, uri: str, channel_lists: Sequence[Sequence[str]]) -> Detector:
-    """The detector of `streaming.entities.model`: the multichannel detector logged at `uri` (an MLflow model,
-    e.g. trained by `train` with training.multivariate), wrapped in the machine likelihood (ENTITY_MODEL_LIKELIHOOD's
-    parameters), so its scores mean what lakewatch_machine's members' scores mean. Every entity must have the
-    model's channels, in its order when the model names them (a model sees its inputs by position). ConfigError
-    naming the URI and what does not fit."""
-    from lakewatch import tracking  # imported only when a model URI is asked for
-    from lakewatch.detectors.likelihood import LikelihoodDetector
-
-    try:
-        base = tracking.load_model_detector(uri, config)
-    except Exception as exc:  # MLflow raises its own types for a missing model, alias or store
-        raise ConfigError(f"streaming.entities.model {uri!r} cannot be loaded: {str(exc).splitlines()[0]}") from exc
-    if not base.multivariate:
-        raise ConfigError(f"streaming.entities.model {uri!r} is a univariate detector ({base.name}); machines need "
-                          "a multichannel one (train it with training.multivariate=true)")
-    named = tuple(getattr(base, "channel_names", ()) or ())
-    for channels in channel_lists:
-        if len(channels) != base.channels or (named and tuple(channels) != named):
-            want = list(named) if named else f"{base.channels} channels"
-            raise ConfigError(f"streaming.entities.model {uri!r} scores {want}; entities with channels "
-                              f"{list(channels)} cannot use it (train the model on those channels, in that order: "
-                              "training.channels)")
-    params = get_detector(ENTITY_MODEL_LIKELIHOOD, catalog=config.detectors).params.as_dict()
-    return LikelihoodDetector(base, params, name=f"likelihood({base.name})")
 
 
 STREAM_TABLES = ("gold_anomaly_scores", "gold_anomalies", "silver_quarantine")
