@@ -166,12 +166,8 @@ def choose_detectors(config: LakewatchConfig, options: EvaluateOptions, channels
     label = options.label_channel
     counts = {len([c for c in chans if c != label]) for chans in channels.values()} - {0}
     if options.model:
-        machine = options.threshold if options.threshold is not None else catalog.threshold(MULTICHANNEL_DEFAULT)
-        plain = catalog.resolve(None)
-        detectors = {0: plain, **{n: options.model for n in counts if n > 1}}
-        threshold = options.threshold if options.threshold is not None else catalog.threshold(plain)
-        return detectors, {plain: float(threshold), options.model: float(machine)}
-    if options.detector:
+        detectors = {0: catalog.resolve(None), **{n: options.model for n in counts if n > 1}}
+    elif options.detector:
         if catalog.resolve(options.detector) not in catalog.entries:
             raise ConfigError(f"--detector {options.detector}: unknown detector; conf/detectors.yaml defines "
                               f"{catalog.names()}")
@@ -190,16 +186,19 @@ def choose_detectors(config: LakewatchConfig, options: EvaluateOptions, channels
     else:
         detectors = {0: catalog.resolve(None), **{n: MULTICHANNEL_DEFAULT for n in counts if n > 1}}
     for n in counts:
+        if options.model and detectors.get(n) == options.model:  # a model is checked when it is loaded
+            continue
         try:
             get_detector(detectors.get(n, detectors[0]), catalog=catalog, channels=n)
         except DetectorParamsError as exc:
             raise ConfigError(f"detector for entities of {n} channel(s): {exc}") from exc
     thresholds = {}
     for name in set(detectors.values()):
-        threshold = options.threshold if options.threshold is not None else catalog.threshold(name)
+        calibrated = MULTICHANNEL_DEFAULT if name == options.model else name  # a model flags as the machines' default
+        threshold = options.threshold if options.threshold is not None else catalog.threshold(calibrated)
         if threshold is None:
-            raise ConfigError(f"detector {name!r} has no calibrated threshold (detectors.{name}.threshold in "
-                              "conf/detectors.yaml): pass --threshold SCORE")
+            raise ConfigError(f"detector {calibrated!r} has no calibrated threshold (detectors.{calibrated}.threshold "
+                              "in conf/detectors.yaml): pass --threshold SCORE")
         thresholds[name] = float(threshold)
     return detectors, thresholds
 
