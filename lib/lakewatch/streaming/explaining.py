@@ -42,13 +42,13 @@ class Explainer:
         cut = explain.snapshot_cut(current, len(values), self.settings)
         splits = sorted({*range(STATE_EVERY, len(values), STATE_EVERY), *([cut] if cut is not None else [])})
         known = {0: before}
-        parts, state = [], before
+        parts, after = [], before
         for start, stop in zip([0, *splits], [*splits, len(values)], strict=True):
-            part, state = detector.update(state, values[start:stop], timestamps[start:stop])
+            part, after = detector.update(after, values[start:stop], timestamps[start:stop])
             parts.append(part)
-            known[stop] = state
-        known.pop(len(values))
-        scores, after = (parts[0] if len(parts) == 1 else np.concatenate(parts)), state
+            if stop < len(values):
+                known[stop] = after
+        scores = parts[0] if len(parts) == 1 else np.concatenate(parts)
         attributions, advanced = explain.explain_batch(detector, current, values, timestamps, scores,
                                                        scores >= threshold, self.settings,
                                                        channel_names=channel_names, known_states=known)

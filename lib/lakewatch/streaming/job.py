@@ -265,7 +265,6 @@ def entity_scorer(config: LakewatchConfig, settings: StreamSettings, progress: P
                         explainer, name, book, rule_channels=[r.channels for r in rules], model_version=model_version)
 
 
-
 STREAM_TABLES = ("gold_anomaly_scores", "gold_anomalies", "silver_quarantine")
 
 

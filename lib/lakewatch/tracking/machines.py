@@ -41,9 +41,8 @@ def channels_problem(detector: Detector, channels: Sequence[str]) -> str | None:
     """Why a machine with `channels` (in the order its rows are fed) cannot be scored by `detector` (a model from
     :func:`machine_model_detector`, or its base), or None when it can: the count, and the names and their order
     when the model names its channels."""
-    base = getattr(detector, "base", detector)
-    named = tuple(getattr(base, "channel_names", ()) or ())
-    if len(channels) == base.channels and (not named or tuple(channels) == named):
+    count, named = _channels(detector)
+    if len(channels) == count and (not named or tuple(channels) == named):
         return None
     return (f"the model scores {model_channels(detector)}; entities with channels {list(channels)} cannot use it "
             "(train the model on those channels, in that order: training.channels)")
@@ -51,6 +50,11 @@ def channels_problem(detector: Detector, channels: Sequence[str]) -> str | None:
 
 def model_channels(detector: Detector) -> str:
     """The channels a model scores, for messages: its channel names in order, else their count."""
+    count, named = _channels(detector)
+    return str(list(named)) if named else f"{count} channels"
+
+
+def _channels(detector: Detector) -> tuple[int, tuple[str, ...]]:
+    """A model's channel count and names (empty when it does not name them), through a likelihood wrapper."""
     base = getattr(detector, "base", detector)
-    named = list(getattr(base, "channel_names", ()) or ())
-    return str(named) if named else f"{base.channels} channels"
+    return base.channels, tuple(getattr(base, "channel_names", ()) or ())
