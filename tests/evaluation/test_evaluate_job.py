@@ -257,6 +257,8 @@ def test_labels_from_a_channel_of_the_entity(spark, lake, trained_run):
      "no labels for the chosen series: --labels column:fault needs a channel 'fault'"),
     (["--labels", "gold.labels", "--model", "models:/no-such-model/1"],
      "--model 'models:/no-such-model/1' cannot be loaded"),
+    (["--labels", "gold.labels", "--model", "models:/no-such-model/1", "--set", "default_detector=knn"],
+     "detector 'knn' has no calibrated threshold"),
 ])
 def test_bad_input_fails_the_run_with_one_line_naming_it(lake, argv, message, capsys):
     sets = lake[0]

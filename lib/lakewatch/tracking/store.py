@@ -9,6 +9,7 @@ experiment. Runs are logged from the driver only (SQLite locks under parallel wr
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,11 +44,19 @@ class MLflowSettings:
     champion_alias: str = "champion"
 
 
+#: Loggers whose INFO lines only narrate a new store's set-up (database tables created, migrations run).
+QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration")
+
+
 def quiet_mlflow() -> None:
-    """Turn MLflow's telemetry and artifact progress bars off in this process (variables already set win).
+    """Turn MLflow's telemetry and artifact progress bars off in this process (variables already set win), and its
+    INFO lines about creating and migrating a new store's database (a job's error stays one line on a fresh
+    lakehouse).
 
     MLflow creates its telemetry client when it is imported but checks the variable before each event; the
     client is re-initialised so that it is dropped once telemetry is off."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     changed = False
     for name, value in QUIET_ENVIRONMENT.items():
         if name not in os.environ:
